@@ -1,0 +1,30 @@
+//===- Jit.h - run LLVM-dialect modules in process through ORC ------------===//
+#ifndef KILN_CODEGEN_JIT_H
+#define KILN_CODEGEN_JIT_H
+
+#include "codegen/Pipelines.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+
+#include <memory>
+
+namespace mlir::kiln {
+
+/// A module compiled to native code in this process.
+class JitModule {
+public:
+  /// Compiles `module`, which must be in the LLVM dialect (see lowerToStage).
+  static FailureOr<std::unique_ptr<JitModule>> create(ModuleOp module,
+                                                      const PipelineOptions &options);
+
+  /// Calls `name` through its C interface (`_mlir_ciface_<name>`): `args[i]` points to the
+  /// i-th argument, for a memref that is a pointer to a pointer to its descriptor
+  /// ({allocated, aligned, offset, sizes[rank], strides[rank]}).
+  LogicalResult call(StringRef name, ArrayRef<void *> args, std::string &err);
+
+private:
+  std::unique_ptr<ExecutionEngine> engine;
+};
+
+} // namespace mlir::kiln
+
+#endif // KILN_CODEGEN_JIT_H

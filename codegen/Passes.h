@@ -1,0 +1,29 @@
+//===- Passes.h - kiln codegen passes --------------------------------------===//
+#ifndef KILN_CODEGEN_PASSES_H
+#define KILN_CODEGEN_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+class TypeConverter;
+namespace kiln {
+
+#define GEN_PASS_DECL
+#include "codegen/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "codegen/Passes.h.inc"
+
+/// Patterns that rewrite kiln ops into linalg/tensor/arith/math, shared by the pass and tests.
+void populateKilnToLinalgPatterns(RewritePatternSet &patterns);
+
+} // namespace kiln
+} // namespace mlir
+
+#endif // KILN_CODEGEN_PASSES_H

@@ -1,0 +1,46 @@
+//===- Pipelines.h - the compile pipelines from kiln to LLVM ----------------===//
+#ifndef KILN_CODEGEN_PIPELINES_H
+#define KILN_CODEGEN_PIPELINES_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/LLVM.h"
+
+#include <string>
+
+namespace mlir::kiln {
+
+/// The stages `kilnc --emit=` can stop at, in pipeline order.
+enum class Stage { Kiln, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
+
+/// Parses "kiln", "linalg", "llvm-dialect", "llvm-ir", "asm", "obj".
+std::optional<Stage> parseStage(StringRef name);
+
+struct PipelineOptions {
+  /// Tile and vectorize matmul and conv (off only to compare against the plain lowering).
+  bool tileAndVectorize = true;
+  /// LLVM optimization level for the JIT and object emission.
+  unsigned optLevel = 3;
+};
+
+/// kiln -> shape inference, canonicalize -> linalg on tensors.
+void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options);
+/// linalg on tensors -> tiling/vectorization -> one-shot bufferize (results become out-params)
+/// -> loops -> LLVM dialect. Every func gets `llvm.emit_c_interface`.
+void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options);
+
+/// Registers `kiln-to-linalg` and `kiln-linalg-to-llvm` pipelines for kiln-opt.
+void registerKilnPipelines();
+
+/// Runs the pipelines on `module` up to `stage` (Kiln, Linalg or LLVMDialect; later stages
+/// lower to the LLVM dialect). Diagnostics go to the context's handler.
+LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &options);
+
+/// Translates a module in the LLVM dialect to LLVM IR text, assembly, or an object file's bytes
+/// for the host CPU.
+FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
+                                       const PipelineOptions &options);
+
+} // namespace mlir::kiln
+
+#endif // KILN_CODEGEN_PIPELINES_H
