@@ -111,8 +111,10 @@ struct TileAndVectorizePass : impl::KilnTileAndVectorizeBase<TileAndVectorizePas
       SmallVector<int64_t> tileSizes;
       if (isa<linalg::Conv2DNhwcHwcfOp>(op)) {
         // (n, oh, ow, f, kh, kw, c)
-        int64_t ow = largestDivisorAtMost(b[2], 8);
-        int64_t f = largestDivisorAtMost(b[3], 64);
+        // A row of up to 14 output pixels times 16 filters keeps ~14 accumulators in
+        // registers and reuses each loaded weight vector across the row.
+        int64_t ow = largestDivisorAtMost(b[2], 14);
+        int64_t f = largestDivisorAtMost(b[3], ow > 4 ? 16 : 64);
         int64_t c = largestDivisorAtMost(b[6], 32);
         tileSizes = {1, 1, ow, f == b[3] ? 0 : f, 1, 0, c == b[6] ? 0 : c};
       } else {
