@@ -1,9 +1,35 @@
 //===- Pipelines.cpp - the compile pipelines from kiln to LLVM --------------===//
 #include "codegen/Pipelines.h"
 #include "codegen/Passes.h"
+#include "codegen/Registration.h"
 #include "passes/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
 
 namespace mlir::kiln {
 
@@ -18,14 +44,213 @@ std::optional<Stage> parseStage(StringRef name) {
       .Default(std::nullopt);
 }
 
-void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options) {}
-void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options) {}
-void registerKilnPipelines() {}
-LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &options) {
-  return failure();
+namespace {
+/// Gives every public function a C interface wrapper (`_mlir_ciface_<name>`) taking memref
+/// descriptors by pointer: the ABI of generated code.
+struct EmitCInterfacePass : PassWrapper<EmitCInterfacePass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(EmitCInterfacePass)
+  StringRef getArgument() const final { return "kiln-emit-c-interface"; }
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (func.isPublic() && !func.isExternal())
+        func->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
+                      UnitAttr::get(&getContext()));
+  }
+};
+
+/// Rewrites `memref.copy` as `linalg.copy`, which becomes loops: the LLVM lowering of a
+/// strided memref.copy calls `memrefCopy` from MLIR's runtime library, which neither the JIT
+/// nor an embedded object has.
+struct CopyToLinalgPass : PassWrapper<CopyToLinalgPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(CopyToLinalgPass)
+  StringRef getArgument() const final { return "kiln-copy-to-linalg"; }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<linalg::LinalgDialect>();
+  }
+  void runOnOperation() override {
+    SmallVector<memref::CopyOp> copies;
+    getOperation().walk([&](memref::CopyOp op) { copies.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (memref::CopyOp op : copies) {
+      rewriter.setInsertionPoint(op);
+      linalg::CopyOp::create(rewriter, op.getLoc(), op.getSource(), op.getTarget());
+      rewriter.eraseOp(op);
+    }
+  }
+};
+} // namespace
+
+void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options) {
+  // Every kiln lowering needs ranked operands with a static shape except the batch.
+  pm.addNestedPass<func::FuncOp>(createKilnShapeInference());
+  // Folds inference-mode dropout and constant-only subgraphs before they are lowered.
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createKilnLowerToLinalg());
+  // The lowering leaves tensor.dim chains and duplicate fills that later passes would copy.
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
+
+void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options) {
+  // Bias adds, activations and softmax steps become one loop nest each instead of many.
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  if (options.tileAndVectorize) {
+    // Register tiles for matmul and conv/pool; the rest stays for LLVM's loop vectorizer.
+    pm.addNestedPass<func::FuncOp>(createKilnTileAndVectorize());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+  }
+  // tanh, erf, exp become arith polynomials: vectorizable, and no libm symbol to resolve.
+  pm.addNestedPass<func::FuncOp>(createKilnExpandMath());
+
+  // Tensors -> buffers across the whole module; arguments and results are plain strided-free
+  // memrefs so that the C caller passes contiguous arrays.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createCanonicalizerPass());
+  // Results become out-params: the caller allocates outputs (dynamic batch included).
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.hoistDynamicAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  if (options.tileAndVectorize)
+    // Keeps matmul/conv accumulators in registers across the reduction loops.
+    pm.addNestedPass<func::FuncOp>(createKilnHoistVectorTransfers());
+  // Frees every intermediate buffer: repeated calls must not leak.
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  pm.addNestedPass<func::FuncOp>(std::make_unique<CopyToLinalgPass>());
+  // Whatever linalg is left (elementwise, fills, copies) becomes scalar loops.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Masked transfers (the dynamic batch tail of a matmul) fold their masks in.
+  pm.addNestedPass<func::FuncOp>(vector::createLowerVectorMaskPass());
+  // n-D transfers become unrolled 1-D transfers that map onto vector loads and stores.
+  pm.addNestedPass<func::FuncOp>(
+      createConvertVectorToSCFPass(VectorTransferToSCFOptions().enableFullUnroll(true)));
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(std::make_unique<EmitCInterfacePass>());
+  // Contractions become outer products (broadcast + FMA rows), which map well onto AVX.
+  ConvertVectorToLLVMPassOptions vectorToLLVM;
+  vectorToLLVM.vectorContractLowering = vector::VectorContractLowering::OuterProduct;
+  vectorToLLVM.reassociateFPReductions = true;
+  pm.addPass(createConvertVectorToLLVMPass(vectorToLLVM));
+  pm.addNestedPass<func::FuncOp>(createConvertMathToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  // Subviews and reshapes become explicit offset/stride arithmetic before memref lowering.
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void registerKilnPipelines() {
+  struct CliOptions : PassPipelineOptions<CliOptions> {
+    Option<bool> tileAndVectorize{*this, "tile-and-vectorize",
+                                  llvm::cl::desc("Tile and vectorize matmul and conv"),
+                                  llvm::cl::init(true)};
+  };
+  PassPipelineRegistration<>("kiln-to-linalg",
+                             "kiln -> shape inference -> linalg on tensors",
+                             [](OpPassManager &pm) { buildKilnToLinalgPipeline(pm, {}); });
+  PassPipelineRegistration<CliOptions>(
+      "kiln-linalg-to-llvm", "linalg on tensors -> tile/vectorize -> bufferize -> LLVM dialect",
+      [](OpPassManager &pm, const CliOptions &cli) {
+        PipelineOptions options;
+        options.tileAndVectorize = cli.tileAndVectorize;
+        buildLinalgToLLVMPipeline(pm, options);
+      });
+}
+
+/// Makes sure the context knows every interface the pipelines rely on (bufferization,
+/// tiling, LLVM translation), whoever created it.
+void prepareContext(MLIRContext *ctx) {
+  DialectRegistry registry;
+  registerAllKilnDialects(registry);
+  ctx->appendDialectRegistry(registry);
+}
+
+LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &options) {
+  prepareContext(module.getContext());
+  if (stage == Stage::Kiln)
+    return mlir::verify(module.getOperation());
+  PassManager pm(module.getContext());
+  buildKilnToLinalgPipeline(pm, options);
+  if (stage != Stage::Linalg)
+    buildLinalgToLLVMPipeline(pm, options);
+  return pm.run(module);
+}
+
+namespace {
+/// The host CPU's TargetMachine, for object emission and the JIT's optimizer.
+std::unique_ptr<llvm::TargetMachine> hostTargetMachine(unsigned optLevel, std::string &err) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::InitializeNativeTargetAsmParser();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
+  if (!target)
+    return nullptr;
+  std::string features;
+  for (auto &f : llvm::sys::getHostCPUFeatures())
+    features += (f.second ? "+" : "-") + f.first().str() + ",";
+  auto level = optLevel == 0   ? llvm::CodeGenOptLevel::None
+               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+               : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                               : llvm::CodeGenOptLevel::Aggressive;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, llvm::sys::getHostCPUName(), features, llvm::TargetOptions(), llvm::Reloc::PIC_,
+      std::nullopt, level));
+}
+} // namespace
+
 FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
                                        const PipelineOptions &options) {
-  return failure();
+  prepareContext(module.getContext());
+  if (stage != Stage::LLVMIR && stage != Stage::Asm && stage != Stage::Obj)
+    return mlir::emitError(module.getLoc(), "kiln: translateModule needs stage llvm-ir, asm or obj");
+  std::string err;
+  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, err);
+  if (!tm)
+    return mlir::emitError(module.getLoc(), "kiln: no target for the host CPU: ") << err;
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
+  if (!llvmModule)
+    return mlir::emitError(module.getLoc(), "kiln: translation to LLVM IR failed");
+  llvmModule->setTargetTriple(tm->getTargetTriple());
+  llvmModule->setDataLayout(tm->createDataLayout());
+  auto optimize = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, tm.get());
+  if (llvm::Error e = optimize(llvmModule.get()))
+    return mlir::emitError(module.getLoc(), "kiln: LLVM optimization failed: ") << llvm::toString(std::move(e));
+
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  if (stage == Stage::LLVMIR) {
+    llvmModule->print(os, nullptr);
+    return out;
+  }
+  llvm::SmallVector<char, 0> buffer;
+  llvm::raw_svector_ostream bos(buffer);
+  llvm::legacy::PassManager codegen;
+  auto fileType = stage == Stage::Asm ? llvm::CodeGenFileType::AssemblyFile
+                                      : llvm::CodeGenFileType::ObjectFile;
+  if (tm->addPassesToEmitFile(codegen, bos, nullptr, fileType))
+    return mlir::emitError(module.getLoc(), "kiln: the host target cannot emit this file type");
+  codegen.run(*llvmModule);
+  return std::string(buffer.begin(), buffer.end());
 }
+
 } // namespace mlir::kiln

@@ -29,6 +29,11 @@ void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options
 /// -> loops -> LLVM dialect. Every func gets `llvm.emit_c_interface`.
 void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options);
 
+/// Adds to `ctx` every dialect, interface and translation the pipelines and the JIT rely on
+/// (bufferization and tiling models, LLVM IR translation). lowerToStage, translateModule and
+/// JitModule::create call it themselves; it is cheap to call again.
+void prepareContext(MLIRContext *ctx);
+
 /// Registers `kiln-to-linalg` and `kiln-linalg-to-llvm` pipelines for kiln-opt.
 void registerKilnPipelines();
 

@@ -5,8 +5,21 @@
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
 
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+
 namespace mlir::kiln {
-void registerAllKilnDialects(DialectRegistry &registry) { registry.insert<KilnDialect>(); }
+void registerAllKilnDialects(DialectRegistry &registry) {
+  registry.insert<KilnDialect>();
+  // The upstream dialects with their external interface models (bufferization, tiling,
+  // value bounds), which the codegen pipelines need whoever made the context.
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+}
 
 void registerAllKilnPasses() {
   registerKilnPasses();
