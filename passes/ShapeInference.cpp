@@ -29,8 +29,8 @@ struct ShapeInferencePass : impl::KilnShapeInferenceBase<ShapeInferencePass> {
         if (!areCompatibleTensorTypes(type, res.getType())) {
           std::string message;
           llvm::raw_string_ostream os(message);
-          os << "declared result type " << res.getType()
-             << " is incompatible with the inferred type " << type;
+          os << "declared result type '" << res.getType()
+             << "' is incompatible with the inferred type '" << type << "'";
           (void)emitKilnOpError(op->getLoc(), op->getName().stripDialect(), message);
           return WalkResult::interrupt();
         }
