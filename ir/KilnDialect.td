@@ -33,8 +33,9 @@ def Kiln_Dialect : Dialect {
     outputs. Training adds `@train_step` / `@eval_step` (see docs/Design.md for how state, the
     training flag and random seeds are threaded).
 
-    **Locations.** The frontend gives every op a `NameLoc` with the Keras layer name, so a
-    diagnostic reads `layer 'dense_1': ...`.
+    **Locations.** The frontend gives every op a `NameLoc` with the Keras layer name, and a shape
+    error repeats it in its message: `'kiln.matmul' op layer 'dense_1': input shape (None, 784)
+    does not match kernel shape (100, 10): last axis 784 vs 100`.
   }];
   let useDefaultAttributePrinterParser = 0;
 }

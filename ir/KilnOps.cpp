@@ -5,6 +5,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/OpImplementation.h"
+#include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace mlir::kiln;
@@ -16,6 +17,26 @@ void KilnDialect::initialize() {
 #define GET_OP_LIST
 #include "ir/KilnOps.cpp.inc"
       >();
+}
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+std::optional<StringRef> mlir::kiln::getLayerName(Location loc) {
+  if (auto name = loc->findInstanceOf<NameLoc>())
+    return name.getName().getValue();
+  return std::nullopt;
+}
+
+LogicalResult mlir::kiln::emitKilnOpError(std::optional<Location> loc, StringRef opName,
+                                          const Twine &message) {
+  if (!loc)
+    return failure();
+  InFlightDiagnostic diag = mlir::emitError(*loc) << "'kiln." << opName << "' op ";
+  if (std::optional<StringRef> layer = getLayerName(*loc))
+    diag << "layer '" << *layer << "': ";
+  return diag << message.str();
 }
 
 //===----------------------------------------------------------------------===//
@@ -36,6 +57,13 @@ bool allRanked(ValueRange values) {
   return llvm::all_of(values, [](Value v) { return cast<TensorType>(v.getType()).hasRank(); });
 }
 
+/// `0.5`, `1.5`, `1e-05`: a number as a Keras user would write it.
+std::string formatFloat(float x) {
+  std::string s;
+  llvm::raw_string_ostream(s) << llvm::format("%g", static_cast<double>(x));
+  return s;
+}
+
 ArrayRef<int64_t> shapeOf(Value v) { return cast<RankedTensorType>(v.getType()).getShape(); }
 
 /// Appends the result of a shape function, or reports its message at `loc`.
@@ -43,7 +71,7 @@ LogicalResult finish(std::optional<Location> loc, StringRef opName, Value like,
                      FailureOr<Shape> shape, const std::string &err,
                      SmallVectorImpl<Type> &inferred) {
   if (failed(shape))
-    return emitOptionalError(loc, "'kiln.", opName, "' op ", err);
+    return emitKilnOpError(loc, opName, err);
   inferred.push_back(tensorLike(like, *shape));
   return success();
 }
@@ -54,8 +82,7 @@ LogicalResult sameElementTypes(std::optional<Location> loc, StringRef opName,
   for (Value v : values.drop_front())
     if (cast<TensorType>(v.getType()).getElementType() !=
         cast<TensorType>(values[0].getType()).getElementType())
-      return emitOptionalError(loc, "'kiln.", opName,
-                               "' op requires the same element type for all operands");
+      return emitKilnOpError(loc, opName, "requires the same element type for all operands");
   return success();
 }
 } // namespace
@@ -94,8 +121,20 @@ KILN_UNARY(EluOp)
 KILN_UNARY(LeakyReluOp)
 KILN_UNARY(HardSigmoidOp)
 KILN_UNARY(GeluOp)
-KILN_UNARY(SoftmaxOp)
 KILN_UNARY(DropoutOp)
+
+LogicalResult SoftmaxOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                          Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  auto type = cast<TensorType>(adaptor.getInput().getType());
+  if (type.hasRank()) {
+    std::string err;
+    if (failed(normalizeAxis(adaptor.getAxis(), type.getRank(), err)))
+      return emitKilnOpError(loc, "softmax", err);
+  }
+  inferred.push_back(type);
+  return success();
+}
+KILN_COMPATIBLE(SoftmaxOp)
 
 #define KILN_BINARY(OP, NAME)                                                              \
   LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc,           \
@@ -174,17 +213,14 @@ KILN_POOL(AvgPool2DOp, "avg_pool2d")
 
 LogicalResult ReshapeOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                           Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
-  if (!allRanked(adaptor.getOperands())) {
-    Shape out = {kDynamic};
-    for (int64_t d : adaptor.getShape())
-      out.push_back(d == -1 ? kDynamic : d);
-    inferred.push_back(tensorLike(adaptor.getInput(), out));
-    return success();
-  }
+  // An unranked input still has a batch; its other dimensions are unknown, so the target shape
+  // is checked (one -1 at most, no dimension < 1) and -1 stays dynamic.
+  Shape input = {kDynamic, kDynamic};
+  if (allRanked(adaptor.getOperands()))
+    input = Shape(shapeOf(adaptor.getInput()));
   std::string err;
   return finish(loc, "reshape", adaptor.getInput(),
-                inferReshapeShape(shapeOf(adaptor.getInput()), adaptor.getShape(), err), err,
-                inferred);
+                inferReshapeShape(input, adaptor.getShape(), err), err, inferred);
 }
 KILN_COMPATIBLE(ReshapeOp)
 
@@ -205,7 +241,7 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
                                          Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
   ValueRange inputs = adaptor.getInputs();
   if (inputs.empty())
-    return emitOptionalError(loc, "'kiln.concat' op expected at least one input");
+    return emitKilnOpError(loc, "concat", "expected at least one input");
   if (failed(sameElementTypes(loc, "concat", inputs)))
     return failure();
   if (!allRanked(inputs)) {
@@ -245,6 +281,15 @@ KILN_REDUCE(ReduceMaxOp, "reduce_max")
 //===----------------------------------------------------------------------===//
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult DropoutOp::verify() {
+  float rate = getRate().convertToFloat();
+  if (!(rate >= 0.0f && rate < 1.0f))
+    return emitKilnOpError(getLoc(), "dropout",
+                           "expected rate in [0, 1), got " +
+                               Twine(formatFloat(rate)));
+  return success();
+}
 
 OpFoldResult DropoutOp::fold(FoldAdaptor) {
   if (!getTraining() || getRate().convertToFloat() == 0.0f)

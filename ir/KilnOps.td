@@ -268,6 +268,7 @@ def Kiln_DropoutOp : Kiln_InferredOp<"dropout", [SameOperandsAndResultElementTyp
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
   let hasFolder = 1;
+  let hasVerifier = 1;
 }
 
 #endif // KILN_OPS_TD

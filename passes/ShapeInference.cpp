@@ -27,8 +27,11 @@ struct ShapeInferencePass : impl::KilnShapeInferenceBase<ShapeInferencePass> {
         if (res.getType() == type)
           continue;
         if (!areCompatibleTensorTypes(type, res.getType())) {
-          op->emitOpError("declared result type ")
-              << res.getType() << " is incompatible with the inferred type " << type;
+          std::string message;
+          llvm::raw_string_ostream os(message);
+          os << "declared result type '" << res.getType()
+             << "' is incompatible with the inferred type '" << type << "'";
+          (void)emitKilnOpError(op->getLoc(), op->getName().stripDialect(), message);
           return WalkResult::interrupt();
         }
         if (areMoreRefined(type, res.getType()))

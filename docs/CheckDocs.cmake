@@ -1,0 +1,32 @@
+# Fails when a committed reference in docs/dialect/ differs from the one generated from ODS.
+# Usage: cmake "-DPAIRS=generated;committed;..." -DBUILD_DIR=build -P CheckDocs.cmake
+# Regenerates first (a tablegen run per .td file), so a stale build tree cannot hide a change.
+execute_process(COMMAND ${CMAKE_COMMAND} --build "${BUILD_DIR}" --target kiln-docs-gen
+                RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "building kiln-docs-gen in ${BUILD_DIR} failed")
+endif()
+list(LENGTH PAIRS n)
+math(EXPR last "${n} - 1")
+set(stale "")
+foreach(i RANGE 0 ${last} 2)
+  math(EXPR j "${i} + 1")
+  list(GET PAIRS ${i} generated)
+  list(GET PAIRS ${j} committed)
+  if(NOT EXISTS "${generated}")
+    message(FATAL_ERROR "${generated} is missing after building kiln-docs-gen")
+  endif()
+  file(READ "${generated}" a)
+  set(b "")
+  if(EXISTS "${committed}")
+    file(READ "${committed}" b)
+  endif()
+  if(NOT a STREQUAL b)
+    list(APPEND stale "${committed}")
+  endif()
+endforeach()
+if(stale)
+  message(FATAL_ERROR "out of date with the ODS they are generated from: ${stale}\n"
+                      "Run `ninja -C build kiln-docs` and commit docs/dialect/.")
+endif()
+message(STATUS "docs/dialect/ matches the generated reference")
