@@ -39,4 +39,13 @@ LogicalResult JitModule::call(StringRef name, ArrayRef<void *> args, std::string
   }
   return success();
 }
+
+FailureOr<JitModule::PackedFn> JitModule::lookup(StringRef name, std::string &err) {
+  auto fn = engine->lookupPacked(("_mlir_ciface_" + name).str());
+  if (!fn) {
+    err = llvm::toString(fn.takeError());
+    return failure();
+  }
+  return *fn;
+}
 } // namespace mlir::kiln

@@ -21,6 +21,11 @@ public:
   /// ({allocated, aligned, offset, sizes[rank], strides[rank]}).
   LogicalResult call(StringRef name, ArrayRef<void *> args, std::string &err);
 
+  /// The packed entry point of `name`'s C interface (what `call` invokes): a function of one
+  /// `void **` argument list, safe to call from several threads at once.
+  using PackedFn = void (*)(void **);
+  FailureOr<PackedFn> lookup(StringRef name, std::string &err);
+
 private:
   std::unique_ptr<ExecutionEngine> engine;
 };

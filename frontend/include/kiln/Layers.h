@@ -1,0 +1,179 @@
+//===- Layers.h - symbolic tensors and the Keras layers of the builder API -===//
+//
+// `kiln::Input` makes a symbolic tensor; calling a layer on tensors makes new ones and records
+// the call, as in Keras' functional API. A layer object is a handle: copies refer to the same
+// layer, so calling one layer object twice shares its weights.
+//
+//===----------------------------------------------------------------------===//
+#ifndef KILN_LAYERS_H
+#define KILN_LAYERS_H
+
+#include "kiln/Array.h"
+#include "kiln/Initializers.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+namespace detail {
+struct LayerImpl;
+struct TensorImpl;
+} // namespace detail
+
+/// A symbolic tensor: the output of Input or of a layer call. Its shape has -1 for the batch.
+class Tensor {
+public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<detail::TensorImpl> impl) : impl(std::move(impl)) {}
+  /// The full shape, batch first (-1: any batch size).
+  const std::vector<int64_t> &shape() const;
+  /// Keras' shape string, `(None, 28, 28, 1)`.
+  std::string shape_string() const;
+  /// The name of the layer that produced it.
+  const std::string &name() const;
+
+  std::shared_ptr<detail::TensorImpl> impl;
+};
+
+struct InputOptions {
+  std::string name;
+};
+/// A model input of per-sample `shape` (the batch is left out, as in keras.Input).
+Tensor Input(std::vector<int64_t> shape, InputOptions options = {});
+
+/// A Keras layer. Subclasses only construct; the handle is shared.
+class Layer {
+public:
+  Tensor operator()(const Tensor &input) const;
+  Tensor operator()(const std::vector<Tensor> &inputs) const;
+
+  const std::string &name() const;
+  const std::string &class_name() const;
+  bool built() const;
+  /// Weights in Keras' order (kernel, then bias), as copies; empty until the layer is built.
+  std::vector<Array> get_weights() const;
+  /// Replaces the weights; throws kiln::Error naming the layer on a count or shape mismatch.
+  void set_weights(const std::vector<Array> &weights);
+  /// Keras' weight names, `dense/kernel:0`.
+  std::vector<std::string> weight_names() const;
+  int64_t count_params() const;
+
+  std::shared_ptr<detail::LayerImpl> impl;
+
+protected:
+  Layer() = default;
+  explicit Layer(std::shared_ptr<detail::LayerImpl> impl) : impl(std::move(impl)) {}
+  friend class Model;
+};
+
+namespace layers {
+
+struct DenseOptions {
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::string name;
+};
+/// `activation(x @ kernel + bias)` over the last axis; kernel (in, units).
+class Dense : public Layer {
+public:
+  explicit Dense(int64_t units, DenseOptions options = {});
+};
+
+struct Conv2DOptions {
+  std::array<int64_t, 2> strides = {1, 1};
+  std::string padding = "valid";
+  std::array<int64_t, 2> dilation_rate = {1, 1};
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// 2-D convolution over NHWC input with an HWIO kernel (kh, kw, in, filters).
+class Conv2D : public Layer {
+public:
+  Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options = {});
+  Conv2D(int64_t filters, int64_t kernel_size, Conv2DOptions options = {})
+      : Conv2D(filters, {kernel_size, kernel_size}, std::move(options)) {}
+};
+
+struct Pooling2DOptions {
+  /// Empty: the pool size, as in Keras.
+  std::vector<int64_t> strides;
+  std::string padding = "valid";
+  std::string data_format = "channels_last";
+  std::string name;
+};
+class MaxPooling2D : public Layer {
+public:
+  explicit MaxPooling2D(std::array<int64_t, 2> pool_size = {2, 2}, Pooling2DOptions options = {});
+};
+class AveragePooling2D : public Layer {
+public:
+  explicit AveragePooling2D(std::array<int64_t, 2> pool_size = {2, 2},
+                            Pooling2DOptions options = {});
+};
+
+struct NameOptions {
+  std::string name;
+};
+/// Flattens every sample to one dimension.
+class Flatten : public Layer {
+public:
+  explicit Flatten(NameOptions options = {});
+};
+/// Reshapes every sample to `target_shape` (batch left out; one entry may be -1).
+class Reshape : public Layer {
+public:
+  explicit Reshape(std::vector<int64_t> target_shape, NameOptions options = {});
+};
+/// Applies a named activation: relu, sigmoid, tanh, softmax, elu, selu, softplus, softsign,
+/// swish / silu, gelu, leaky_relu, hard_sigmoid, exponential, linear.
+class Activation : public Layer {
+public:
+  explicit Activation(std::string activation, NameOptions options = {});
+};
+
+struct DropoutOptions {
+  std::optional<uint64_t> seed;
+  std::string name;
+};
+/// Identity at inference; drops `rate` of the elements in training.
+class Dropout : public Layer {
+public:
+  explicit Dropout(double rate, DropoutOptions options = {});
+};
+
+/// Elementwise sum of inputs of one shape.
+class Add : public Layer {
+public:
+  explicit Add(NameOptions options = {});
+};
+
+struct ConcatenateOptions {
+  int64_t axis = -1;
+  std::string name;
+};
+class Concatenate : public Layer {
+public:
+  explicit Concatenate(ConcatenateOptions options = {});
+};
+
+} // namespace layers
+
+namespace backend {
+/// Resets the automatic layer and model names (dense, dense_1, ...), as Keras' clear_session.
+void clear_session();
+} // namespace backend
+
+} // namespace kiln
+
+#endif // KILN_LAYERS_H

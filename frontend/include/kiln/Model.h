@@ -1,0 +1,98 @@
+//===- Model.h - Keras' Model and Sequential: summary, weights, predict ----===//
+#ifndef KILN_MODEL_H
+#define KILN_MODEL_H
+
+#include "kiln/Array.h"
+#include "kiln/Layers.h"
+
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+namespace detail {
+struct ModelImpl;
+} // namespace detail
+
+struct ModelOptions {
+  std::string name;
+};
+
+struct PredictOptions {
+  /// Samples per call of the compiled code (Keras' default is 32).
+  int64_t batch_size = 32;
+  /// Threads that share each batch; 0: KILN_NUM_THREADS, else the machine's cores.
+  int threads = 0;
+};
+
+/// A model from inputs to outputs (Keras' functional Model). Copies share one model.
+class Model {
+public:
+  Model(const Tensor &input, const Tensor &output, ModelOptions options = {});
+  Model(std::vector<Tensor> inputs, std::vector<Tensor> outputs, ModelOptions options = {});
+  Model(std::vector<Tensor> inputs, const Tensor &output, ModelOptions options = {})
+      : Model(std::move(inputs), std::vector<Tensor>{output}, std::move(options)) {}
+  Model(const Tensor &input, std::vector<Tensor> outputs, ModelOptions options = {})
+      : Model(std::vector<Tensor>{input}, std::move(outputs), std::move(options)) {}
+
+  const std::string &name() const;
+  std::vector<Tensor> inputs() const;
+  std::vector<Tensor> outputs() const;
+  /// Layers in Keras' order (by depth from the inputs, then by call order).
+  std::vector<Layer> layers() const;
+  Layer get_layer(const std::string &name) const;
+
+  /// Prints Keras' summary table to stdout (or `os`).
+  void summary() const;
+  void summary(std::ostream &os) const;
+  std::string summary_string() const;
+
+  int64_t count_params() const;
+  /// Every layer's weights in Keras' `get_weights()` order.
+  std::vector<Array> get_weights() const;
+  void set_weights(const std::vector<Array> &weights);
+
+  /// The model as kiln-dialect MLIR (`func.func @predict`, see docs/Design.md).
+  std::string mlir() const;
+
+  /// Runs the model on `x` (batch first), compiled to native code on first use.
+  Array predict(const Array &x, PredictOptions options = {}) const;
+  /// For several inputs (in the model's input order) or several outputs.
+  std::vector<Array> predict(const std::vector<Array> &xs, PredictOptions options = {}) const;
+
+  std::shared_ptr<detail::ModelImpl> impl;
+
+protected:
+  explicit Model(std::shared_ptr<detail::ModelImpl> impl) : impl(std::move(impl)) {}
+  /// Builds the graph if a Sequential has not yet; throws if it cannot.
+  void ensureBuilt() const;
+};
+
+/// A linear stack of layers. Start it with kiln::Input(shape) to build it at once; otherwise
+/// it is built on the first predict, from the data's shape.
+class Sequential : public Model {
+public:
+  /// An element of the initializer list: a layer, or a kiln::Input as the first element.
+  struct Item {
+    Item(const Layer &layer) : layer(layer), isInput(false) {}
+    Item(const Tensor &input) : input(input), isInput(true) {}
+    std::optional<Layer> layer;
+    Tensor input;
+    bool isInput;
+  };
+
+  explicit Sequential(ModelOptions options = {});
+  Sequential(std::initializer_list<Item> items, ModelOptions options = {});
+
+  void add(const Layer &layer);
+  void add(const Tensor &input);
+};
+
+} // namespace kiln
+
+#endif // KILN_MODEL_H

@@ -1,0 +1,11 @@
+//===- kiln.h - the whole C++ API: builder, layers, models ----------------===//
+#ifndef KILN_KILN_H
+#define KILN_KILN_H
+
+#include "kiln/Array.h"
+#include "kiln/Error.h"
+#include "kiln/Initializers.h"
+#include "kiln/Layers.h"
+#include "kiln/Model.h"
+
+#endif // KILN_KILN_H

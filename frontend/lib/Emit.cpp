@@ -1,0 +1,88 @@
+//===- Emit.cpp - a model's graph as kiln-dialect MLIR ---------------------===//
+#include "Impl.h"
+#include "kiln/Emit.h"
+
+#include "codegen/Registration.h"
+#include "ir/KilnDialect.h"
+
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <map>
+
+namespace kiln {
+namespace detail {
+
+mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRContext &ctx) {
+  ctx.loadDialect<mlir::kiln::KilnDialect, mlir::func::FuncDialect,
+                  mlir::bufferization::BufferizationDialect>();
+  mlir::OpBuilder b(&ctx);
+  auto loc = mlir::NameLoc::get(b.getStringAttr(m.name));
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
+  auto typeOf = [&](const Shape &s) {
+    llvm::SmallVector<int64_t> dims;
+    for (int64_t d : s)
+      dims.push_back(d < 0 ? mlir::ShapedType::kDynamic : d);
+    return mlir::RankedTensorType::get(dims, b.getF32Type());
+  };
+
+  llvm::SmallVector<mlir::Type> argTypes, resultTypes;
+  llvm::SmallVector<mlir::Location> argLocs;
+  for (const auto &in : m.inputs) {
+    argTypes.push_back(typeOf(in->shape));
+    argLocs.push_back(mlir::NameLoc::get(b.getStringAttr(in->layer->name)));
+  }
+  std::map<const LayerImpl *, unsigned> firstWeightArg;
+  for (const auto &l : m.layers) {
+    firstWeightArg[l.get()] = argTypes.size();
+    for (const Weight &w : l->weights) {
+      argTypes.push_back(typeOf(w.value.shape));
+      argLocs.push_back(mlir::NameLoc::get(b.getStringAttr(w.name)));
+    }
+  }
+  for (const auto &out : m.outputs)
+    resultTypes.push_back(typeOf(out->shape));
+
+  b.setInsertionPointToEnd(module->getBody());
+  auto func = mlir::func::FuncOp::create(b, loc, "predict",
+                                         b.getFunctionType(argTypes, resultTypes));
+  // Inputs and weights belong to the caller: bufferization must not write into them.
+  for (unsigned i = 0; i < argTypes.size(); ++i)
+    func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+  mlir::Block *entry = func.addEntryBlock();
+  for (unsigned i = 0; i < argTypes.size(); ++i)
+    entry->getArgument(i).setLoc(argLocs[i]);
+  b.setInsertionPointToStart(entry);
+
+  std::map<const TensorImpl *, mlir::Value> values;
+  for (size_t i = 0; i < m.inputs.size(); ++i)
+    values[m.inputs[i].get()] = entry->getArgument(i);
+  for (const Node &n : m.nodes) {
+    if (values.count(n.output.get()))
+      continue;
+    llvm::SmallVector<mlir::Value> ins;
+    for (const auto &in : n.inputs)
+      ins.push_back(values.at(in.get()));
+    unsigned first = firstWeightArg.at(n.layer.get());
+    mlir::ValueRange weights =
+        entry->getArguments().slice(first, n.layer->weights.size());
+    auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
+    values[n.output.get()] = n.layer->emit(b, layerLoc, ins, weights);
+  }
+  llvm::SmallVector<mlir::Value> results;
+  for (const auto &out : m.outputs)
+    results.push_back(values.at(out.get()));
+  mlir::func::ReturnOp::create(b, loc, results);
+  return module;
+}
+
+} // namespace detail
+
+mlir::OwningOpRef<mlir::ModuleOp> toMLIR(const Model &model, mlir::MLIRContext &context) {
+  if (!model.impl->isBuilt())
+    throw Error(model.name(), "this model has not yet been built");
+  return detail::emitPredict(*model.impl, context);
+}
+
+} // namespace kiln

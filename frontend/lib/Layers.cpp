@@ -1,0 +1,607 @@
+//===- Layers.cpp - Keras layers: shapes, weights and the kiln ops they emit -===//
+#include "Impl.h"
+
+#include "ir/KilnOps.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace kiln {
+namespace detail {
+using namespace kiln::layers;
+
+namespace {
+std::mutex namesMutex;
+std::map<std::string, int64_t> &nameCounters() {
+  static std::map<std::string, int64_t> counters;
+  return counters;
+}
+
+mlir::RankedTensorType tensorType(mlir::OpBuilder &b, const Shape &shape) {
+  llvm::SmallVector<int64_t> dims;
+  for (int64_t d : shape)
+    dims.push_back(d < 0 ? mlir::ShapedType::kDynamic : d);
+  return mlir::RankedTensorType::get(dims, b.getF32Type());
+}
+
+/// The output length of a window of `size` (dilated) moved by `stride` over `in` cells.
+int64_t windowOutput(int64_t in, int64_t size, int64_t stride, int64_t dilation,
+                     const std::string &padding) {
+  if (padding == "same")
+    return (in + stride - 1) / stride;
+  int64_t span = (size - 1) * dilation + 1;
+  return in < span ? 0 : (in - span) / stride + 1;
+}
+
+void checkPadding(const LayerImpl &l, const std::string &padding) {
+  if (padding != "valid" && padding != "same")
+    throw l.error("padding must be 'valid' or 'same', got '" + padding + "'");
+}
+
+void checkChannelsLast(const LayerImpl &l, const std::string &format) {
+  if (format != "channels_last")
+    throw l.error("data_format '" + format +
+                  "' is not supported; kiln's 2-D layers are channels_last (NHWC)");
+}
+
+void checkPositive(const LayerImpl &l, const std::string &what, int64_t v) {
+  if (v <= 0)
+    throw l.error(what + " must be a positive integer, got " + std::to_string(v));
+}
+
+void checkRank(const LayerImpl &l, const Shape &in, size_t rank, const std::string &what) {
+  if (in.size() != rank)
+    throw l.error("expected " + what + " input of rank " + std::to_string(rank) +
+                  " (batch included), got shape " + shapeString(in));
+}
+
+std::string stem(const std::string &name, const std::string &cls) {
+  return name.empty() ? uniqueName(cls) : name;
+}
+} // namespace
+
+std::string uniqueName(const std::string &base, bool zeroBased) {
+  std::lock_guard<std::mutex> lock(namesMutex);
+  int64_t &n = nameCounters()[base];
+  int64_t k = n++;
+  if (zeroBased)
+    return k == 0 ? base : base + "_" + std::to_string(k);
+  return base + "_" + std::to_string(k + 1);
+}
+
+std::string shapeString(const Shape &shape) { return Array::shapeString(shape); }
+
+LayerImpl::LayerImpl(std::string className, std::string name)
+    : className(std::move(className)), name(std::move(name)) {}
+
+void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
+                          const Initializer &init, bool trainable) {
+  weights.push_back({name + "/" + suffix + ":0", init(shape), trainable});
+}
+
+int64_t LayerImpl::countParams() const {
+  int64_t n = 0;
+  for (const Weight &w : weights)
+    n += w.value.size();
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Activations.
+//===----------------------------------------------------------------------===//
+
+namespace {
+const std::set<std::string> &activationNames() {
+  static const std::set<std::string> names = {
+      "linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+      "swish", "silu", "gelu", "leaky_relu", "hard_sigmoid", "exponential"};
+  return names;
+}
+} // namespace
+
+void checkActivation(const std::string &layer, const std::string &activation) {
+  if (!activationNames().count(activation)) {
+    std::string known;
+    for (const std::string &n : activationNames())
+      known += (known.empty() ? "" : ", ") + n;
+    throw Error(layer, "unknown activation '" + activation + "' (kiln knows " + known + ")");
+  }
+}
+
+mlir::Value emitActivation(mlir::OpBuilder &b, mlir::Location loc, const std::string &a,
+                           mlir::Value x) {
+  using namespace mlir::kiln;
+  mlir::Type t = x.getType();
+  if (a == "linear")
+    return x;
+  if (a == "relu")
+    return ReluOp::create(b, loc, t, x);
+  if (a == "sigmoid")
+    return SigmoidOp::create(b, loc, t, x);
+  if (a == "tanh")
+    return TanhOp::create(b, loc, t, x);
+  if (a == "softmax")
+    return SoftmaxOp::create(b, loc, t, x, b.getI64IntegerAttr(-1));
+  if (a == "elu")
+    return EluOp::create(b, loc, t, x, b.getF32FloatAttr(1.0f));
+  if (a == "selu")
+    return SeluOp::create(b, loc, t, x);
+  if (a == "softplus")
+    return SoftplusOp::create(b, loc, t, x);
+  if (a == "softsign")
+    return SoftsignOp::create(b, loc, t, x);
+  if (a == "swish" || a == "silu")
+    return SiluOp::create(b, loc, t, x);
+  if (a == "gelu") // Keras' activations.gelu: approximate=False
+    return GeluOp::create(b, loc, t, x, b.getBoolAttr(false));
+  if (a == "leaky_relu") // Keras 3's activations.leaky_relu: negative_slope=0.2
+    return LeakyReluOp::create(b, loc, t, x, b.getF32FloatAttr(0.2f));
+  if (a == "hard_sigmoid") // Keras 3: relu6(x + 3) / 6
+    return HardSigmoidOp::create(b, loc, t, x, b.getF32FloatAttr(1.0f / 6.0f),
+                                 b.getF32FloatAttr(0.5f));
+  if (a == "exponential")
+    return ExpOp::create(b, loc, t, x);
+  throw Error("", "unknown activation '" + a + "'");
+}
+
+//===----------------------------------------------------------------------===//
+// Calls.
+//===----------------------------------------------------------------------===//
+
+std::shared_ptr<TensorImpl> callLayer(const std::shared_ptr<LayerImpl> &layer,
+                                      const std::vector<std::shared_ptr<TensorImpl>> &inputs) {
+  if (inputs.empty())
+    throw layer->error("called on no tensors");
+  for (const auto &t : inputs)
+    if (!t)
+      throw layer->error("called on an empty kiln::Tensor (make tensors with kiln::Input or "
+                         "by calling a layer)");
+  int arity = layer->arity();
+  if (arity == 1 && inputs.size() != 1)
+    throw layer->error("expects 1 input, got " + std::to_string(inputs.size()));
+  if (arity == 0 && inputs.size() < 2)
+    throw layer->error("a merge layer expects at least 2 inputs, got " +
+                       std::to_string(inputs.size()));
+  std::vector<Shape> shapes;
+  for (const auto &t : inputs)
+    shapes.push_back(t->shape);
+  if (layer->built && arity == 1 && shapes[0] != layer->builtInputShape)
+    throw layer->error("was built for input shape " + shapeString(layer->builtInputShape) +
+                       " and cannot be called on shape " + shapeString(shapes[0]) +
+                       " (a shared layer's calls must agree)");
+  Shape out = layer->outputShape(shapes);
+  if (!layer->built) {
+    layer->build(shapes);
+    layer->built = true;
+    layer->builtInputShape = shapes[0];
+  }
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = std::move(out);
+  t->layer = layer;
+  t->nodeIndex = static_cast<int>(layer->calls.size());
+  t->inputs = inputs;
+  layer->calls.push_back(t);
+  return t;
+}
+
+//===----------------------------------------------------------------------===//
+// The layers.
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+struct InputLayerImpl : LayerImpl {
+  using LayerImpl::LayerImpl;
+  Shape outputShape(const std::vector<Shape> &in) const override { return in[0]; }
+  mlir::Value emit(mlir::OpBuilder &, mlir::Location, mlir::ValueRange inputs,
+                   mlir::ValueRange) const override {
+    return inputs[0];
+  }
+};
+
+struct DenseImpl : LayerImpl {
+  DenseImpl(int64_t units, DenseOptions o)
+      : LayerImpl("Dense", stem(o.name, "dense")), units(units), opts(std::move(o)) {
+    checkPositive(*this, "units", units);
+    checkActivation(name, opts.activation);
+  }
+  int64_t units;
+  DenseOptions opts;
+
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 2)
+      throw error("expected an input of rank 2 or more (batch included), got shape " +
+                  shapeString(in[0]));
+    if (in[0].back() <= 0)
+      throw error("the last dimension of the input must be known, got shape " +
+                  shapeString(in[0]));
+    Shape out = in[0];
+    out.back() = units;
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    addWeight("kernel", {in[0].back(), units}, opts.kernel_initializer);
+    if (opts.use_bias)
+      addWeight("bias", {units}, opts.bias_initializer);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    auto x = in[0];
+    auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+    llvm::SmallVector<int64_t> dims(xt.getShape());
+    dims.back() = units;
+    auto t = mlir::RankedTensorType::get(dims, xt.getElementType());
+    mlir::Value y = mlir::kiln::MatmulOp::create(b, loc, t, x, w[0]);
+    if (opts.use_bias)
+      y = mlir::kiln::AddOp::create(b, loc, t, y, w[1]);
+    return emitActivation(b, loc, opts.activation, y);
+  }
+};
+
+struct Conv2DImpl : LayerImpl {
+  Conv2DImpl(int64_t filters, std::array<int64_t, 2> k, Conv2DOptions o)
+      : LayerImpl("Conv2D", stem(o.name, "conv2d")), filters(filters), kernel(k),
+        opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    checkPositive(*this, "kernel_size", k[0]);
+    checkPositive(*this, "kernel_size", k[1]);
+    checkPositive(*this, "strides", opts.strides[0]);
+    checkPositive(*this, "strides", opts.strides[1]);
+    checkPositive(*this, "dilation_rate", opts.dilation_rate[0]);
+    checkPositive(*this, "dilation_rate", opts.dilation_rate[1]);
+    if ((opts.strides[0] > 1 || opts.strides[1] > 1) &&
+        (opts.dilation_rate[0] > 1 || opts.dilation_rate[1] > 1))
+      throw error("strides > 1 are not compatible with dilation_rate > 1 (as in Keras)");
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+  }
+  int64_t filters;
+  std::array<int64_t, 2> kernel;
+  Conv2DOptions opts;
+
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = {in[0][0], 0, 0, filters};
+    for (int i = 0; i < 2; ++i) {
+      out[1 + i] = windowOutput(in[0][1 + i], kernel[i], opts.strides[i], opts.dilation_rate[i],
+                                opts.padding);
+      if (out[1 + i] <= 0)
+        throw error("input shape " + shapeString(in[0]) + " is too small for kernel (" +
+                    std::to_string(kernel[0]) + ", " + std::to_string(kernel[1]) +
+                    ") with padding '" + opts.padding + "'");
+    }
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    addWeight("kernel", {kernel[0], kernel[1], in[0][3], filters}, opts.kernel_initializer);
+    if (opts.use_bias)
+      addWeight("bias", {filters}, opts.bias_initializer);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    auto xt = llvm::cast<mlir::RankedTensorType>(in[0].getType());
+    Shape inShape(xt.getShape().begin(), xt.getShape().end());
+    inShape[0] = -1;
+    auto t = tensorType(b, outputShape({inShape}));
+    mlir::Value y = mlir::kiln::Conv2DOp::create(
+        b, loc, t, in[0], w[0], b.getDenseI64ArrayAttr(opts.strides),
+        b.getDenseI64ArrayAttr(opts.dilation_rate), b.getStringAttr(opts.padding));
+    if (opts.use_bias)
+      y = mlir::kiln::AddOp::create(b, loc, t, y, w[1]);
+    return emitActivation(b, loc, opts.activation, y);
+  }
+};
+
+struct Pool2DImpl : LayerImpl {
+  Pool2DImpl(bool max, std::array<int64_t, 2> pool, Pooling2DOptions o)
+      : LayerImpl(max ? "MaxPooling2D" : "AveragePooling2D",
+                  stem(o.name, max ? "max_pooling2d" : "average_pooling2d")),
+        max(max), pool(pool), opts(std::move(o)) {
+    checkPositive(*this, "pool_size", pool[0]);
+    checkPositive(*this, "pool_size", pool[1]);
+    if (opts.strides.empty())
+      strides = pool;
+    else if (opts.strides.size() == 2)
+      strides = {opts.strides[0], opts.strides[1]};
+    else if (opts.strides.size() == 1)
+      strides = {opts.strides[0], opts.strides[0]};
+    else
+      throw error("strides must have 1 or 2 entries, got " +
+                  std::to_string(opts.strides.size()));
+    checkPositive(*this, "strides", strides[0]);
+    checkPositive(*this, "strides", strides[1]);
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  std::array<int64_t, 2> pool, strides;
+  Pooling2DOptions opts;
+
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = {in[0][0], 0, 0, in[0][3]};
+    for (int i = 0; i < 2; ++i) {
+      out[1 + i] = windowOutput(in[0][1 + i], pool[i], strides[i], 1, opts.padding);
+      if (out[1 + i] <= 0)
+        throw error("input shape " + shapeString(in[0]) + " is too small for pool_size (" +
+                    std::to_string(pool[0]) + ", " + std::to_string(pool[1]) + ")");
+    }
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    auto xt = llvm::cast<mlir::RankedTensorType>(in[0].getType());
+    Shape inShape(xt.getShape().begin(), xt.getShape().end());
+    inShape[0] = -1;
+    auto t = tensorType(b, outputShape({inShape}));
+    auto ps = b.getDenseI64ArrayAttr(pool), ss = b.getDenseI64ArrayAttr(strides);
+    auto pad = b.getStringAttr(opts.padding);
+    if (max)
+      return mlir::kiln::MaxPool2DOp::create(b, loc, t, in[0], ps, ss, pad);
+    return mlir::kiln::AvgPool2DOp::create(b, loc, t, in[0], ps, ss, pad);
+  }
+};
+
+struct ReshapeImpl : LayerImpl {
+  ReshapeImpl(std::string cls, std::string name, Shape target)
+      : LayerImpl(std::move(cls), std::move(name)), target(std::move(target)) {
+    int unknown = 0;
+    for (int64_t d : this->target) {
+      if (d == -1)
+        ++unknown;
+      else if (d <= 0)
+        throw error("target_shape entries must be positive or -1, got " +
+                    shapeString(this->target));
+    }
+    if (unknown > 1)
+      throw error("target_shape may have at most one -1, got " + shapeString(this->target));
+  }
+  Shape target; // Flatten: {-1}
+
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 2)
+      throw error("expected an input of rank 2 or more (batch included), got shape " +
+                  shapeString(in[0]));
+    int64_t count = 1;
+    for (size_t i = 1; i < in[0].size(); ++i)
+      count *= in[0][i];
+    int64_t known = 1;
+    for (int64_t d : target)
+      if (d != -1)
+        known *= d;
+    Shape out = {in[0][0]};
+    for (int64_t d : target)
+      out.push_back(d == -1 ? (known ? count / known : 0) : d);
+    int64_t got = 1;
+    for (size_t i = 1; i < out.size(); ++i)
+      got *= out[i];
+    if (got != count || got == 0)
+      throw error("cannot reshape input " + shapeString(in[0]) + " (" + std::to_string(count) +
+                  " values per sample) to target_shape " + shapeString(target));
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    auto xt = llvm::cast<mlir::RankedTensorType>(in[0].getType());
+    Shape inShape(xt.getShape().begin(), xt.getShape().end());
+    inShape[0] = -1;
+    Shape out = outputShape({inShape});
+    if (out == inShape)
+      return in[0];
+    return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, out), in[0],
+                                         b.getDenseI64ArrayAttr(target));
+  }
+};
+
+struct ActivationImpl : LayerImpl {
+  ActivationImpl(std::string activation, std::string name)
+      : LayerImpl("Activation", stem(name, "activation")), activation(std::move(activation)) {
+    checkActivation(this->name, this->activation);
+  }
+  std::string activation;
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (activation == "softmax" && in[0].size() < 2)
+      throw error("softmax needs an input of rank 2 or more, got " + shapeString(in[0]));
+    return in[0];
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    return emitActivation(b, loc, activation, in[0]);
+  }
+};
+
+struct DropoutImpl : LayerImpl {
+  DropoutImpl(double rate, DropoutOptions o)
+      : LayerImpl("Dropout", stem(o.name, "dropout")), rate(rate), opts(std::move(o)) {
+    if (!(rate >= 0.0 && rate < 1.0))
+      throw error("rate must be in [0, 1), got " + std::to_string(rate));
+  }
+  double rate;
+  DropoutOptions opts;
+  Shape outputShape(const std::vector<Shape> &in) const override { return in[0]; }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    // Inference: the op folds away; training (fit) sets `training`.
+    return mlir::kiln::DropoutOp::create(b, loc, in[0].getType(), in[0],
+                                         b.getF32FloatAttr(static_cast<float>(rate)),
+                                         b.getI64IntegerAttr(opts.seed.value_or(0)),
+                                         b.getBoolAttr(false));
+  }
+};
+
+struct AddImpl : LayerImpl {
+  explicit AddImpl(std::string name) : LayerImpl("Add", stem(name, "add")) {}
+  int arity() const override { return 0; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    for (size_t i = 1; i < in.size(); ++i)
+      if (in[i] != in[0])
+        throw error("inputs must have one shape, got " + shapeString(in[0]) + " and " +
+                    shapeString(in[i]));
+    return in[0];
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    mlir::Value y = in[0];
+    for (size_t i = 1; i < in.size(); ++i)
+      y = mlir::kiln::AddOp::create(b, loc, in[0].getType(), y, in[i]);
+    return y;
+  }
+};
+
+struct ConcatenateImpl : LayerImpl {
+  explicit ConcatenateImpl(ConcatenateOptions o)
+      : LayerImpl("Concatenate", stem(o.name, "concatenate")), axis(o.axis) {}
+  int64_t axis;
+  int arity() const override { return 0; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    int64_t rank = static_cast<int64_t>(in[0].size());
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 1 || a >= rank)
+      throw error("axis " + std::to_string(axis) + " is out of range for inputs of shape " +
+                  shapeString(in[0]) + " (the batch axis cannot be concatenated)");
+    Shape out = in[0];
+    for (size_t i = 1; i < in.size(); ++i) {
+      bool ok = static_cast<int64_t>(in[i].size()) == rank;
+      for (int64_t d = 0; ok && d < rank; ++d)
+        ok = d == a || in[i][d] == in[0][d];
+      if (!ok)
+        throw error("inputs must match except along axis " + std::to_string(axis) + ", got " +
+                    shapeString(in[0]) + " and " + shapeString(in[i]));
+      out[a] += in[i][a];
+    }
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    std::vector<Shape> shapes;
+    for (mlir::Value v : in) {
+      auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+      Shape s(t.getShape().begin(), t.getShape().end());
+      s[0] = -1;
+      shapes.push_back(s);
+    }
+    return mlir::kiln::ConcatOp::create(b, loc, tensorType(b, outputShape(shapes)), in,
+                                        b.getI64IntegerAttr(axis));
+  }
+};
+
+} // namespace
+
+std::shared_ptr<TensorImpl> makeInput(Shape shape, const std::string &name) {
+  auto layer = std::make_shared<InputLayerImpl>(
+      "InputLayer", name.empty() ? uniqueName("input", /*zeroBased=*/false) : name);
+  for (int64_t d : shape)
+    if (d <= 0)
+      throw layer->error("Input shape entries must be positive, got " + shapeString(shape) +
+                         " (leave the batch out: it stays dynamic)");
+  if (shape.empty())
+    throw layer->error("Input needs a per-sample shape, e.g. kiln::Input({784})");
+  shape.insert(shape.begin(), -1);
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = shape;
+  t->layer = layer;
+  layer->built = true;
+  layer->builtInputShape = shape;
+  layer->calls.push_back(t);
+  return t;
+}
+
+} // namespace detail
+
+//===----------------------------------------------------------------------===//
+// The public handles.
+//===----------------------------------------------------------------------===//
+
+using namespace detail;
+
+const std::vector<int64_t> &Tensor::shape() const {
+  if (!impl)
+    throw Error("", "an empty kiln::Tensor has no shape");
+  return impl->shape;
+}
+std::string Tensor::shape_string() const { return shapeString(shape()); }
+const std::string &Tensor::name() const {
+  if (!impl)
+    throw Error("", "an empty kiln::Tensor has no name");
+  return impl->layer->name;
+}
+
+Tensor Input(std::vector<int64_t> shape, InputOptions options) {
+  return Tensor(makeInput(std::move(shape), options.name));
+}
+
+Tensor Layer::operator()(const Tensor &input) const {
+  return Tensor(callLayer(impl, {input.impl}));
+}
+Tensor Layer::operator()(const std::vector<Tensor> &inputs) const {
+  std::vector<std::shared_ptr<TensorImpl>> in;
+  for (const Tensor &t : inputs)
+    in.push_back(t.impl);
+  return Tensor(callLayer(impl, in));
+}
+const std::string &Layer::name() const { return impl->name; }
+const std::string &Layer::class_name() const { return impl->className; }
+bool Layer::built() const { return impl->built; }
+std::vector<Array> Layer::get_weights() const {
+  std::vector<Array> out;
+  for (const Weight &w : impl->weights)
+    out.push_back(w.value);
+  return out;
+}
+void Layer::set_weights(const std::vector<Array> &weights) {
+  if (weights.size() != impl->weights.size())
+    throw impl->error("set_weights got " + std::to_string(weights.size()) +
+                      " arrays, the layer has " + std::to_string(impl->weights.size()) +
+                      " weights" + (impl->built ? "" : " (it is not built yet)"));
+  for (size_t i = 0; i < weights.size(); ++i)
+    if (weights[i].shape != impl->weights[i].value.shape)
+      throw impl->error("weight '" + impl->weights[i].name + "' has shape " +
+                        shapeString(impl->weights[i].value.shape) +
+                        ", the provided array has shape " + shapeString(weights[i].shape));
+  for (size_t i = 0; i < weights.size(); ++i)
+    impl->weights[i].value = weights[i];
+}
+std::vector<std::string> Layer::weight_names() const {
+  std::vector<std::string> out;
+  for (const Weight &w : impl->weights)
+    out.push_back(w.name);
+  return out;
+}
+int64_t Layer::count_params() const { return impl->countParams(); }
+
+namespace layers {
+Dense::Dense(int64_t units, DenseOptions options)
+    : Layer(std::make_shared<DenseImpl>(units, std::move(options))) {}
+Conv2D::Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options)
+    : Layer(std::make_shared<Conv2DImpl>(filters, kernel_size, std::move(options))) {}
+MaxPooling2D::MaxPooling2D(std::array<int64_t, 2> pool_size, Pooling2DOptions options)
+    : Layer(std::make_shared<Pool2DImpl>(true, pool_size, std::move(options))) {}
+AveragePooling2D::AveragePooling2D(std::array<int64_t, 2> pool_size, Pooling2DOptions options)
+    : Layer(std::make_shared<Pool2DImpl>(false, pool_size, std::move(options))) {}
+Flatten::Flatten(NameOptions options)
+    : Layer(std::make_shared<ReshapeImpl>("Flatten", stem(options.name, "flatten"), Shape{-1})) {
+}
+Reshape::Reshape(std::vector<int64_t> target_shape, NameOptions options)
+    : Layer(std::make_shared<ReshapeImpl>("Reshape", stem(options.name, "reshape"),
+                                          std::move(target_shape))) {}
+Activation::Activation(std::string activation, NameOptions options)
+    : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
+Dropout::Dropout(double rate, DropoutOptions options)
+    : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
+Add::Add(NameOptions options) : Layer(std::make_shared<AddImpl>(options.name)) {}
+Concatenate::Concatenate(ConcatenateOptions options)
+    : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
+} // namespace layers
+
+namespace backend {
+void clear_session() {
+  std::lock_guard<std::mutex> lock(namesMutex);
+  nameCounters().clear();
+}
+} // namespace backend
+
+} // namespace kiln

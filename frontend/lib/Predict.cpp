@@ -1,0 +1,204 @@
+//===- Predict.cpp - compile a model once, run it on batches in process ----===//
+#include "Impl.h"
+
+#include "codegen/Jit.h"
+#include "codegen/Pipelines.h"
+#include "codegen/Registration.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+namespace kiln {
+namespace detail {
+
+mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRContext &ctx);
+void buildSequentialFor(ModelImpl &m, const Shape &sampleShape);
+
+struct Compiled {
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::kiln::JitModule> jit;
+  mlir::kiln::JitModule::PackedFn predict = nullptr;
+};
+
+namespace {
+
+std::unique_ptr<mlir::MLIRContext> newContext() {
+  mlir::DialectRegistry registry;
+  mlir::kiln::registerAllKilnDialects(registry);
+  auto ctx = std::make_unique<mlir::MLIRContext>(registry);
+  ctx->disableMultithreading();
+  return ctx;
+}
+
+std::shared_ptr<Compiled> compile(const ModelImpl &m) {
+  auto c = std::make_shared<Compiled>();
+  c->context = newContext();
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(c->context.get(), [&](mlir::Diagnostic &d) {
+    os << "\n  " << d;
+    return mlir::success();
+  });
+  auto module = emitPredict(m, *c->context);
+  mlir::kiln::PipelineOptions options;
+  if (mlir::failed(mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options)))
+    throw Error(m.name, "compiling @predict to native code failed:" + diagnostics);
+  auto jit = mlir::kiln::JitModule::create(*module, options);
+  if (mlir::failed(jit))
+    throw Error(m.name, "JIT compilation failed:" + diagnostics);
+  c->jit = std::move(*jit);
+  std::string err;
+  auto fn = c->jit->lookup("predict", err);
+  if (mlir::failed(fn))
+    throw Error(m.name, "the compiled code has no predict entry point: " + err);
+  c->predict = *fn;
+  return c;
+}
+
+/// A memref descriptor {allocated, aligned, offset, sizes[r], strides[r]} over row-major data.
+struct Descriptor {
+  std::vector<int64_t> fields;
+  Descriptor(const float *data, const Shape &shape) {
+    fields.resize(3 + 2 * shape.size());
+    auto p = reinterpret_cast<int64_t>(data);
+    fields[0] = fields[1] = p;
+    fields[2] = 0;
+    int64_t stride = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+      fields[3 + i] = shape[i];
+      fields[3 + shape.size() + i] = stride;
+      stride *= shape[i];
+    }
+  }
+};
+
+int threadCount(int requested) {
+  if (requested > 0)
+    return requested;
+  if (const char *env = std::getenv("KILN_NUM_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0)
+      return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+} // namespace
+} // namespace detail
+
+using namespace detail;
+
+std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions options) const {
+  ModelImpl &m = *impl;
+  if (m.sequential && !m.isBuilt() && xs.size() == 1 && xs[0].rank() >= 2)
+    buildSequentialFor(m, Shape(xs[0].shape.begin() + 1, xs[0].shape.end()));
+  ensureBuilt();
+  if (xs.size() != m.inputs.size())
+    throw Error(m.name, "predict got " + std::to_string(xs.size()) + " input arrays, the model has " +
+                            std::to_string(m.inputs.size()) + " inputs");
+  if (options.batch_size <= 0)
+    throw Error(m.name, "batch_size must be positive, got " + std::to_string(options.batch_size));
+  int64_t n = -1;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Shape &want = m.inputs[i]->shape;
+    bool ok = xs[i].rank() == static_cast<int64_t>(want.size());
+    for (size_t d = 1; ok && d < want.size(); ++d)
+      ok = xs[i].shape[d] == want[d];
+    if (!ok)
+      throw Error(m.inputs[i]->layer->name, "expected input of shape " + shapeString(want) +
+                                                ", got an array of shape " +
+                                                shapeString(xs[i].shape));
+    if (n >= 0 && xs[i].shape[0] != n)
+      throw Error(m.name, "inputs have different batch sizes: " + std::to_string(n) + " and " +
+                              std::to_string(xs[i].shape[0]));
+    n = xs[i].shape[0];
+  }
+
+  std::vector<Array> ys;
+  for (const auto &out : m.outputs) {
+    Shape s = out->shape;
+    s[0] = n;
+    ys.emplace_back(s);
+  }
+  if (n == 0)
+    return ys;
+  if (!m.compiled)
+    m.compiled = compile(m);
+  Compiled &c = *m.compiled;
+
+  // Weights once; inputs and outputs per slice of rows.
+  std::vector<Descriptor> weightDescs;
+  for (Weight *w : m.allWeights())
+    weightDescs.emplace_back(w->value.ptr(), w->value.shape);
+
+  auto run = [&](int64_t begin, int64_t end) {
+    std::vector<Descriptor> descs;
+    auto slice = [&](const float *base, Shape shape) {
+      int64_t row = Array::numElements(shape) / shape[0];
+      shape[0] = end - begin;
+      descs.emplace_back(base + begin * row, shape);
+    };
+    for (const Array &x : xs)
+      slice(x.ptr(), x.shape);
+    for (const Descriptor &d : weightDescs)
+      descs.push_back(d);
+    for (Array &y : ys)
+      slice(y.ptr(), y.shape);
+    std::vector<void *> ptrs, args;
+    for (Descriptor &d : descs)
+      ptrs.push_back(d.fields.data());
+    for (void *&p : ptrs)
+      args.push_back(&p);
+    c.predict(args.data());
+  };
+
+  int threads = threadCount(options.threads);
+  for (int64_t start = 0; start < n; start += options.batch_size) {
+    int64_t end = std::min(n, start + options.batch_size);
+    // Split a batch across threads when each gets enough rows to pay for the thread.
+    int64_t parts = std::min<int64_t>(threads, (end - start) / 16);
+    if (parts <= 1) {
+      run(start, end);
+      continue;
+    }
+    std::vector<std::thread> workers;
+    int64_t per = (end - start + parts - 1) / parts;
+    for (int64_t p = 1; p < parts; ++p) {
+      int64_t b = start + p * per, e = std::min(end, b + per);
+      if (b < e)
+        workers.emplace_back(run, b, e);
+    }
+    run(start, std::min(end, start + per));
+    for (std::thread &t : workers)
+      t.join();
+  }
+  return ys;
+}
+
+Array Model::predict(const Array &x, PredictOptions options) const {
+  if (impl->isBuilt() && impl->outputs.size() != 1)
+    throw Error(impl->name, "the model has " + std::to_string(impl->outputs.size()) +
+                                " outputs; call predict with a std::vector of inputs to get "
+                                "them all");
+  auto ys = predict(std::vector<Array>{x}, options);
+  return std::move(ys[0]);
+}
+
+std::string Model::mlir() const {
+  if (impl->sequential && !impl->isBuilt())
+    ensureBuilt();
+  auto ctx = newContext();
+  auto module = emitPredict(*impl, *ctx);
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  module->print(os);
+  return s;
+}
+
+} // namespace kiln
