@@ -271,4 +271,6 @@ def Kiln_DropoutOp : Kiln_InferredOp<"dropout", [SameOperandsAndResultElementTyp
   let hasVerifier = 1;
 }
 
+include "ir/KilnGradOps.td"
+
 #endif // KILN_OPS_TD
