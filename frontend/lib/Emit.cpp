@@ -14,6 +14,33 @@
 namespace kiln {
 namespace detail {
 
+llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
+                                           mlir::ValueRange inputs, mlir::ValueRange weights) {
+  std::map<const LayerImpl *, unsigned> firstWeight;
+  unsigned k = 0;
+  for (const auto &l : m.layers) {
+    firstWeight[l.get()] = k;
+    k += l->weights.size();
+  }
+  std::map<const TensorImpl *, mlir::Value> values;
+  for (size_t i = 0; i < m.inputs.size(); ++i)
+    values[m.inputs[i].get()] = inputs[i];
+  for (const Node &n : m.nodes) {
+    if (values.count(n.output.get()))
+      continue;
+    llvm::SmallVector<mlir::Value> ins;
+    for (const auto &in : n.inputs)
+      ins.push_back(values.at(in.get()));
+    mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
+    auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
+    values[n.output.get()] = n.layer->emit(b, layerLoc, ins, w);
+  }
+  llvm::SmallVector<mlir::Value> results;
+  for (const auto &out : m.outputs)
+    results.push_back(values.at(out.get()));
+  return results;
+}
+
 mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRContext &ctx) {
   ctx.loadDialect<mlir::kiln::KilnDialect, mlir::func::FuncDialect,
                   mlir::bufferization::BufferizationDialect>();
@@ -33,9 +60,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRCont
     argTypes.push_back(typeOf(in->shape));
     argLocs.push_back(mlir::NameLoc::get(b.getStringAttr(in->layer->name)));
   }
-  std::map<const LayerImpl *, unsigned> firstWeightArg;
   for (const auto &l : m.layers) {
-    firstWeightArg[l.get()] = argTypes.size();
     for (const Weight &w : l->weights) {
       argTypes.push_back(typeOf(w.value.shape));
       argLocs.push_back(mlir::NameLoc::get(b.getStringAttr(w.name)));
@@ -54,25 +79,9 @@ mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRCont
   for (unsigned i = 0; i < argTypes.size(); ++i)
     entry->getArgument(i).setLoc(argLocs[i]);
   b.setInsertionPointToStart(entry);
-
-  std::map<const TensorImpl *, mlir::Value> values;
-  for (size_t i = 0; i < m.inputs.size(); ++i)
-    values[m.inputs[i].get()] = entry->getArgument(i);
-  for (const Node &n : m.nodes) {
-    if (values.count(n.output.get()))
-      continue;
-    llvm::SmallVector<mlir::Value> ins;
-    for (const auto &in : n.inputs)
-      ins.push_back(values.at(in.get()));
-    unsigned first = firstWeightArg.at(n.layer.get());
-    mlir::ValueRange weights =
-        entry->getArguments().slice(first, n.layer->weights.size());
-    auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    values[n.output.get()] = n.layer->emit(b, layerLoc, ins, weights);
-  }
-  llvm::SmallVector<mlir::Value> results;
-  for (const auto &out : m.outputs)
-    results.push_back(values.at(out.get()));
+  auto args = entry->getArguments();
+  llvm::SmallVector<mlir::Value> results =
+      emitForward(m, b, args.take_front(m.inputs.size()), args.drop_front(m.inputs.size()));
   mlir::func::ReturnOp::create(b, loc, results);
   return module;
 }

@@ -81,6 +81,7 @@ struct Node {
 };
 
 struct Compiled; // the JIT, see Predict.cpp
+struct Training; // compile() state, see Training.cpp
 
 struct ModelImpl {
   std::string name;
@@ -94,6 +95,7 @@ struct ModelImpl {
   std::shared_ptr<TensorImpl> seqInput, seqOutput;
 
   std::shared_ptr<Compiled> compiled;
+  std::shared_ptr<Training> training;
   ~ModelImpl();
 
   bool isBuilt() const { return !outputs.empty(); }
@@ -102,6 +104,14 @@ struct ModelImpl {
   /// Every weight of every layer in get_weights() order.
   std::vector<Weight *> allWeights() const;
 };
+
+struct ModelImpl;
+/// Emits the model's layers at `b` on `inputs` with `weights` (get_weights() order); returns
+/// the outputs' values.
+llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
+                                           mlir::ValueRange inputs, mlir::ValueRange weights);
+/// A new context with every dialect the pipelines use.
+std::unique_ptr<mlir::MLIRContext> newContext();
 
 /// A model input: an InputLayer called once.
 std::shared_ptr<TensorImpl> makeInput(Shape shape, const std::string &name);

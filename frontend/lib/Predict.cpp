@@ -26,8 +26,6 @@ struct Compiled {
   mlir::kiln::JitModule::PackedFn predict = nullptr;
 };
 
-namespace {
-
 std::unique_ptr<mlir::MLIRContext> newContext() {
   mlir::DialectRegistry registry;
   mlir::kiln::registerAllKilnDialects(registry);
@@ -35,6 +33,8 @@ std::unique_ptr<mlir::MLIRContext> newContext() {
   ctx->disableMultithreading();
   return ctx;
 }
+
+namespace {
 
 std::shared_ptr<Compiled> compile(const ModelImpl &m) {
   auto c = std::make_shared<Compiled>();
