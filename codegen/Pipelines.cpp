@@ -83,6 +83,8 @@ struct CopyToLinalgPass : PassWrapper<CopyToLinalgPass, OperationPass<func::Func
 void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Every kiln lowering needs ranked operands with a static shape except the batch.
   pm.addNestedPass<func::FuncOp>(createKilnShapeInference());
+  // kiln.grad -> backward ops, before anything lowers.
+  pm.addNestedPass<func::FuncOp>(createKilnAutodiff());
   // Folds inference-mode dropout and constant-only subgraphs before they are lowered.
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createKilnLowerToLinalg());
