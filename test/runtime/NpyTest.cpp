@@ -300,3 +300,26 @@ TEST_F(Npy, EveryTruncationOfAValidFileFailsCleanly) {
 }
 
 } // namespace
+
+namespace {
+
+// The golden files of test/golden/ are written by NumPy; they must load as the C++ tests expect.
+TEST(NpyGolden, ReadsNumpyWrittenGoldenFiles) {
+  std::filesystem::path golden = std::filesystem::path(KILN_SOURCE_DIR) / "test" / "golden";
+  if (!std::filesystem::exists(golden / "mlp" / "x.npy"))
+    GTEST_SKIP() << "no golden data under " << golden;
+  Array x = loadNpy((golden / "mlp" / "x.npy").string());
+  EXPECT_EQ(x.shape, (std::vector<int64_t>{64, 4}));
+  Array k = loadNpy((golden / "mlp" / "weights" / "dense" / "0.npy").string());
+  EXPECT_EQ(k.shape, (std::vector<int64_t>{4, 16}));
+  Array y = loadNpy((golden / "seed_cnn32" / "y.npy").string());
+  EXPECT_EQ(y.shape, (std::vector<int64_t>{10000, 10}));
+  for (int64_t i = 0; i < 10; ++i) {
+    float sum = 0;
+    for (int64_t j = 0; j < 10; ++j)
+      sum += y.data[i * 10 + j];
+    EXPECT_NEAR(sum, 1.0f, 1e-5f) << "softmax row " << i;
+  }
+}
+
+} // namespace
