@@ -1,0 +1,591 @@
+#!/usr/bin/python3
+"""Makes kiln's golden prediction data from the Keras oracle (TensorFlow.js layers 4.22).
+
+Each case is one small Keras model with seeded random weights. For case <name> this writes
+test/golden/<name>/:
+
+  model.json              the Keras model_config (tf.keras 2.x layout: Sequential or Functional)
+  weights/manifest.json   the oracle's weight manifest ("keras-oracle-weights-v1"); its "file"
+                          entries are relative to weights/, e.g. "dense/0.npy"
+  weights/<layer>/<i>.npy float32 C-order, Keras shapes, Keras get_weights() order
+  x.npy | x0.npy, x1.npy  the inputs (float32); the two seed CNN cases read the first 10000
+                          Fashion-MNIST t10k images instead ("x_source" in case.json)
+  y.npy | y0.npy, y1.npy  the expected outputs (float32), from `oracle.mjs predict`, or from
+                          numpy where tfjs lacks or differs from Keras (see "source")
+  case.json               what a C++ test needs, schema below
+
+case.json:
+  {"name": "mlp",
+   "inputs": [{"file": "x.npy", "shape": [4]}],        # shape without the batch dimension;
+             # or {"x_source": {"dataset": "fashion_mnist_test", "count": 10000}, "shape": [...]}
+   "outputs": ["y.npy"],
+   "layers": [{"name", "class_name", "config",          # config exactly as in model.json
+               "inbound": [names feeding the first call],
+               "calls": [[names feeding call 0], [call 1], ...],   # Keras inbound_nodes
+               "call_refs": [[[name, node_index, tensor_index], ...], ...],  # the same, exact
+               "weights": ["weights/dense/0.npy", ...]}, ...],     # topological order
+   "model_inputs": ["input_1"], "model_outputs": ["dense_2"],
+   "model_output_refs": [[name, node_index, tensor_index], ...],
+   "tolerance": {"atol": 1e-5, "rule": "abs(kiln - keras) <= atol * max(1, max|y|)"},
+   "source": "oracle predict (tfjs-layers 4.22)",
+   "cross_check": {"tool": "keras_ref.py ...", "max_abs_diff": ...} ,
+   "seed": ..., ...}                                     # per-case extras, e.g. activation_formula
+
+Usage (re-runnable; output is deterministic: numpy seeds are fixed, tfjs's cpu backend is):
+  cp -r ../shared/oracle /tmp/oracle-golden && (cd /tmp/oracle-golden && npm ci)
+  /usr/bin/python3 test/golden/make_golden.py [--oracle /tmp/oracle-golden] [--only mlp,...]
+
+Needs /usr/bin/python3 with numpy and torch (for keras_ref.py), node, and Debian's
+dataset-fashion-mnist (KILN_FASHION_MNIST_DIR overrides its directory).
+"""
+import argparse
+import gzip
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOLERANCE = {"atol": 1e-5, "rule": "abs(kiln - keras) <= atol * max(1, max|y|)"}
+ORACLE_SOURCE = "oracle predict (tfjs-layers 4.22)"
+MNIST_COUNT = 10000
+
+
+# ------------------------------------------------------------------ Keras 2.x layer configs
+def _common(name):
+    return {"name": name, "trainable": True, "dtype": "float32"}
+
+
+def _init_and_reg():
+    return {"kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+            "kernel_constraint": None, "bias_constraint": None}
+
+
+def input_layer(name, shape):
+    return {"class_name": "InputLayer",
+            "config": {"batch_input_shape": [None, *shape], "dtype": "float32", "sparse": False,
+                       "ragged": False, "name": name}}
+
+
+def dense(name, units, activation="linear"):
+    c = _common(name)
+    c.update({"units": units, "activation": activation, "use_bias": True, **_init_and_reg()})
+    return {"class_name": "Dense", "config": c}
+
+
+def conv2d(name, filters, kernel, strides=1, padding="valid", activation="linear"):
+    c = _common(name)
+    c.update({"filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides],
+              "padding": padding, "data_format": "channels_last", "dilation_rate": [1, 1],
+              "groups": 1, "activation": activation, "use_bias": True, **_init_and_reg()})
+    return {"class_name": "Conv2D", "config": c}
+
+
+def pool2d(cls, name, pool, strides, padding="valid"):
+    c = _common(name)
+    c.update({"pool_size": [pool, pool], "padding": padding, "strides": [strides, strides],
+              "data_format": "channels_last"})
+    return {"class_name": cls, "config": c}
+
+
+def flatten(name):
+    c = _common(name)
+    c["data_format"] = "channels_last"
+    return {"class_name": "Flatten", "config": c}
+
+
+def concatenate(name, axis=-1):
+    c = _common(name)
+    c["axis"] = axis
+    return {"class_name": "Concatenate", "config": c}
+
+
+# ------------------------------------------------------------------ weights
+def weight_shapes(layer, in_shape):
+    """Keras get_weights() shapes of `layer` given its input shape (without batch)."""
+    cls, c = layer["class_name"], layer["config"]
+    if cls == "Dense":
+        return [(in_shape[-1], c["units"]), (c["units"],)]
+    if cls == "Conv2D":
+        kh, kw = c["kernel_size"]
+        return [(kh, kw, in_shape[-1], c["filters"]), (c["filters"],)]
+    return []
+
+
+def out_shape(layer, in_shapes):
+    """The output shape (without batch) of `layer` on inputs of `in_shapes`."""
+    cls, c = layer["class_name"], layer["config"]
+    s = in_shapes[0]
+    if cls == "InputLayer":
+        return tuple(c["batch_input_shape"][1:])
+    if cls == "Dense":
+        return (*s[:-1], c["units"])
+    if cls in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
+        k = c["kernel_size"] if cls == "Conv2D" else c["pool_size"]
+        st = c["strides"]
+        dims = []
+        for n, kk, ss in zip(s[:2], k, st):
+            dims.append(-(-n // ss) if c["padding"] == "same" else (n - kk) // ss + 1)
+        return (*dims, c["filters"] if cls == "Conv2D" else s[-1])
+    if cls == "Flatten":
+        return (int(np.prod(s)),)
+    if cls == "Concatenate":
+        return (*s[:-1], sum(t[-1] for t in in_shapes))
+    raise NotImplementedError(cls)
+
+
+def random_weights(rng, shapes):
+    """Glorot-uniform kernels and small nonzero biases (so a dropped bias shows)."""
+    ws = []
+    for shape in shapes:
+        if len(shape) == 1:
+            mag = rng.uniform(0.02, 0.1, size=shape)
+            ws.append((mag * rng.choice([-1.0, 1.0], size=shape)).astype(np.float32))
+        else:
+            receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+            fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+            lim = math.sqrt(6.0 / (fan_in + fan_out))
+            ws.append(rng.uniform(-lim, lim, size=shape).astype(np.float32))
+    return ws
+
+
+# ------------------------------------------------------------------ a model under construction
+class Graph:
+    """Layers with their calls; becomes model.json (Sequential or Functional) and case.json."""
+
+    def __init__(self, name, seed, sequential):
+        self.name = name
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.sequential = sequential
+        self.layers = []      # [layer dict], in creation (= topological) order
+        self.calls = {}       # layer name -> [[(name, node, tensor), ...] per call]
+        self.shapes = {}      # (name, node) -> output shape
+        self.weights = {}     # layer name -> [np.ndarray]
+        self.inputs = []      # [(name, 0, 0)]
+        self.outputs = []
+
+    def input(self, name, shape):
+        self.layers.append(input_layer(name, shape))
+        self.calls[name] = []
+        self.shapes[(name, 0)] = tuple(shape)
+        self.inputs.append((name, 0, 0))
+        return (name, 0, 0)
+
+    def call(self, layer, *refs):
+        """Calls `layer` (a dict, or the name of a layer already added) on `refs`."""
+        if isinstance(layer, str):
+            layer = next(l for l in self.layers if l["config"]["name"] == layer)
+        name = layer["config"]["name"]
+        in_shapes = [self.shapes[(r[0], r[1])] for r in refs]
+        if name not in self.calls:
+            self.layers.append(layer)
+            self.calls[name] = []
+            shapes = weight_shapes(layer, in_shapes[0])
+            if shapes:
+                self.weights[name] = random_weights(self.rng, shapes)
+        node = len(self.calls[name])
+        self.calls[name].append([tuple(r) for r in refs])
+        self.shapes[(name, node)] = out_shape(layer, in_shapes)
+        return (name, node, 0)
+
+    def model_config(self):
+        if self.sequential:
+            return {"class_name": "Sequential",
+                    "config": {"name": self.name, "layers": [json_copy(l) for l in self.layers]}}
+        layers = []
+        for l in self.layers:
+            name = l["config"]["name"]
+            entry = json_copy(l)
+            entry["name"] = name
+            entry["inbound_nodes"] = [[[r[0], r[1], r[2], {}] for r in call]
+                                      for call in self.calls[name]]
+            layers.append(entry)
+        return {"class_name": "Functional",
+                "config": {"name": self.name, "layers": layers,
+                           "input_layers": [list(r) for r in self.inputs],
+                           "output_layers": [list(r) for r in self.outputs]}}
+
+    def write_weights(self, case_dir):
+        wdir = os.path.join(case_dir, "weights")
+        os.makedirs(wdir, exist_ok=True)
+        manifest = {"format": "keras-oracle-weights-v1", "layers": []}
+        files = {}
+        for l in self.layers:
+            name = l["config"]["name"]
+            ws = self.weights.get(name, [])
+            if not ws:
+                continue
+            entry = {"name": name, "weights": []}
+            os.makedirs(os.path.join(wdir, name), exist_ok=True)
+            kinds = ["kernel", "bias"]
+            for i, w in enumerate(ws):
+                rel = f"{name}/{i}.npy"
+                np.save(os.path.join(wdir, rel), np.ascontiguousarray(w, dtype="<f4"))
+                entry["weights"].append({"name": f"{name}/{kinds[i]}:0", "shape": list(w.shape),
+                                         "dtype": "float32", "file": rel})
+                files.setdefault(name, []).append(f"weights/{rel}")
+            manifest["layers"].append(entry)
+        with open(os.path.join(wdir, "manifest.json"), "w") as fh:
+            json.dump(manifest, fh, indent=1)
+            fh.write("\n")
+        return files
+
+    def case_layers(self, weight_files):
+        out = []
+        for l in self.layers:
+            name = l["config"]["name"]
+            calls = self.calls[name]
+            out.append({"name": name, "class_name": l["class_name"], "config": l["config"],
+                        "inbound": [r[0] for r in calls[0]] if calls else [],
+                        "calls": [[r[0] for r in call] for call in calls],
+                        "call_refs": [[list(r) for r in call] for call in calls],
+                        "weights": weight_files.get(name, [])})
+        return out
+
+
+def json_copy(v):
+    return json.loads(json.dumps(v))
+
+
+# ------------------------------------------------------------------ tools
+class Tools:
+    def __init__(self, oracle_dir):
+        self.oracle = oracle_dir
+        if not os.path.exists(os.path.join(oracle_dir, "node_modules")):
+            sys.exit(f"make_golden: {oracle_dir}/node_modules missing; run npm ci there first")
+
+    def predict(self, model_dir, xs, out):
+        cmd = ["node", os.path.join(self.oracle, "oracle.mjs"), "predict", "--model", model_dir,
+               "--out", out, "--quiet"]
+        for x in xs:
+            cmd += ["--x", x]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-2000:])
+
+    def keras_ref(self, model_dir, xs, out):
+        cmd = ["/usr/bin/python3", os.path.join(self.oracle, "keras_ref.py"), "predict",
+               "--model", model_dir, "--out", out]
+        for x in xs:
+            cmd += ["--x", x]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr.strip()[-2000:])
+
+
+def first_error_line(text):
+    """The line of a tool's stderr that says what went wrong."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    for l in lines:
+        if "ERROR" in l or "Error" in l:
+            return l.replace("[oracle] ", "")
+    return lines[-1] if lines else "failed"
+
+
+def multi_paths(base, n):
+    if n == 1:
+        return [base]
+    stem, ext = os.path.splitext(base)
+    return [f"{stem}_{i}{ext}" for i in range(n)]
+
+
+def fashion_mnist_test_images(count):
+    d = os.environ.get("KILN_FASHION_MNIST_DIR") or "/usr/share/datasets/fashion-mnist"
+    for name in ("t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"):
+        p = os.path.join(d, name)
+        if os.path.exists(p):
+            raw = (gzip.open if p.endswith(".gz") else open)(p, "rb").read()
+            n, rows, cols = (int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(3))
+            imgs = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, rows, cols, 1)
+            return imgs[:count].astype(np.float32) / np.float32(255.0)
+    sys.exit(f"make_golden: no t10k-images-idx3-ubyte(.gz) in {d}; "
+             "apt-get install dataset-fashion-mnist or set KILN_FASHION_MNIST_DIR")
+
+
+# ------------------------------------------------------------------ numpy references
+def dense_preact(x, w, b):
+    return x.astype(np.float64) @ w.astype(np.float64) + b.astype(np.float64)
+
+
+NUMPY_ACTIVATIONS = {
+    # Keras 3 keras.activations.hard_sigmoid: relu6(x + 3) / 6.
+    "hard_sigmoid": lambda z: np.clip(z + 3.0, 0.0, 6.0) / 6.0,
+    # Keras 3 keras.activations.leaky_relu(x, negative_slope=0.2).
+    "leaky_relu": lambda z: np.where(z >= 0, z, 0.2 * z),
+    # keras.activations.exponential: exp(x).
+    "exponential": np.exp,
+}
+
+ACTIVATION_FORMULAS = {
+    "relu": "max(x, 0)",
+    "sigmoid": "1 / (1 + exp(-x))",
+    "tanh": "tanh(x)",
+    "softmax": "exp(x - max(x)) / sum(exp(x - max(x))) over the last axis",
+    "elu": "x if x > 0 else exp(x) - 1 (alpha 1)",
+    "selu": "1.0507009873554805 * (x if x > 0 else 1.6732632423543772 * (exp(x) - 1))",
+    "softplus": "log(1 + exp(x))",
+    "softsign": "x / (1 + |x|)",
+    "swish": "x * sigmoid(x) (Keras 2 'swish'; Keras 3 'silu', 'swish' an alias)",
+    "gelu": "0.5 * x * (1 + erf(x / sqrt(2))) (Keras 3 default approximate=False)",
+    "leaky_relu": "x if x >= 0 else 0.2 * x (Keras 3 activations.leaky_relu, negative_slope=0.2;"
+                  " not the LeakyReLU layer, whose default slope is 0.3)",
+    "hard_sigmoid": "Keras 3: relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1) (Keras 2 and tfjs use"
+                    " clip(0.2 * x + 0.5, 0, 1))",
+    "exponential": "exp(x)",
+    "linear": "x",
+}
+
+
+# ------------------------------------------------------------------ the cases
+def case_mlp():
+    g = Graph("mlp", 101, sequential=True)
+    t = g.input("input_1", (4,))
+    t = g.call(dense("dense", 16, "relu"), t)
+    t = g.call(dense("dense_1", 8, "relu"), t)
+    g.outputs = [g.call(dense("dense_2", 1, "sigmoid"), t)]
+    x = g.rng.uniform(-2, 2, size=(64, 4)).astype(np.float32)
+    return g, [x], {}
+
+
+def seed_cnn(name, seed, f1, f2):
+    g = Graph(name, seed, sequential=True)
+    t = g.input("input_1", (28, 28, 1))
+    t = g.call(conv2d("conv2d", f1, 3, activation="relu"), t)
+    t = g.call(pool2d("MaxPooling2D", "max_pooling2d", 2, 2), t)
+    t = g.call(conv2d("conv2d_1", f2, 3, activation="relu"), t)
+    t = g.call(pool2d("MaxPooling2D", "max_pooling2d_1", 2, 2), t)
+    t = g.call(flatten("flatten"), t)
+    t = g.call(dense("dense", 128, "relu"), t)
+    g.outputs = [g.call(dense("dense_1", 10, "softmax"), t)]
+    x = fashion_mnist_test_images(MNIST_COUNT)
+    return g, [x], {"x_source": {"dataset": "fashion_mnist_test", "count": MNIST_COUNT}}
+
+
+def case_functional_shared_concat():
+    g = Graph("functional_shared_concat", 104, sequential=False)
+    a = g.input("in_a", (6,))
+    b = g.input("in_b", (6,))
+    shared = dense("shared_dense", 5, "tanh")
+    sa = g.call(shared, a)
+    sb = g.call("shared_dense", b)
+    c = g.call(concatenate("concatenate"), sa, sb)
+    y0 = g.call(dense("dense", 3, "softmax"), c)
+    y1 = g.call(dense("dense_1", 2), sb)
+    g.outputs = [y0, y1]
+    xa = g.rng.uniform(-2, 2, size=(32, 6)).astype(np.float32)
+    xb = g.rng.uniform(-2, 2, size=(32, 6)).astype(np.float32)
+    return g, [xa, xb], {}
+
+
+def conv_case(name, seed, hw, cin, filters, kernel, strides):
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", (hw, hw, cin))
+        g.outputs = [g.call(conv2d("conv2d", filters, kernel, strides, "same"), t)]
+        x = g.rng.normal(size=(8, hw, hw, cin)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+def pool_case(name, seed, cls, pool, strides, hw, c):
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", (hw, hw, c))
+        lname = "max_pooling2d" if cls == "MaxPooling2D" else "average_pooling2d"
+        g.outputs = [g.call(pool2d(cls, lname, pool, strides, "same"), t)]
+        # Mostly negative, so a max over a window that touches padding must not give 0.
+        x = g.rng.uniform(-3, 1, size=(8, hw, hw, c)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+def activation_case(act, seed):
+    def make():
+        g = Graph(f"activation_{act}", seed, sequential=True)
+        t = g.input("input_1", (5,))
+        g.outputs = [g.call(dense("dense", 6, act), t)]
+        x = g.rng.uniform(-4, 4, size=(64, 5)).astype(np.float32)
+        x[0, :] = -4.0
+        x[1, :] = 4.0
+        x[2, :] = 0.0
+        return g, [x], {"activation": act, "activation_formula": ACTIVATION_FORMULAS[act]}
+    return make
+
+
+ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
+               "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
+
+CASES = {
+    "mlp": case_mlp,
+    "seed_cnn32": lambda: seed_cnn("seed_cnn32", 102, 32, 64),
+    "seed_cnn64": lambda: seed_cnn("seed_cnn64", 103, 64, 64),
+    "functional_shared_concat": case_functional_shared_concat,
+    "conv_same_stride2": conv_case("conv_same_stride2", 105, 9, 3, 4, 3, 2),
+    "conv_same_stride2_even": conv_case("conv_same_stride2_even", 106, 8, 3, 4, 3, 2),
+    "conv_same_k4": conv_case("conv_same_k4", 107, 7, 2, 4, 4, 1),
+    "maxpool_same": pool_case("maxpool_same", 108, "MaxPooling2D", 2, 2, 7, 3),
+    "avgpool_same": pool_case("avgpool_same", 109, "AveragePooling2D", 2, 2, 7, 3),
+    "maxpool_same_asym": pool_case("maxpool_same_asym", 110, "MaxPooling2D", 3, 2, 8, 2),
+    "avgpool_same_asym": pool_case("avgpool_same_asym", 111, "AveragePooling2D", 3, 2, 8, 2),
+}
+for _i, _act in enumerate(ACTIVATIONS):
+    CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)
+
+
+# ------------------------------------------------------------------ writing a case
+def build(name, tools):
+    g, xs, extra = CASES[name]()
+    case_dir = os.path.join(HERE, name)
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(case_dir)
+    with open(os.path.join(case_dir, "model.json"), "w") as fh:
+        json.dump(g.model_config(), fh, indent=1)
+        fh.write("\n")
+    weight_files = g.write_weights(case_dir)
+
+    tmp = tempfile.mkdtemp(prefix=f"golden-{name}-")
+    try:
+        x_names = ["x.npy"] if len(xs) == 1 else [f"x{i}.npy" for i in range(len(xs))]
+        x_paths = [os.path.join(tmp, n) for n in x_names]
+        for p, x in zip(x_paths, xs):
+            np.save(p, x)
+        inputs = []
+        for n, x in zip(x_names, xs):
+            entry = {"file": n, "shape": list(x.shape[1:])}
+            if "x_source" in extra:
+                entry = {"x_source": extra["x_source"], "shape": list(x.shape[1:])}
+            else:
+                shutil.copy(os.path.join(tmp, n), os.path.join(case_dir, n))
+            inputs.append(entry)
+
+        n_out = len(g.outputs)
+        y_names = ["y.npy"] if n_out == 1 else [f"y{i}.npy" for i in range(n_out)]
+        info = {"source": ORACLE_SOURCE}
+
+        oracle_ys, oracle_error = None, None
+        try:
+            tools.predict(case_dir, x_paths, os.path.join(tmp, "oracle.npy"))
+            oracle_ys = [np.load(p) for p in multi_paths(os.path.join(tmp, "oracle.npy"), n_out)]
+        except RuntimeError as e:
+            oracle_error = first_error_line(str(e))
+
+        ref_ys, ref_error = None, None
+        try:
+            tools.keras_ref(case_dir, x_paths, os.path.join(tmp, "ref.npy"))
+            ref_ys = [np.load(p) for p in multi_paths(os.path.join(tmp, "ref.npy"), n_out)]
+        except RuntimeError as e:
+            ref_error = first_error_line(str(e))
+
+        act = extra.get("activation")
+        if act in NUMPY_ACTIVATIONS:
+            w, b = g.weights["dense"]
+            ys = [NUMPY_ACTIVATIONS[act](dense_preact(xs[0], w, b)).astype(np.float32)]
+            info["source"] = "numpy float64 from Keras' formula (" + {
+                "hard_sigmoid": "Keras 3 definition; tfjs-layers 4.22 has Keras 2's, see oracle_note",
+                "leaky_relu": "tfjs-layers 4.22 has no 'leaky_relu' activation",
+                "exponential": "tfjs-layers 4.22 has no 'exponential' activation"}[act] + ")"
+            if oracle_ys is not None:
+                d = float(np.abs(oracle_ys[0].astype(np.float64) - ys[0]).max())
+                info["oracle_note"] = (f"the oracle ran it with tfjs's own definition; max abs diff "
+                                       f"from this y: {d:.3g}")
+                if act == "hard_sigmoid":
+                    np.save(os.path.join(case_dir, "y_keras2.npy"), oracle_ys[0])
+                    info["oracle_note"] += ("; y_keras2.npy holds the oracle's Keras 2 output "
+                                            "clip(0.2x + 0.5, 0, 1)")
+            else:
+                info["oracle_note"] = f"oracle refuses it: {oracle_error}"
+            if act == "leaky_relu":
+                info["cross_check"] = leaky_relu_oracle_check(g, tools, x_paths, ys[0], tmp)
+            elif act == "exponential" and ref_ys is not None:
+                info["cross_check"] = {
+                    "tool": "keras_ref.py predict (numpy float64)",
+                    "max_abs_diff": float(np.abs(ref_ys[0].astype(np.float64) - ys[0]).max())}
+            else:
+                info["cross_check"] = {"tool": "none: y is itself the numpy reference"}
+        else:
+            if oracle_ys is None:
+                raise RuntimeError(f"{name}: oracle failed: {oracle_error}")
+            ys = oracle_ys
+            if ref_ys is not None:
+                diffs = [float(np.abs(a.astype(np.float64) - r.astype(np.float64)).max())
+                         for a, r in zip(ys, ref_ys)]
+                info["cross_check"] = {"tool": "keras_ref.py predict (numpy float64 + torch conv)",
+                                       "max_abs_diff": max(diffs), "per_output": diffs}
+            else:
+                info["cross_check"] = {"tool": "keras_ref.py", "unsupported": ref_error}
+
+        for n, y in zip(y_names, ys):
+            np.save(os.path.join(case_dir, n), np.ascontiguousarray(y, dtype="<f4"))
+
+        case = {"name": name, "inputs": inputs, "outputs": y_names,
+                "layers": g.case_layers(weight_files),
+                "model_inputs": [r[0] for r in g.inputs],
+                "model_outputs": [r[0] for r in g.outputs],
+                "model_output_refs": [list(r) for r in g.outputs],
+                "tolerance": TOLERANCE,
+                "source": info["source"],
+                "model": "model.json", "weights_manifest": "weights/manifest.json",
+                "config_style": "tf.keras 2.x model_config",
+                "seed": g.seed,
+                "output_shapes": [list(y.shape[1:]) for y in ys],
+                "max_abs_y": [float(np.abs(y).max()) for y in ys]}
+        for k in ("activation", "activation_formula"):
+            if k in extra:
+                case[k] = extra[k]
+        case["cross_check"] = info["cross_check"]
+        if "oracle_note" in info:
+            case["oracle_note"] = info["oracle_note"]
+        with open(os.path.join(case_dir, "case.json"), "w") as fh:
+            json.dump(case, fh, indent=1)
+            fh.write("\n")
+        return case
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def leaky_relu_oracle_check(g, tools, x_paths, y, tmp):
+    """Runs the oracle on the equivalent Dense(linear) -> LeakyReLU(alpha=0.2) model."""
+    d = os.path.join(tmp, "leaky_equiv")
+    eq = Graph("leaky_equiv", g.seed, sequential=True)
+    t = eq.input("input_1", (5,))
+    t = eq.call(dense("dense", 6), t)
+    leaky = {"class_name": "LeakyReLU", "config": {**_common("leaky_re_lu"), "alpha": 0.2}}
+    eq.layers.append(leaky)
+    eq.calls["leaky_re_lu"] = [[t]]
+    eq.weights = {"dense": g.weights["dense"]}
+    os.makedirs(d)
+    with open(os.path.join(d, "model.json"), "w") as fh:
+        json.dump(eq.model_config(), fh)
+    eq.write_weights(d)
+    tools.predict(d, x_paths, os.path.join(tmp, "leaky.npy"))
+    diff = float(np.abs(np.load(os.path.join(tmp, "leaky.npy")).astype(np.float64) - y).max())
+    return {"tool": "oracle predict on Dense(linear) -> LeakyReLU(alpha=0.2)", "max_abs_diff": diff}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--oracle", default=os.environ.get("KILN_ORACLE", "/tmp/oracle-golden"))
+    ap.add_argument("--only", help="comma-separated case names")
+    a = ap.parse_args()
+    tools = Tools(a.oracle)
+    names = a.only.split(",") if a.only else list(CASES)
+    for n in names:
+        if n not in CASES:
+            sys.exit(f"make_golden: unknown case {n}; cases: {', '.join(CASES)}")
+    for n in names:
+        c = build(n, tools)
+        cc = c["cross_check"]
+        print(f"{n:28s} {c['source'][:40]:40s} out {c['output_shapes']} "
+              f"cross_check {cc.get('max_abs_diff', cc.get('unsupported', cc['tool']))}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
