@@ -1,0 +1,72 @@
+// RUN: kiln-opt %s --split-input-file --kiln-autodiff --verify-diagnostics | FileCheck %s
+
+// A Dense layer with relu and a mean squared error: the kernel's gradient is x^T @ dz, the
+// bias's the batch sum of dz; nothing is computed for the input x.
+// CHECK-LABEL: func.func @dense_mse
+// CHECK-NOT: kiln.grad
+// CHECK: %[[ONE:.*]] = kiln.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: kiln.unary_grad %{{.*}}, %{{.*}} {kind = "square"}
+// CHECK: %[[DZ:.*]] = kiln.unary_grad %[[Z:.*]], %{{.*}} {kind = "relu"}
+// CHECK: %[[DB:.*]] = kiln.reduce_sum %[[DZ]] {axes = array<i64: 0>} : (tensor<?x2xf32>) -> tensor<2xf32>
+// CHECK: %[[XT:.*]] = kiln.transpose %arg0 {perm = array<i64: 1, 0>} : (tensor<?x4xf32>) -> tensor<4x?xf32>
+// CHECK: %[[DW:.*]] = kiln.matmul %[[XT]], %[[DZ]] : (tensor<4x?xf32>, tensor<?x2xf32>) -> tensor<4x2xf32>
+// CHECK: return %{{.*}}, %[[DW]], %[[DB]]
+func.func @dense_mse(%x: tensor<?x4xf32>, %y: tensor<?x2xf32>, %w: tensor<4x2xf32>, %b: tensor<2xf32>) -> (tensor<f32>, tensor<4x2xf32>, tensor<2xf32>) {
+  %0 = kiln.matmul %x, %w : (tensor<?x4xf32>, tensor<4x2xf32>) -> tensor<?x2xf32>
+  %1 = kiln.add %0, %b : (tensor<?x2xf32>, tensor<2xf32>) -> tensor<?x2xf32>
+  %2 = kiln.relu %1 : (tensor<?x2xf32>) -> tensor<?x2xf32>
+  %3 = kiln.sub %2, %y : (tensor<?x2xf32>, tensor<?x2xf32>) -> tensor<?x2xf32>
+  %4 = kiln.square %3 : (tensor<?x2xf32>) -> tensor<?x2xf32>
+  %5 = kiln.reduce_mean %4 {axes = array<i64: 0, 1>} : (tensor<?x2xf32>) -> tensor<f32>
+  %g:2 = kiln.grad %5 wrt %w, %b : (tensor<f32>, tensor<4x2xf32>, tensor<2xf32>) -> (tensor<4x2xf32>, tensor<2xf32>)
+  return %5, %g#0, %g#1 : tensor<f32>, tensor<4x2xf32>, tensor<2xf32>
+}
+
+// -----
+
+// Conv, pool, flatten, softmax: each has its backward op; the first conv's input gets none.
+// CHECK-LABEL: func.func @cnn
+// CHECK: kiln.reshape %{{.*}} {shape = array<i64: 13, 13, 2>} : (tensor<?x338xf32>) -> tensor<?x13x13x2xf32>
+// CHECK: kiln.pool2d_grad %{{.*}}, %{{.*}} {kind = "max", pool_size = array<i64: 2, 2>, strides = array<i64: 2, 2>}
+// CHECK: kiln.unary_grad %{{.*}}, %{{.*}} {kind = "relu"}
+// CHECK: kiln.conv2d_grad_kernel %arg0, %{{.*}} : (tensor<?x28x28x1xf32>, tensor<?x26x26x2xf32>) -> tensor<3x3x1x2xf32>
+// CHECK-NOT: kiln.conv2d_grad_input
+func.func @cnn(%x: tensor<?x28x28x1xf32>, %k: tensor<3x3x1x2xf32>, %w: tensor<338x3xf32>) -> (tensor<3x3x1x2xf32>, tensor<338x3xf32>) {
+  %0 = kiln.conv2d %x, %k : (tensor<?x28x28x1xf32>, tensor<3x3x1x2xf32>) -> tensor<?x26x26x2xf32>
+  %1 = kiln.relu %0 : (tensor<?x26x26x2xf32>) -> tensor<?x26x26x2xf32>
+  %2 = kiln.max_pool2d %1 {pool_size = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<?x26x26x2xf32>) -> tensor<?x13x13x2xf32>
+  %3 = kiln.reshape %2 {shape = array<i64: -1>} : (tensor<?x13x13x2xf32>) -> tensor<?x338xf32>
+  %4 = kiln.matmul %3, %w : (tensor<?x338xf32>, tensor<338x3xf32>) -> tensor<?x3xf32>
+  %5 = kiln.softmax %4 {axis = -1 : i64} : (tensor<?x3xf32>) -> tensor<?x3xf32>
+  %6 = kiln.log %5 : (tensor<?x3xf32>) -> tensor<?x3xf32>
+  %7 = kiln.reduce_sum %6 {axes = array<i64: 0, 1>} : (tensor<?x3xf32>) -> tensor<f32>
+  %g:2 = kiln.grad %7 wrt %k, %w : (tensor<f32>, tensor<3x3x1x2xf32>, tensor<338x3xf32>) -> (tensor<3x3x1x2xf32>, tensor<338x3xf32>)
+  return %g#0, %g#1 : tensor<3x3x1x2xf32>, tensor<338x3xf32>
+}
+
+// -----
+
+// A value the loss does not depend on gets a zero gradient; a shared value accumulates.
+// CHECK-LABEL: func.func @unused_and_shared
+// CHECK: %[[ONE:.*]] = kiln.broadcast_like
+// CHECK: %[[A:.*]] = kiln.mul %[[ONE]], %arg0
+// CHECK: %[[B:.*]] = kiln.mul %[[ONE]], %arg0
+// CHECK: kiln.add %[[A]], %[[B]]
+// CHECK: %[[Z:.*]] = kiln.constant dense<0.000000e+00> : tensor<f32>
+// CHECK: kiln.broadcast_like %[[Z]], %arg1 : (tensor<f32>, tensor<3xf32>) -> tensor<3xf32>
+func.func @unused_and_shared(%a: tensor<3xf32>, %u: tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>) {
+  %0 = kiln.mul %a, %a : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0>} : (tensor<3xf32>) -> tensor<f32>
+  %g:2 = kiln.grad %1 wrt %a, %u : (tensor<f32>, tensor<3xf32>, tensor<3xf32>) -> (tensor<3xf32>, tensor<3xf32>)
+  return %g#0, %g#1 : tensor<3xf32>, tensor<3xf32>
+}
+
+// -----
+
+func.func @no_rule(%a: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{'kiln.slice' op has no gradient rule for this form (kiln-autodiff)}}
+  %0 = kiln.slice %a {axis = 1 : i64, start = 0 : i64, size = 2 : i64} : (tensor<?x4xf32>) -> tensor<?x2xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : (tensor<?x2xf32>) -> tensor<f32>
+  %g = kiln.grad %1 wrt %a : (tensor<f32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %g : tensor<?x4xf32>
+}
