@@ -5,6 +5,8 @@
 #include "kiln/Error.h"
 #include "kiln/Model.h"
 
+#include "codegen/Jit.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 
@@ -80,7 +82,41 @@ struct Node {
   int depth = 0; // Keras' node depth: 0 at the outputs
 };
 
-struct Compiled; // the JIT, see Predict.cpp
+/// A memref descriptor {allocated, aligned, offset, sizes[r], strides[r]} over row-major data,
+/// as the generated code's C interface takes it.
+struct Descriptor {
+  std::vector<int64_t> fields;
+  Descriptor(const float *data, const Shape &shape) {
+    fields.resize(3 + 2 * shape.size());
+    auto p = reinterpret_cast<int64_t>(data);
+    fields[0] = fields[1] = p;
+    fields[2] = 0;
+    int64_t stride = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+      fields[3 + i] = shape[i];
+      fields[3 + shape.size() + i] = stride;
+      stride *= shape[i];
+    }
+  }
+};
+
+/// Calls a packed entry point with `descs` (inputs, then out-params).
+void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs);
+
+/// Threads for a call: `requested`, else KILN_NUM_THREADS, else the machine's cores.
+int threadCount(int requested);
+
+/// A compiled module and its entry points.
+struct Compiled {
+  std::unique_ptr<mlir::MLIRContext> context;
+  std::unique_ptr<mlir::kiln::JitModule> jit;
+  void (*predict)(void **) = nullptr;
+  void (*trainStep)(void **) = nullptr;
+  void (*evalStep)(void **) = nullptr;
+};
+/// Lowers `module` (in `c.context`) to native code; throws kiln::Error naming `model`.
+void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
+                   const std::string &diagnostics);
 struct Training; // compile() state, see Training.cpp
 
 struct ModelImpl {

@@ -20,11 +20,6 @@ namespace detail {
 mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRContext &ctx);
 void buildSequentialFor(ModelImpl &m, const Shape &sampleShape);
 
-struct Compiled {
-  std::unique_ptr<mlir::MLIRContext> context;
-  std::unique_ptr<mlir::kiln::JitModule> jit;
-  mlir::kiln::JitModule::PackedFn predict = nullptr;
-};
 
 std::unique_ptr<mlir::MLIRContext> newContext() {
   mlir::DialectRegistry registry;
@@ -34,49 +29,33 @@ std::unique_ptr<mlir::MLIRContext> newContext() {
   return ctx;
 }
 
-namespace {
-
-std::shared_ptr<Compiled> compile(const ModelImpl &m) {
-  auto c = std::make_shared<Compiled>();
-  c->context = newContext();
-  std::string diagnostics;
-  llvm::raw_string_ostream os(diagnostics);
-  mlir::ScopedDiagnosticHandler handler(c->context.get(), [&](mlir::Diagnostic &d) {
-    os << "\n  " << d;
-    return mlir::success();
-  });
-  auto module = emitPredict(m, *c->context);
+void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
+                   const std::string &diagnostics) {
   mlir::kiln::PipelineOptions options;
-  if (mlir::failed(mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options)))
-    throw Error(m.name, "compiling @predict to native code failed:" + diagnostics);
-  auto jit = mlir::kiln::JitModule::create(*module, options);
+  if (mlir::failed(mlir::kiln::lowerToStage(module, mlir::kiln::Stage::LLVMDialect, options)))
+    throw Error(model, "compiling to native code failed:" + diagnostics);
+  auto jit = mlir::kiln::JitModule::create(module, options);
   if (mlir::failed(jit))
-    throw Error(m.name, "JIT compilation failed:" + diagnostics);
-  c->jit = std::move(*jit);
-  std::string err;
-  auto fn = c->jit->lookup("predict", err);
-  if (mlir::failed(fn))
-    throw Error(m.name, "the compiled code has no predict entry point: " + err);
-  c->predict = *fn;
-  return c;
+    throw Error(model, "JIT compilation failed:" + diagnostics);
+  c.jit = std::move(*jit);
+  auto find = [&](const char *name) -> void (*)(void **) {
+    std::string err;
+    auto fn = c.jit->lookup(name, err);
+    return mlir::failed(fn) ? nullptr : *fn;
+  };
+  c.predict = find("predict");
+  c.trainStep = find("train_step");
+  c.evalStep = find("eval_step");
 }
 
-/// A memref descriptor {allocated, aligned, offset, sizes[r], strides[r]} over row-major data.
-struct Descriptor {
-  std::vector<int64_t> fields;
-  Descriptor(const float *data, const Shape &shape) {
-    fields.resize(3 + 2 * shape.size());
-    auto p = reinterpret_cast<int64_t>(data);
-    fields[0] = fields[1] = p;
-    fields[2] = 0;
-    int64_t stride = 1;
-    for (size_t i = shape.size(); i-- > 0;) {
-      fields[3 + i] = shape[i];
-      fields[3 + shape.size() + i] = stride;
-      stride *= shape[i];
-    }
-  }
-};
+void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs) {
+  std::vector<void *> ptrs, args;
+  for (Descriptor &d : descs)
+    ptrs.push_back(d.fields.data());
+  for (void *&p : ptrs)
+    args.push_back(&p);
+  fn(args.data());
+}
 
 int threadCount(int requested) {
   if (requested > 0)
@@ -87,6 +66,24 @@ int threadCount(int requested) {
       return n;
   }
   return std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+
+std::shared_ptr<Compiled> compilePredict(const ModelImpl &m) {
+  auto c = std::make_shared<Compiled>();
+  c->context = newContext();
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(c->context.get(), [&](mlir::Diagnostic &d) {
+    os << "\n  " << d;
+    return mlir::success();
+  });
+  auto module = emitPredict(m, *c->context);
+  compileModule(*c, *module, m.name, diagnostics);
+  if (!c->predict)
+    throw Error(m.name, "the compiled code has no predict entry point");
+  return c;
 }
 
 } // namespace
@@ -129,7 +126,7 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
   if (n == 0)
     return ys;
   if (!m.compiled)
-    m.compiled = compile(m);
+    m.compiled = compilePredict(m);
   Compiled &c = *m.compiled;
 
   // Weights once; inputs and outputs per slice of rows.
@@ -150,12 +147,7 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
       descs.push_back(d);
     for (Array &y : ys)
       slice(y.ptr(), y.shape);
-    std::vector<void *> ptrs, args;
-    for (Descriptor &d : descs)
-      ptrs.push_back(d.fields.data());
-    for (void *&p : ptrs)
-      args.push_back(&p);
-    c.predict(args.data());
+    callPacked(c.predict, descs);
   };
 
   int threads = threadCount(options.threads);

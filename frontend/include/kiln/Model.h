@@ -4,7 +4,10 @@
 
 #include "kiln/Array.h"
 #include "kiln/Layers.h"
+#include "kiln/Training.h"
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -65,9 +68,35 @@ public:
   /// For several inputs (in the model's input order) or several outputs.
   std::vector<Array> predict(const std::vector<Array> &xs, PredictOptions options = {}) const;
 
+  /// Chooses the loss, optimizer and metrics for fit and evaluate (Keras' compile).
+  void compile(CompileOptions options);
+  /// Trains on (x, y): one optimizer step per batch, compiled to native code.
+  History fit(const Array &x, const Array &y, FitOptions options = {});
+  History fit(const std::vector<Array> &x, const std::vector<Array> &y, FitOptions options = {});
+  /// The loss, then each metric, over (x, y) in inference mode.
+  std::vector<double> evaluate(const Array &x, const Array &y, EvaluateOptions options = {});
+  std::vector<double> evaluate(const std::vector<Array> &x, const std::vector<Array> &y,
+                               EvaluateOptions options = {});
+  /// evaluate as a fixed-size array: `auto [loss, acc] = model.evaluate<2>(x, y);`.
+  template <size_t N>
+  std::array<double, N> evaluate(const Array &x, const Array &y, EvaluateOptions options = {}) {
+    std::vector<double> v = evaluate(x, y, options);
+    checkScoreCount(v.size(), N);
+    std::array<double, N> out;
+    std::copy(v.begin(), v.end(), out.begin());
+    return out;
+  }
+  /// One optimizer step on one batch; returns the loss and the metrics on it.
+  std::vector<double> train_on_batch(const Array &x, const Array &y);
+  std::vector<double> test_on_batch(const Array &x, const Array &y);
+  Array predict_on_batch(const Array &x) { return predict(x, {.batch_size = x.shape.empty() ? 1 : std::max<int64_t>(1, x.shape[0])}); }
+  /// "loss", then the metrics' names, as evaluate and the History use them.
+  std::vector<std::string> metrics_names() const;
+
   std::shared_ptr<detail::ModelImpl> impl;
 
 protected:
+  void checkScoreCount(size_t got, size_t want) const;
   explicit Model(std::shared_ptr<detail::ModelImpl> impl) : impl(std::move(impl)) {}
   /// Builds the graph if a Sequential has not yet; throws if it cannot.
   void ensureBuilt() const;
