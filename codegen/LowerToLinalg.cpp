@@ -747,6 +747,7 @@ struct LowerToLinalgPass : impl::KilnLowerToLinalgBase<LowerToLinalgPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populateKilnToLinalgPatterns(patterns);
+    populateKilnGradToLinalgPatterns(patterns);
     ConversionTarget target(getContext());
     target.addIllegalDialect<KilnDialect>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });

@@ -25,6 +25,9 @@ namespace kiln {
 
 /// Patterns that rewrite kiln ops into linalg/tensor/arith/math, shared by the pass and tests.
 void populateKilnToLinalgPatterns(RewritePatternSet &patterns);
+/// Patterns that rewrite the ops kiln-autodiff emits (unary_grad, the conv and pool
+/// gradients, broadcast_like, slice, compare, one_hot); kiln.grad itself is not lowered.
+void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns);
 
 } // namespace kiln
 } // namespace mlir

@@ -53,10 +53,12 @@ LogicalResult UnaryGradOp::verify() {
                                 "square", "elu",    "leaky_relu", "hard_sigmoid", "gelu"};
   if (llvm::find(kinds, getKind()) == std::end(kinds))
     return fail(*this, "unknown kind \"" + getKind() + "\"");
+  // Without a ranked input, the grad (when ranked) gives the shape the result must have.
   if (ranked(getInput()))
-    if (failed(expectShape(*this, "grad", getGrad(), shapeOf(getInput()))) ||
-        failed(expectShape(*this, "result", getResult(), shapeOf(getInput()))))
-      return failure();
+    return failure(failed(expectShape(*this, "grad", getGrad(), shapeOf(getInput()))) ||
+                   failed(expectShape(*this, "result", getResult(), shapeOf(getInput()))));
+  if (ranked(getGrad()))
+    return expectShape(*this, "result", getResult(), shapeOf(getGrad()));
   return success();
 }
 
@@ -66,7 +68,7 @@ LogicalResult Conv2DGradInputOp::verify() {
   auto dy = shapeOf(getGrad()), k = shapeOf(getKernel()), x = shapeOf(getResult());
   if (dy.size() != 4 || k.size() != 4 || x.size() != 4)
     return fail(*this, "grad, kernel and result must have rank 4");
-  if (!ShapedType::isDynamic(x[3]) && x[3] != k[2])
+  if (!ShapedType::isDynamic(x[3]) && !ShapedType::isDynamic(k[2]) && x[3] != k[2])
     return fail(*this, "result has " + Twine(x[3]) + " channels, the kernel " + Twine(k[2]));
   std::string err;
   auto out = inferConv2DShape(x, k, getStrides(), getDilations(), getPadding(), err);

@@ -1,0 +1,720 @@
+//===- LowerGradOps.cpp - kiln's training ops to linalg/tensor/arith/math -------===//
+//
+// The backward halves that kiln-autodiff emits. Each gradient is the derivative of what the
+// forward lowering in LowerToLinalg.cpp computes (the same formulas, the same "same" padding
+// split, the same valid-cell counting), so that finite differences of the lowered forward ops
+// agree with them. kiln.grad is not lowered: autodiff expands it first.
+//
+//===----------------------------------------------------------------------===//
+#include "codegen/Passes.h"
+#include "ir/KilnOps.h"
+#include "ir/ShapeFunctions.h"
+
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "llvm/ADT/StringSwitch.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mlir::kiln {
+namespace {
+
+using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+RankedTensorType rankedType(Value v) { return dyn_cast<RankedTensorType>(v.getType()); }
+
+Value fConst(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+Value iConst(OpBuilder &b, Location loc, int64_t value) {
+  return arith::ConstantIndexOp::create(b, loc, value);
+}
+
+/// The size of dimension `dim` of `v`, static when the type knows it.
+OpFoldResult dimOf(OpBuilder &b, Location loc, Value v, int64_t dim) {
+  int64_t size = rankedType(v).getDimSize(dim);
+  if (!ShapedType::isDynamic(size))
+    return b.getIndexAttr(size);
+  return tensor::DimOp::create(b, loc, v, dim).getResult();
+}
+
+/// A `tensor.empty` of `type` whose dynamic dimensions have the sizes of the same dimensions
+/// of `like`.
+Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type, Value like) {
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < type.getRank(); ++i)
+    if (type.isDynamicDim(i))
+      dyn.push_back(tensor::DimOp::create(b, loc, like, i));
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType(), dyn);
+}
+
+Value filled(OpBuilder &b, Location loc, Value empty, double value) {
+  Type elem = cast<RankedTensorType>(empty.getType()).getElementType();
+  return linalg::FillOp::create(b, loc, fConst(b, loc, elem, value), empty).getResult(0);
+}
+
+SmallVector<utils::IteratorType> parallelIterators(int64_t rank) {
+  return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
+}
+
+DenseIntElementsAttr i64Pair(OpBuilder &b, ArrayRef<int64_t> v) {
+  return DenseIntElementsAttr::get(RankedTensorType::get({2}, b.getI64Type()), v);
+}
+
+LogicalResult requireRanked(ConversionPatternRewriter &rewriter, Operation *op) {
+  for (Type t : llvm::concat<const Type>(op->getOperandTypes(), op->getResultTypes()))
+    if (!isa<RankedTensorType>(t))
+      return rewriter.notifyMatchFailure(op, "unranked tensor: run kiln-shape-inference first");
+  return success();
+}
+
+/// An elementwise `linalg.generic` producing `resultType` from `inputs` with NumPy
+/// broadcasting (trailing alignment, a static 1 against another size reads index 0). Dynamic
+/// result sizes come from `shapeSource` when given, else from a dynamic input dimension;
+/// fails when neither has one.
+FailureOr<Value> buildBroadcast(OpBuilder &b, Location loc, RankedTensorType resultType,
+                                ValueRange inputs, Value shapeSource, BodyFn body) {
+  int64_t rank = resultType.getRank();
+  MLIRContext *ctx = b.getContext();
+  SmallVector<AffineMap> maps;
+  for (Value in : inputs) {
+    RankedTensorType t = rankedType(in);
+    int64_t offset = rank - t.getRank();
+    SmallVector<AffineExpr> exprs;
+    for (int64_t j = 0; j < t.getRank(); ++j) {
+      bool stretched = t.getDimSize(j) == 1 && resultType.getDimSize(j + offset) != 1;
+      exprs.push_back(stretched ? getAffineConstantExpr(0, ctx)
+                                : getAffineDimExpr(j + offset, ctx));
+    }
+    maps.push_back(AffineMap::get(rank, 0, exprs, ctx));
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(rank, ctx));
+  SmallVector<Value> dyn;
+  for (int64_t i = 0; i < rank; ++i) {
+    if (!resultType.isDynamicDim(i))
+      continue;
+    Value size;
+    if (shapeSource) {
+      size = tensor::DimOp::create(b, loc, shapeSource, i);
+    } else {
+      for (Value in : inputs) {
+        RankedTensorType t = rankedType(in);
+        int64_t j = i - (rank - t.getRank());
+        if (j >= 0 && t.isDynamicDim(j)) {
+          size = tensor::DimOp::create(b, loc, in, j);
+          break;
+        }
+      }
+    }
+    if (!size)
+      return failure();
+    dyn.push_back(size);
+  }
+  Value init = tensor::EmptyOp::create(b, loc, resultType.getShape(),
+                                       resultType.getElementType(), dyn);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{resultType}, inputs, ValueRange{init}, maps, parallelIterators(rank),
+      [&](OpBuilder &nb, Location nloc, ValueRange args) {
+        linalg::YieldOp::create(nb, nloc, body(nb, nloc, args.drop_back()));
+      });
+  return generic.getResult(0);
+}
+
+/// Pads H and W of an NHWC tensor by TensorFlow's "same" rule, as the forward lowering does.
+Value padSame(OpBuilder &b, Location loc, Value input, ArrayRef<int64_t> window,
+              ArrayRef<int64_t> strides, ArrayRef<int64_t> dilations, double padValue) {
+  auto type = rankedType(input);
+  SmallVector<int64_t> shape(type.getShape());
+  SmallVector<OpFoldResult> low(4, b.getIndexAttr(0)), high(4, b.getIndexAttr(0));
+  bool any = false;
+  for (int d = 0; d < 2; ++d) {
+    auto [before, after] = samePadding(type.getDimSize(d + 1), window[d], strides[d],
+                                       dilations[d]);
+    low[d + 1] = b.getIndexAttr(before);
+    high[d + 1] = b.getIndexAttr(after);
+    shape[d + 1] += before + after;
+    any |= before || after;
+  }
+  if (!any)
+    return input;
+  auto padType = RankedTensorType::get(shape, type.getElementType());
+  Value pad = fConst(b, loc, type.getElementType(), padValue);
+  return tensor::PadOp::create(b, loc, padType, input, low, high, pad);
+}
+
+/// Requires static H and W (dimensions 1 and 2) of each NHWC value: only the batch may be
+/// dynamic.
+LogicalResult requireStaticSpatial(ConversionPatternRewriter &rewriter, Operation *op,
+                                   ArrayRef<Value> values) {
+  for (Value v : values) {
+    auto t = rankedType(v);
+    if (t.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "expects rank-4 NHWC tensors");
+    for (int64_t d = 1; d < 4; ++d)
+      if (t.isDynamicDim(d))
+        return rewriter.notifyMatchFailure(op, "only the batch dimension may be dynamic");
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// unary_grad
+//===----------------------------------------------------------------------===//
+
+Value sigmoidOf(OpBuilder &b, Location loc, Value x) {
+  Type t = x.getType();
+  Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+  Value den = arith::AddFOp::create(b, loc, fConst(b, loc, t, 1.0), e);
+  return arith::DivFOp::create(b, loc, fConst(b, loc, t, 1.0), den);
+}
+
+Value isPositive(OpBuilder &b, Location loc, Value x) {
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x,
+                               fConst(b, loc, x.getType(), 0.0));
+}
+
+/// The derivative of the elu family at x: 1 for x > 0, alpha * exp(x) otherwise (the
+/// forward's `x > 0` select puts x = 0 on the exp side).
+Value eluDerivative(OpBuilder &b, Location loc, Value x, double alpha) {
+  Type t = x.getType();
+  Value neg = arith::MulFOp::create(b, loc, fConst(b, loc, t, alpha),
+                                    math::ExpOp::create(b, loc, x));
+  return arith::SelectOp::create(b, loc, isPositive(b, loc, x), fConst(b, loc, t, 1.0), neg);
+}
+
+/// f'(x) of the forward op named by `op.getKind()`, with the formulas of LowerToLinalg.cpp.
+Value unaryDerivative(OpBuilder &b, Location loc, UnaryGradOp op, Value x) {
+  Type t = x.getType();
+  auto c = [&](double v) { return fConst(b, loc, t, v); };
+  auto mul = [&](Value l, Value r) -> Value { return arith::MulFOp::create(b, loc, l, r); };
+  auto sub = [&](Value l, Value r) -> Value { return arith::SubFOp::create(b, loc, l, r); };
+  auto add = [&](Value l, Value r) -> Value { return arith::AddFOp::create(b, loc, l, r); };
+  auto div = [&](Value l, Value r) -> Value { return arith::DivFOp::create(b, loc, l, r); };
+  auto select = [&](Value cond, Value l, Value r) -> Value {
+    return arith::SelectOp::create(b, loc, cond, l, r);
+  };
+  auto cmp = [&](arith::CmpFPredicate p, Value l, Value r) -> Value {
+    return arith::CmpFOp::create(b, loc, p, l, r);
+  };
+  double alpha = op.getAlphaAttr().getValueAsDouble();
+  StringRef kind = op.getKind();
+  if (kind == "relu")
+    return select(isPositive(b, loc, x), c(1.0), c(0.0));
+  if (kind == "sigmoid") {
+    Value s = sigmoidOf(b, loc, x);
+    return mul(s, sub(c(1.0), s));
+  }
+  if (kind == "tanh") {
+    Value th = math::TanhOp::create(b, loc, x);
+    return sub(c(1.0), mul(th, th));
+  }
+  if (kind == "selu")
+    return mul(c(1.0507009873554805), eluDerivative(b, loc, x, 1.6732632423543772));
+  if (kind == "softplus")
+    return sigmoidOf(b, loc, x);
+  if (kind == "softsign") {
+    Value den = add(c(1.0), math::AbsFOp::create(b, loc, x));
+    return div(c(1.0), mul(den, den));
+  }
+  if (kind == "silu") {
+    Value s = sigmoidOf(b, loc, x);
+    return mul(s, add(c(1.0), mul(x, sub(c(1.0), s))));
+  }
+  if (kind == "exp")
+    return Value(math::ExpOp::create(b, loc, x));
+  if (kind == "neg")
+    return c(-1.0);
+  if (kind == "log")
+    return div(c(1.0), x);
+  if (kind == "sqrt")
+    return div(c(0.5), math::SqrtOp::create(b, loc, x));
+  if (kind == "abs")
+    return select(isPositive(b, loc, x), c(1.0),
+                  select(cmp(arith::CmpFPredicate::OLT, x, c(0.0)), c(-1.0), c(0.0)));
+  if (kind == "square")
+    return mul(c(2.0), x);
+  if (kind == "elu")
+    return eluDerivative(b, loc, x, alpha);
+  if (kind == "leaky_relu")
+    return select(isPositive(b, loc, x), c(1.0), c(alpha));
+  if (kind == "hard_sigmoid") {
+    // The forward clamps slope * x + offset to [0, 1]: flat outside the open interval.
+    double slope = op.getSlopeAttr().getValueAsDouble();
+    Value y = add(mul(c(slope), x), c(op.getOffsetAttr().getValueAsDouble()));
+    Value inside = arith::AndIOp::create(b, loc, cmp(arith::CmpFPredicate::OGT, y, c(0.0)),
+                                         cmp(arith::CmpFPredicate::OLT, y, c(1.0)));
+    return select(inside, c(slope), c(0.0));
+  }
+  if (kind == "gelu") {
+    if (op.getApproximate()) {
+      // y = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3):
+      // y' = 0.5 (1 + tanh(u)) + 0.5 x (1 - tanh(u)^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+      double k = std::sqrt(2.0 / M_PI);
+      Value x2 = mul(x, x);
+      Value u = mul(c(k), add(x, mul(c(0.044715), mul(x2, x))));
+      Value th = math::TanhOp::create(b, loc, u);
+      Value du = mul(c(k), add(c(1.0), mul(c(3 * 0.044715), x2)));
+      Value left = mul(c(0.5), add(c(1.0), th));
+      Value right = mul(mul(c(0.5), x), mul(sub(c(1.0), mul(th, th)), du));
+      return add(left, right);
+    }
+    // y = x Phi(x), Phi(x) = 0.5 (1 + erf(x / sqrt 2)): y' = Phi(x) + x phi(x).
+    Value erf = math::ErfOp::create(b, loc, mul(x, c(M_SQRT1_2)));
+    Value cdf = mul(c(0.5), add(c(1.0), erf));
+    Value pdf = mul(c(0.5 * M_2_SQRTPI * M_SQRT1_2),
+                    math::ExpOp::create(b, loc, mul(c(-0.5), mul(x, x))));
+    return add(cdf, mul(x, pdf));
+  }
+  llvm_unreachable("the verifier rejects unknown unary_grad kinds");
+}
+
+struct UnaryGradLowering : OpConversionPattern<UnaryGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(UnaryGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value x = adaptor.getInput();
+    if (rankedType(x).getRank() != type.getRank())
+      return rewriter.notifyMatchFailure(op, "input and result have different ranks");
+    auto r = buildBroadcast(rewriter, op.getLoc(), type, ValueRange{x, adaptor.getGrad()}, x,
+                            [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
+                              return arith::MulFOp::create(b, loc, a[1],
+                                                           unaryDerivative(b, loc, op, a[0]));
+                            });
+    rewriter.replaceOp(op, *r);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Convolution gradients
+//===----------------------------------------------------------------------===//
+
+/// dx of y = conv(x, k): with E the gradient dilated by the stride and padded by
+/// (KH - 1) * dilation on each side, dx_pad[p] = sum_kh E[p + kh * d] * k[KH - 1 - kh] with
+/// C and F swapped, a stride-1 conv; dx drops the forward's "same" padding from dx_pad.
+struct Conv2DGradInputLowering : OpConversionPattern<Conv2DGradInputOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(Conv2DGradInputOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Value dy = adaptor.getGrad(), kernel = adaptor.getKernel();
+    if (failed(requireStaticSpatial(rewriter, op, {dy, op.getResult()})))
+      return failure();
+    auto kType = rankedType(kernel);
+    if (kType.getRank() != 4 || !kType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "expects a static HWIO kernel");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto dyType = rankedType(dy);
+    Type elem = resultType.getElementType();
+    ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
+    ArrayRef<int64_t> kShape = kType.getShape();
+    bool same = op.getPadding() == "same";
+
+    // The forward's padded input extent and the padding before it, per spatial dimension.
+    int64_t padded[2], before[2], halo[2];
+    for (int d = 0; d < 2; ++d) {
+      int64_t in = resultType.getDimSize(d + 1);
+      auto [lo, hi] = same ? samePadding(in, kShape[d], strides[d], dilations[d])
+                           : std::pair<int64_t, int64_t>{0, 0};
+      before[d] = lo;
+      padded[d] = in + lo + hi;
+      halo[d] = (kShape[d] - 1) * dilations[d];
+    }
+
+    // E: zeros, with dy at (halo + o * stride).
+    SmallVector<int64_t> eShape = {dyType.getDimSize(0), padded[0] + halo[0],
+                                   padded[1] + halo[1], dyType.getDimSize(3)};
+    auto eType = RankedTensorType::get(eShape, elem);
+    Value e = filled(rewriter, loc, emptyLike(rewriter, loc, eType, dy), 0.0);
+    SmallVector<OpFoldResult> offsets = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(halo[0]),
+                                         rewriter.getIndexAttr(halo[1]),
+                                         rewriter.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, dy);
+    SmallVector<OpFoldResult> steps = {rewriter.getIndexAttr(1), rewriter.getIndexAttr(strides[0]),
+                                       rewriter.getIndexAttr(strides[1]),
+                                       rewriter.getIndexAttr(1)};
+    e = tensor::InsertSliceOp::create(rewriter, loc, dy, e, offsets, sizes, steps);
+
+    // The kernel flipped in H and W, (KH, KW, F, C).
+    AffineExpr kh, kw, f, c;
+    bindDims(ctx, kh, kw, f, c);
+    auto flipType = RankedTensorType::get({kShape[0], kShape[1], kShape[3], kShape[2]}, elem);
+    Value flipInit = tensor::EmptyOp::create(rewriter, loc, flipType.getShape(), elem);
+    SmallVector<AffineMap> flipMaps = {
+        AffineMap::get(4, 0, {kShape[0] - 1 - kh, kShape[1] - 1 - kw, c, f}, ctx),
+        AffineMap::getMultiDimIdentityMap(4, ctx)};
+    Value flipped = linalg::GenericOp::create(
+                        rewriter, loc, TypeRange{flipType}, ValueRange{kernel},
+                        ValueRange{flipInit}, flipMaps, parallelIterators(4),
+                        [](OpBuilder &b, Location l, ValueRange a) {
+                          linalg::YieldOp::create(b, l, a[0]);
+                        })
+                        .getResult(0);
+
+    auto padType = RankedTensorType::get(
+        {resultType.getDimSize(0), padded[0], padded[1], resultType.getDimSize(3)}, elem);
+    Value init = filled(rewriter, loc, emptyLike(rewriter, loc, padType, dy), 0.0);
+    int64_t ones[2] = {1, 1};
+    Value dxPad = linalg::Conv2DNhwcHwcfOp::create(rewriter, loc, TypeRange{padType},
+                                                   ValueRange{e, flipped}, ValueRange{init},
+                                                   i64Pair(rewriter, ones),
+                                                   i64Pair(rewriter, dilations))
+                      .getResult(0);
+    Value dx = dxPad;
+    if (padType != resultType) {
+      SmallVector<OpFoldResult> off = {rewriter.getIndexAttr(0), rewriter.getIndexAttr(before[0]),
+                                       rewriter.getIndexAttr(before[1]),
+                                       rewriter.getIndexAttr(0)};
+      SmallVector<OpFoldResult> size = {dimOf(rewriter, loc, dy, 0),
+                                        rewriter.getIndexAttr(resultType.getDimSize(1)),
+                                        rewriter.getIndexAttr(resultType.getDimSize(2)),
+                                        rewriter.getIndexAttr(resultType.getDimSize(3))};
+      SmallVector<OpFoldResult> one(4, rewriter.getIndexAttr(1));
+      dx = tensor::ExtractSliceOp::create(rewriter, loc, resultType, dxPad, off, size, one);
+    }
+    rewriter.replaceOp(op, dx);
+    return success();
+  }
+};
+
+/// dk[kh, kw, c, f] = sum_{n, oh, ow} x_pad[n, oh*s + kh*d, ow*s + kw*d, c] * dy[n, oh, ow, f].
+struct Conv2DGradKernelLowering : OpConversionPattern<Conv2DGradKernelOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(Conv2DGradKernelOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Value x = adaptor.getInput(), dy = adaptor.getGrad();
+    if (failed(requireStaticSpatial(rewriter, op, {x, dy})))
+      return failure();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    if (!resultType.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "expects a static kernel shape");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
+    if (op.getPadding() == "same")
+      x = padSame(rewriter, loc, x, resultType.getShape().take_front(2), strides, dilations,
+                  0.0);
+    AffineExpr kh, kw, c, f, n, oh, ow;
+    bindDims(ctx, kh, kw, c, f, n, oh, ow);
+    SmallVector<AffineMap> maps = {
+        AffineMap::get(7, 0,
+                       {n, oh * strides[0] + kh * dilations[0], ow * strides[1] + kw * dilations[1],
+                        c},
+                       ctx),
+        AffineMap::get(7, 0, {n, oh, ow, f}, ctx), AffineMap::get(7, 0, {kh, kw, c, f}, ctx)};
+    SmallVector<utils::IteratorType> iterators = parallelIterators(4);
+    iterators.append(3, utils::IteratorType::reduction);
+    Value init = filled(rewriter, loc,
+                        tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
+                                                resultType.getElementType()),
+                        0.0);
+    Value dk = linalg::GenericOp::create(
+                   rewriter, loc, TypeRange{resultType}, ValueRange{x, dy}, ValueRange{init},
+                   maps, iterators,
+                   [](OpBuilder &b, Location l, ValueRange a) {
+                     Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+                     linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[2], p)));
+                   })
+                   .getResult(0);
+    rewriter.replaceOp(op, dk);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Pooling gradient
+//===----------------------------------------------------------------------===//
+
+/// Per window of a max pool, the row-major index (kh * KW + kw) of its first maximal cell,
+/// as i32 (N, OH, OW, C). Ties go to the smaller index whatever order the reduction runs in.
+Value firstArgmax(OpBuilder &b, Location loc, Value x, RankedTensorType outType,
+                  ArrayRef<int64_t> window, ArrayRef<int64_t> strides, bool same) {
+  MLIRContext *ctx = b.getContext();
+  Type elem = outType.getElementType();
+  int64_t ones[2] = {1, 1};
+  if (same)
+    x = padSame(b, loc, x, window, strides, ones, -std::numeric_limits<double>::infinity());
+  AffineExpr n, oh, ow, c, kh, kw;
+  bindDims(ctx, n, oh, ow, c, kh, kw);
+  SmallVector<AffineMap> maps = {
+      AffineMap::get(6, 0, {n, oh * strides[0] + kh, ow * strides[1] + kw, c}, ctx),
+      AffineMap::get(6, 0, {kh, kw}, ctx), AffineMap::get(6, 0, {n, oh, ow, c}, ctx),
+      AffineMap::get(6, 0, {n, oh, ow, c}, ctx)};
+  SmallVector<utils::IteratorType> iterators = parallelIterators(4);
+  iterators.append(2, utils::IteratorType::reduction);
+  Value windowTensor = tensor::EmptyOp::create(b, loc, window, elem);
+  Value maxInit = filled(b, loc, emptyLike(b, loc, outType, x),
+                         -std::numeric_limits<double>::infinity());
+  auto idxType = RankedTensorType::get(outType.getShape(), b.getI32Type());
+  Value idxInit = emptyLike(b, loc, idxType, x);
+  Value big = arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(window[0] * window[1]));
+  idxInit = linalg::FillOp::create(b, loc, big, idxInit).getResult(0);
+  auto generic = linalg::GenericOp::create(
+      b, loc, TypeRange{outType, idxType}, ValueRange{x, windowTensor},
+      ValueRange{maxInit, idxInit}, maps, iterators,
+      [&](OpBuilder &nb, Location l, ValueRange a) {
+        Value i = linalg::IndexOp::create(nb, l, 4);
+        Value j = linalg::IndexOp::create(nb, l, 5);
+        Value flat = arith::AddIOp::create(
+            nb, l, arith::MulIOp::create(nb, l, i, iConst(nb, l, window[1])), j);
+        flat = arith::IndexCastOp::create(nb, l, nb.getI32Type(), flat);
+        Value v = a[0], best = a[2], bestIdx = a[3];
+        Value greater = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, v, best);
+        Value tie = arith::AndIOp::create(
+            nb, l, arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, v, best),
+            arith::CmpIOp::create(nb, l, arith::CmpIPredicate::slt, flat, bestIdx));
+        Value take = arith::OrIOp::create(nb, l, greater, tie);
+        linalg::YieldOp::create(nb, l,
+                                ValueRange{arith::SelectOp::create(nb, l, take, v, best),
+                                           arith::SelectOp::create(nb, l, take, flat, bestIdx)});
+      });
+  return generic.getResult(1);
+}
+
+/// The gather form: each input cell (n, h, w, c) sums, over the window offsets (kh, kw) that
+/// put it in window (oh, ow) = ((h + before - kh) / s, ...), the gradient of that window:
+/// dy / (its number of valid cells) for avg, dy if the cell is the window's first maximum for
+/// max.
+struct Pool2DGradLowering : OpConversionPattern<Pool2DGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(Pool2DGradOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Value x = adaptor.getInput(), dy = adaptor.getGrad();
+    if (failed(requireStaticSpatial(rewriter, op, {x, dy})))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    auto dyType = rankedType(dy);
+    Type elem = resultType.getElementType();
+    ArrayRef<int64_t> window = op.getPoolSize(), strides = op.getStrides();
+    bool same = op.getPadding() == "same", isMax = op.getKind() == "max";
+    int64_t in[2] = {rankedType(x).getDimSize(1), rankedType(x).getDimSize(2)};
+    int64_t out[2] = {dyType.getDimSize(1), dyType.getDimSize(2)};
+    int64_t before[2] = {0, 0};
+    if (same)
+      for (int d = 0; d < 2; ++d)
+        before[d] = samePadding(in[d], window[d], strides[d], 1).first;
+
+    Value argmax;
+    if (isMax)
+      argmax = firstArgmax(rewriter, loc, x, dyType, window, strides, same);
+
+    AffineExpr n, h, w, c, kh, kw;
+    bindDims(ctx, n, h, w, c, kh, kw);
+    SmallVector<AffineMap> maps = {AffineMap::get(6, 0, {kh, kw}, ctx),
+                                   AffineMap::get(6, 0, {n, h, w, c}, ctx)};
+    SmallVector<utils::IteratorType> iterators = parallelIterators(4);
+    iterators.append(2, utils::IteratorType::reduction);
+    Value windowTensor = tensor::EmptyOp::create(rewriter, loc, window, elem);
+    Value init = filled(rewriter, loc, emptyLike(rewriter, loc, resultType, x), 0.0);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{resultType}, ValueRange{windowTensor}, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange a) {
+          Value idx[6];
+          for (int i = 0; i < 6; ++i)
+            idx[i] = linalg::IndexOp::create(b, l, i);
+          Value zero = iConst(b, l, 0);
+          Value valid;
+          Value o[2], count;
+          for (int d = 0; d < 2; ++d) {
+            // num = cell + before - offset must be a multiple of the stride in [0, out * s).
+            Value num = arith::SubIOp::create(
+                b, l, arith::AddIOp::create(b, l, idx[1 + d], iConst(b, l, before[d])),
+                idx[4 + d]);
+            Value s = iConst(b, l, strides[d]);
+            Value nonNeg = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, num, zero);
+            Value clampedNum = arith::MaxSIOp::create(b, l, num, zero);
+            Value q = arith::DivUIOp::create(b, l, clampedNum, s);
+            Value exact = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq,
+                                                arith::RemUIOp::create(b, l, clampedNum, s),
+                                                zero);
+            Value inRange = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, q,
+                                                  iConst(b, l, out[d]));
+            Value ok = arith::AndIOp::create(b, l, arith::AndIOp::create(b, l, nonNeg, exact),
+                                             inRange);
+            valid = valid ? arith::AndIOp::create(b, l, valid, ok).getResult() : ok;
+            o[d] = arith::MinSIOp::create(b, l, q, iConst(b, l, out[d] - 1));
+            if (!isMax) {
+              // Valid cells of window o: [o*s - before, o*s - before + K) clipped to [0, in).
+              Value start = arith::SubIOp::create(b, l, arith::MulIOp::create(b, l, o[d], s),
+                                                  iConst(b, l, before[d]));
+              Value lo = arith::MaxSIOp::create(b, l, start, zero);
+              Value hi = arith::MinSIOp::create(
+                  b, l, arith::AddIOp::create(b, l, start, iConst(b, l, window[d])),
+                  iConst(b, l, in[d]));
+              Value cells = arith::SubIOp::create(b, l, hi, lo);
+              count = count ? arith::MulIOp::create(b, l, count, cells).getResult() : cells;
+            }
+          }
+          SmallVector<Value> at = {idx[0], o[0], o[1], idx[3]};
+          Value g = tensor::ExtractOp::create(b, l, dy, at);
+          if (isMax) {
+            Value flat = arith::AddIOp::create(
+                b, l, arith::MulIOp::create(b, l, idx[4], iConst(b, l, window[1])), idx[5]);
+            flat = arith::IndexCastOp::create(b, l, b.getI32Type(), flat);
+            Value first = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, flat,
+                                                tensor::ExtractOp::create(b, l, argmax, at));
+            valid = arith::AndIOp::create(b, l, valid, first);
+          } else {
+            Value countF = arith::SIToFPOp::create(
+                b, l, elem, arith::IndexCastOp::create(b, l, b.getI64Type(), count));
+            g = arith::DivFOp::create(b, l, g, countF);
+          }
+          Value contrib = arith::SelectOp::create(b, l, valid, g, fConst(b, l, elem, 0.0));
+          linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[1], contrib)));
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Broadcasting helpers, slices, masks
+//===----------------------------------------------------------------------===//
+
+struct BroadcastLikeLowering : OpConversionPattern<BroadcastLikeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(BroadcastLikeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value like = adaptor.getLike();
+    if (rankedType(like).getRank() != type.getRank())
+      return rewriter.notifyMatchFailure(op, "result and like have different ranks");
+    auto r = buildBroadcast(rewriter, op.getLoc(), type, ValueRange{adaptor.getInput()}, like,
+                            [](OpBuilder &, Location, ValueRange a) { return a[0]; });
+    rewriter.replaceOp(op, *r);
+    return success();
+  }
+};
+
+struct SliceLowering : OpConversionPattern<SliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    int64_t rank = rankedType(input).getRank();
+    // I64Attr getters return uint64_t: reinterpret as signed before normalizing.
+    int64_t axis = static_cast<int64_t>(op.getAxis());
+    if (axis < 0)
+      axis += rank;
+    SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0));
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(rewriter, loc, input);
+    SmallVector<OpFoldResult> strides(rank, rewriter.getIndexAttr(1));
+    offsets[axis] = rewriter.getIndexAttr(static_cast<int64_t>(op.getStart()));
+    sizes[axis] = rewriter.getIndexAttr(static_cast<int64_t>(op.getSize()));
+    Value r = tensor::ExtractSliceOp::create(rewriter, loc, input, offsets, sizes, strides);
+    if (r.getType() != op.getType())
+      r = tensor::CastOp::create(rewriter, loc, op.getType(), r);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+struct CompareLowering : OpConversionPattern<CompareOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(CompareOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    auto pred = llvm::StringSwitch<std::optional<arith::CmpFPredicate>>(op.getPredicate())
+                    .Case("eq", arith::CmpFPredicate::OEQ)
+                    .Case("ne", arith::CmpFPredicate::ONE)
+                    .Case("lt", arith::CmpFPredicate::OLT)
+                    .Case("le", arith::CmpFPredicate::OLE)
+                    .Case("gt", arith::CmpFPredicate::OGT)
+                    .Case("ge", arith::CmpFPredicate::OGE)
+                    .Default(std::nullopt);
+    if (!pred)
+      return rewriter.notifyMatchFailure(op, "unknown predicate");
+    auto type = cast<RankedTensorType>(op.getType());
+    auto r = buildBroadcast(rewriter, op.getLoc(), type,
+                            ValueRange{adaptor.getLhs(), adaptor.getRhs()}, Value(),
+                            [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+                              Value holds = arith::CmpFOp::create(b, l, *pred, a[0], a[1]);
+                              Type t = type.getElementType();
+                              return arith::SelectOp::create(b, l, holds, fConst(b, l, t, 1.0),
+                                                             fConst(b, l, t, 0.0));
+                            });
+    if (failed(r))
+      return rewriter.notifyMatchFailure(op, "no operand gives a dynamic result size");
+    rewriter.replaceOp(op, *r);
+    return success();
+  }
+};
+
+/// Row n is 1.0 at column j where the label rounds to j (j - 0.5 <= label < j + 0.5): a label
+/// outside [0, depth) matches no column.
+struct OneHotLowering : OpConversionPattern<OneHotOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(OneHotOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value labels = adaptor.getInput();
+    auto type = cast<RankedTensorType>(op.getType());
+    Type elem = type.getElementType();
+    AffineExpr n = getAffineDimExpr(0, ctx);
+    SmallVector<AffineExpr> in = {n};
+    if (rankedType(labels).getRank() == 2)
+      in.push_back(getAffineConstantExpr(0, ctx));
+    SmallVector<AffineMap> maps = {AffineMap::get(2, 0, in, ctx),
+                                   AffineMap::getMultiDimIdentityMap(2, ctx)};
+    SmallVector<Value> dyn;
+    if (type.isDynamicDim(0))
+      dyn.push_back(tensor::DimOp::create(rewriter, loc, labels, 0));
+    if (type.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "expects a static depth in the result type");
+    Value init = tensor::EmptyOp::create(rewriter, loc, type.getShape(), elem, dyn);
+    Value r = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{type}, ValueRange{labels}, ValueRange{init}, maps,
+                  parallelIterators(2),
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value j = linalg::IndexOp::create(b, l, 1);
+                    Value jf = arith::SIToFPOp::create(
+                        b, l, elem, arith::IndexCastOp::create(b, l, b.getI64Type(), j));
+                    Value d = arith::SubFOp::create(b, l, a[0], jf);
+                    Value lo = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, d,
+                                                     fConst(b, l, elem, -0.5));
+                    Value hi = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, d,
+                                                     fConst(b, l, elem, 0.5));
+                    Value hit = arith::AndIOp::create(b, l, lo, hi);
+                    linalg::YieldOp::create(
+                        b, l,
+                        Value(arith::SelectOp::create(b, l, hit, fConst(b, l, elem, 1.0),
+                                                      fConst(b, l, elem, 0.0))));
+                  })
+                  .getResult(0);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+} // namespace
+
+void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns) {
+  patterns.add<UnaryGradLowering, Conv2DGradInputLowering, Conv2DGradKernelLowering,
+               Pool2DGradLowering, BroadcastLikeLowering, SliceLowering, CompareLowering,
+               OneHotLowering>(patterns.getContext());
+}
+
+} // namespace mlir::kiln

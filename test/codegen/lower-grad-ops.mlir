@@ -1,0 +1,211 @@
+// The training ops that kiln-autodiff emits, lowered by --kiln-lower-to-linalg.
+// RUN: kiln-opt %s --kiln-lower-to-linalg --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @unary_grad_relu
+func.func @unary_grad_relu(%x: tensor<?x4xf32>, %dy: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // CHECK: tensor.dim
+  // CHECK: linalg.generic
+  // CHECK-SAME: ins(%{{.*}}, %{{.*}} : tensor<?x4xf32>, tensor<?x4xf32>)
+  // CHECK: arith.cmpf ogt
+  // CHECK: arith.select
+  // CHECK: arith.mulf
+  %0 = kiln.unary_grad %x, %dy {kind = "relu"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @unary_grad_kinds
+func.func @unary_grad_kinds(%x: tensor<?x4xf32>, %dy: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // sigmoid: s (1 - s) with the forward's 1 / (1 + exp(-x))
+  // CHECK: linalg.generic
+  // CHECK: arith.negf
+  // CHECK: math.exp
+  // CHECK: arith.divf
+  // CHECK: arith.subf
+  %0 = kiln.unary_grad %x, %dy {kind = "sigmoid"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: linalg.generic
+  // CHECK: math.tanh
+  %1 = kiln.unary_grad %x, %0 {kind = "tanh"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: linalg.generic
+  // CHECK-DAG: arith.constant 1.05070102
+  // CHECK-DAG: arith.constant 1.67326319
+  // CHECK: math.exp
+  %2 = kiln.unary_grad %x, %1 {kind = "selu"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: linalg.generic
+  // CHECK: math.sqrt
+  %3 = kiln.unary_grad %x, %2 {kind = "sqrt"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: linalg.generic
+  // CHECK: arith.constant 3.000000e-01
+  %4 = kiln.unary_grad %x, %3 {kind = "leaky_relu", alpha = 0.3 : f32}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // slope where 0 < slope x + offset < 1
+  // CHECK: linalg.generic
+  // CHECK: arith.cmpf ogt
+  // CHECK: arith.cmpf olt
+  // CHECK: arith.andi
+  %5 = kiln.unary_grad %x, %4 {kind = "hard_sigmoid"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // exact gelu: Phi(x) + x phi(x)
+  // CHECK: linalg.generic
+  // CHECK: math.erf
+  // CHECK: math.exp
+  %6 = kiln.unary_grad %x, %5 {kind = "gelu"}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: linalg.generic
+  // CHECK: arith.constant 4.471500e-02
+  // CHECK: math.tanh
+  %7 = kiln.unary_grad %x, %6 {kind = "gelu", approximate = true}
+      : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK-NOT: kiln.
+  return %7 : tensor<?x4xf32>
+}
+
+// -----
+
+// Stride 2, "same": dy is scattered into zeros with stride 2 at offset (KH - 1) * d, the
+// kernel is flipped with C and F swapped, a stride-1 conv, then the padding (1 row/col
+// before) is sliced off.
+// CHECK-DAG: #[[$FLIP:.*]] = affine_map<(d0, d1, d2, d3) -> (-d0 + 2, -d1 + 2, d3, d2)>
+// CHECK-LABEL: func.func @conv2d_grad_input
+func.func @conv2d_grad_input(%dy: tensor<?x5x5x4xf32>, %k: tensor<3x3x3x4xf32>)
+    -> tensor<?x9x9x3xf32> {
+  // CHECK: %[[E:.*]] = linalg.fill {{.*}} -> tensor<?x13x13x4xf32>
+  // CHECK: %[[S:.*]] = tensor.insert_slice %{{.*}} into %[[E]][0, 2, 2, 0] [%{{.*}}, 5, 5, 4] [1, 2, 2, 1]
+  // CHECK: %[[F:.*]] = linalg.generic {indexing_maps = [#[[$FLIP]], #{{.*}}]
+  // CHECK-SAME: ins(%{{.*}} : tensor<3x3x3x4xf32>) outs(%{{.*}} : tensor<3x3x4x3xf32>)
+  // CHECK: %[[C:.*]] = linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+  // CHECK-SAME: ins(%[[S]], %[[F]] : tensor<?x13x13x4xf32>, tensor<3x3x4x3xf32>)
+  // CHECK-SAME: -> tensor<?x11x11x3xf32>
+  // CHECK: tensor.extract_slice %[[C]][0, 1, 1, 0] [%{{.*}}, 9, 9, 3] [1, 1, 1, 1]
+  // CHECK-SAME: to tensor<?x9x9x3xf32>
+  %0 = kiln.conv2d_grad_input %dy, %k {strides = array<i64: 2, 2>, padding = "same"}
+      : (tensor<?x5x5x4xf32>, tensor<3x3x3x4xf32>) -> tensor<?x9x9x3xf32>
+  return %0 : tensor<?x9x9x3xf32>
+}
+
+// -----
+
+// Dilation 2, "valid": the conv keeps the dilation, nothing is sliced off.
+// CHECK-LABEL: func.func @conv2d_grad_input_dilated
+func.func @conv2d_grad_input_dilated(%dy: tensor<?x3x3x2xf32>, %k: tensor<3x3x1x2xf32>)
+    -> tensor<?x7x7x1xf32> {
+  // CHECK: tensor.insert_slice %{{.*}} into %{{.*}}[0, 4, 4, 0] [%{{.*}}, 3, 3, 2] [1, 1, 1, 1]
+  // CHECK: linalg.conv_2d_nhwc_hwcf {dilations = dense<2> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+  // CHECK-SAME: -> tensor<?x7x7x1xf32>
+  // CHECK-NOT: tensor.extract_slice
+  %0 = kiln.conv2d_grad_input %dy, %k {dilations = array<i64: 2, 2>}
+      : (tensor<?x3x3x2xf32>, tensor<3x3x1x2xf32>) -> tensor<?x7x7x1xf32>
+  return %0 : tensor<?x7x7x1xf32>
+}
+
+// -----
+
+// CHECK-DAG: #[[$X:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 * 2 + d0, d6 * 2 + d1, d2)>
+// CHECK-DAG: #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>
+// CHECK-DAG: #[[$K:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @conv2d_grad_kernel
+func.func @conv2d_grad_kernel(%x: tensor<?x9x9x3xf32>, %dy: tensor<?x5x5x4xf32>)
+    -> tensor<3x3x3x4xf32> {
+  // CHECK: tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
+  // CHECK: linalg.fill {{.*}} -> tensor<3x3x3x4xf32>
+  // CHECK: linalg.generic {indexing_maps = [#[[$X]], #[[$DY]], #[[$K]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+  // CHECK: arith.mulf
+  // CHECK: arith.addf
+  %0 = kiln.conv2d_grad_kernel %x, %dy {strides = array<i64: 2, 2>, padding = "same"}
+      : (tensor<?x9x9x3xf32>, tensor<?x5x5x4xf32>) -> tensor<3x3x3x4xf32>
+  return %0 : tensor<3x3x3x4xf32>
+}
+
+// -----
+
+// Max: per-window first argmax (ties to the smaller row-major index), then a gather over the
+// input cells.
+// CHECK-LABEL: func.func @max_pool_grad
+func.func @max_pool_grad(%x: tensor<?x5x5x2xf32>, %dy: tensor<?x3x3x2xf32>)
+    -> tensor<?x5x5x2xf32> {
+  // CHECK: tensor.pad
+  // CHECK: arith.constant 0xFF800000
+  // CHECK: linalg.generic
+  // CHECK-SAME: outs(%{{.*}}, %{{.*}} : tensor<?x3x3x2xf32>, tensor<?x3x3x2xi32>)
+  // CHECK: arith.cmpi slt
+  // CHECK: linalg.generic
+  // CHECK-SAME: outs(%{{.*}} : tensor<?x5x5x2xf32>)
+  // CHECK: tensor.extract %{{.*}} : tensor<?x3x3x2xf32>
+  // CHECK: tensor.extract %{{.*}} : tensor<?x3x3x2xi32>
+  // CHECK: arith.select
+  %0 = kiln.pool2d_grad %x, %dy {kind = "max", pool_size = array<i64: 2, 2>,
+                                 strides = array<i64: 2, 2>, padding = "same"}
+      : (tensor<?x5x5x2xf32>, tensor<?x3x3x2xf32>) -> tensor<?x5x5x2xf32>
+  return %0 : tensor<?x5x5x2xf32>
+}
+
+// -----
+
+// Avg: dy divided by each window's count of valid cells.
+// CHECK-LABEL: func.func @avg_pool_grad
+func.func @avg_pool_grad(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x2x2x2xf32>)
+    -> tensor<?x6x6x2xf32> {
+  // CHECK-NOT: tensor.pad
+  // CHECK: linalg.generic
+  // CHECK: tensor.extract %{{.*}} : tensor<?x2x2x2xf32>
+  // CHECK: arith.sitofp
+  // CHECK: arith.divf
+  %0 = kiln.pool2d_grad %x, %dy {kind = "avg", pool_size = array<i64: 3, 3>,
+                                 strides = array<i64: 3, 3>}
+      : (tensor<?x6x6x2xf32>, tensor<?x2x2x2xf32>) -> tensor<?x6x6x2xf32>
+  return %0 : tensor<?x6x6x2xf32>
+}
+
+// -----
+
+// CHECK-DAG: #[[$B:.*]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func.func @broadcast_like
+func.func @broadcast_like(%b: tensor<16xf32>, %x: tensor<?x16xf32>) -> tensor<?x16xf32> {
+  // CHECK: %[[N:.*]] = tensor.dim %{{.*}}, %{{.*}} : tensor<?x16xf32>
+  // CHECK: tensor.empty(%[[N]]) : tensor<?x16xf32>
+  // CHECK: linalg.generic {indexing_maps = [#[[$B]], #{{.*}}]
+  %0 = kiln.broadcast_like %b, %x : (tensor<16xf32>, tensor<?x16xf32>) -> tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @slice
+func.func @slice(%x: tensor<?x10xf32>) -> tensor<?x5xf32> {
+  // CHECK: tensor.extract_slice %{{.*}}[0, 5] [%{{.*}}, 5] [1, 1] : tensor<?x10xf32> to tensor<?x5xf32>
+  %0 = kiln.slice %x {axis = -1 : i64, start = 5 : i64, size = 5 : i64}
+      : (tensor<?x10xf32>) -> tensor<?x5xf32>
+  return %0 : tensor<?x5xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @compare
+func.func @compare(%a: tensor<?x4xf32>, %b: tensor<f32>) -> tensor<?x4xf32> {
+  // CHECK: linalg.generic
+  // CHECK: arith.cmpf oge
+  // CHECK: arith.select %{{.*}}, %{{.*}}, %{{.*}} : f32
+  %0 = kiln.compare %a, %b {predicate = "ge"}
+      : (tensor<?x4xf32>, tensor<f32>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
+// -----
+
+// CHECK-DAG: #[[$L:.*]] = affine_map<(d0, d1) -> (d0, 0)>
+// CHECK-LABEL: func.func @one_hot
+func.func @one_hot(%labels: tensor<?x1xf32>) -> tensor<?x10xf32> {
+  // CHECK: linalg.generic {indexing_maps = [#[[$L]], #{{.*}}]
+  // CHECK: linalg.index 1
+  // CHECK: arith.sitofp
+  // CHECK: arith.cmpf oge
+  // CHECK: arith.cmpf olt
+  %0 = kiln.one_hot %labels {depth = 10 : i64} : (tensor<?x1xf32>) -> tensor<?x10xf32>
+  return %0 : tensor<?x10xf32>
+}
