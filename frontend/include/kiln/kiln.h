@@ -7,5 +7,6 @@
 #include "kiln/Initializers.h"
 #include "kiln/Layers.h"
 #include "kiln/Model.h"
+#include "kiln/Saving.h"
 
 #endif // KILN_KILN_H
