@@ -300,6 +300,30 @@ TEST_F(Files, SaveThenLoadGivesSameWeightsAndPredictions) {
     EXPECT_EQ(e.path().filename(), "m.h5") << "left behind: " << e.path();
 }
 
+/// What kiln writes has Keras' layout as h5py sees it (Keras' own loader reads the same way).
+TEST_F(Files, SavedFileHasKerasLayoutInH5py) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0)
+    GTEST_SKIP() << "no /usr/bin/python3 with h5py";
+  twoInTwoOut().save(tmp("m.h5"));
+  std::string check = R"(/usr/bin/python3 -c '
+import json, sys, h5py
+f = h5py.File(sys.argv[1], "r")
+cfg = json.loads(f.attrs["model_config"])
+assert cfg["class_name"] == "Functional", cfg["class_name"]
+assert f.attrs["keras_version"] and f.attrs["backend"]
+mw = f["model_weights"]
+names = [n.decode() for n in mw.attrs["layer_names"]]
+assert names[:2] == ["input_1", "input_2"] and len(names) == 10, names
+for n in names:
+    wn = [w.decode() for w in mw[n].attrs["weight_names"]]
+    for w in wn:
+        assert mw[n][w].dtype == "float32"
+assert list(mw["dense"].attrs["weight_names"]) == [b"dense/kernel:0", b"dense/bias:0"]
+assert mw["dense"]["dense/kernel:0"].shape == (4, 5)
+' )" + tmp("m.h5");
+  EXPECT_EQ(std::system(check.c_str()), 0);
+}
+
 TEST_F(Files, SaveWeightsLoadWeightsByNameAndByPosition) {
   Model a = mlp();
   a.save_weights(tmp("w.h5"));
