@@ -10,6 +10,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,11 +60,18 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   virtual mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange inputs,
                            mlir::ValueRange weights) const = 0;
 
+  /// Writes the layer's own Keras config keys (units, activation, ...) into `config`; the
+  /// common keys (name, trainable, dtype) are the caller's (KerasConfig.cpp).
+  virtual void getConfig(nlohmann::json &config) const {}
+
   Error error(const std::string &message) const { return Error(name, message); }
   void addWeight(const std::string &suffix, const Shape &shape, const Initializer &init,
                  bool trainable = true);
   int64_t countParams() const;
 };
+
+/// Keras' serialized initializer, {"class_name": "GlorotUniform", "config": {"seed": null}}.
+nlohmann::json initializerConfig(const Initializer &init);
 
 /// Throws kiln::Error naming `layer` unless `activation` is one kiln knows.
 void checkActivation(const std::string &layer, const std::string &activation);

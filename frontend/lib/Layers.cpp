@@ -210,6 +210,13 @@ struct DenseImpl : LayerImpl {
   }
   int64_t units;
   DenseOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["units"] = units;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+  }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
     if (in[0].size() < 2)
@@ -262,6 +269,18 @@ struct Conv2DImpl : LayerImpl {
   int64_t filters;
   std::array<int64_t, 2> kernel;
   Conv2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+  }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
     checkRank(*this, in[0], 4, "an NHWC");
@@ -320,6 +339,12 @@ struct Pool2DImpl : LayerImpl {
   bool max;
   std::array<int64_t, 2> pool, strides;
   Pooling2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["pool_size"] = pool;
+    c["padding"] = opts.padding;
+    c["strides"] = strides;
+    c["data_format"] = opts.data_format;
+  }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
     checkRank(*this, in[0], 4, "an NHWC");
@@ -361,6 +386,12 @@ struct ReshapeImpl : LayerImpl {
       throw error("target_shape may have at most one -1, got " + shapeString(this->target));
   }
   Shape target; // Flatten: {-1}
+  void getConfig(nlohmann::json &c) const override {
+    if (className == "Flatten")
+      c["data_format"] = "channels_last";
+    else
+      c["target_shape"] = target;
+  }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
     if (in[0].size() < 2)
@@ -403,6 +434,7 @@ struct ActivationImpl : LayerImpl {
     checkActivation(this->name, this->activation);
   }
   std::string activation;
+  void getConfig(nlohmann::json &c) const override { c["activation"] = activation; }
   Shape outputShape(const std::vector<Shape> &in) const override {
     if (activation == "softmax" && in[0].size() < 2)
       throw error("softmax needs an input of rank 2 or more, got " + shapeString(in[0]));
@@ -422,6 +454,11 @@ struct DropoutImpl : LayerImpl {
   }
   double rate;
   DropoutOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["rate"] = rate;
+    c["noise_shape"] = nullptr;
+    c["seed"] = opts.seed ? nlohmann::json(*opts.seed) : nlohmann::json(nullptr);
+  }
   Shape outputShape(const std::vector<Shape> &in) const override { return in[0]; }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange) const override {
@@ -456,6 +493,7 @@ struct ConcatenateImpl : LayerImpl {
   explicit ConcatenateImpl(ConcatenateOptions o)
       : LayerImpl("Concatenate", stem(o.name, "concatenate")), axis(o.axis) {}
   int64_t axis;
+  void getConfig(nlohmann::json &c) const override { c["axis"] = axis; }
   int arity() const override { return 0; }
   Shape outputShape(const std::vector<Shape> &in) const override {
     int64_t rank = static_cast<int64_t>(in[0].size());

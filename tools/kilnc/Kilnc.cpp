@@ -1,5 +1,13 @@
-//===- Kilnc.cpp - the kiln compiler driver: kiln IR to linalg, LLVM, asm, objects -===//
+//===- Kilnc.cpp - the kiln driver: compile kiln IR; summary and predict on Keras files -===//
 #include "codegen/Driver.h"
+
+#include "kiln/Npy.h"
+#include "kiln/kiln.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
@@ -7,8 +15,163 @@
 
 namespace cl = llvm::cl;
 
-int main(int argc, char **argv) {
-  llvm::InitLLVM init(argc, argv);
+namespace {
+
+const char *kOverview =
+    "kilnc: the kiln driver\n\n"
+    "  kilnc compile FILE.mlir [--emit=STAGE] [-o OUT]   kiln IR to linalg, LLVM, asm, objects\n"
+    "  kilnc FILE.mlir [--emit=STAGE] [-o OUT]           the same (the older form)\n"
+    "  kilnc summary MODEL                               Keras' model summary\n"
+    "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
+    "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
+    "archive, or --config model.json --weights weights.h5.\n";
+
+const char *kSummaryHelp =
+    "usage: kilnc summary MODEL.h5|MODEL.keras\n"
+    "       kilnc summary --config MODEL.json [--weights WEIGHTS.h5]\n\n"
+    "Prints Keras' model summary: layers, output shapes, parameter counts.\n";
+
+const char *kPredictHelp =
+    "usage: kilnc predict MODEL --input X.npy [--input X2.npy ...] --output Y.npy [...]\n"
+    "                     [--batch-size N] [--device cpu]\n"
+    "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json --weights WEIGHTS.h5)\n\n"
+    "Runs the model on the .npy inputs (batch first; one --input per model input, in the\n"
+    "model's input order) and writes float32 .npy outputs (one --output per model output).\n"
+    "  --batch-size N   samples per compiled call (default 32, as Keras)\n"
+    "  --device cpu     where to run; cpu is the only device predict supports so far\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// The options shared by summary and predict.
+struct ModelArgs {
+  std::string model, config, weights;
+  std::vector<std::string> inputs, outputs;
+  int64_t batchSize = 32;
+  std::string device = "cpu";
+  bool help = false;
+};
+
+ModelArgs parseModelArgs(int argc, char **argv, bool predict) {
+  ModelArgs a;
+  auto value = [&](int &i, const std::string &flag) -> std::string {
+    std::string arg = argv[i];
+    if (arg.size() > flag.size() && arg[flag.size()] == '=')
+      return arg.substr(flag.size() + 1);
+    if (i + 1 >= argc)
+      throw UsageError(flag + " needs a value");
+    return argv[++i];
+  };
+  auto is = [](const std::string &arg, const std::string &flag) {
+    return arg == flag || arg.rfind(flag + "=", 0) == 0;
+  };
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h")
+      a.help = true;
+    else if (is(arg, "--config"))
+      a.config = value(i, "--config");
+    else if (is(arg, "--weights"))
+      a.weights = value(i, "--weights");
+    else if (predict && is(arg, "--input"))
+      a.inputs.push_back(value(i, "--input"));
+    else if (predict && is(arg, "--output"))
+      a.outputs.push_back(value(i, "--output"));
+    else if (predict && is(arg, "--batch-size")) {
+      std::string v = value(i, "--batch-size");
+      char *end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end || n <= 0)
+        throw UsageError("--batch-size must be a positive integer, got '" + v + "'");
+      a.batchSize = n;
+    } else if (predict && is(arg, "--device"))
+      a.device = value(i, "--device");
+    else if (!arg.empty() && arg[0] == '-')
+      throw UsageError("unknown option '" + arg + "'");
+    else if (a.model.empty())
+      a.model = arg;
+    else
+      throw UsageError("unexpected argument '" + arg + "' (one model file)");
+  }
+  if (a.help)
+    return a;
+  if (!a.model.empty() && !a.config.empty())
+    throw UsageError("give a model file or --config/--weights, not both");
+  if (a.model.empty() && a.config.empty())
+    throw UsageError("no model given (a .h5 or .keras file, or --config and --weights)");
+  if (!a.weights.empty() && a.config.empty())
+    throw UsageError("--weights needs --config (a weights-only file has no model config)");
+  if (predict && a.config.size() && a.weights.empty())
+    throw UsageError("predict needs weights: add --weights WEIGHTS.h5");
+  return a;
+}
+
+kiln::Model loadModel(const ModelArgs &a) {
+  if (!a.model.empty())
+    return kiln::load_model(a.model);
+  if (a.weights.empty()) {
+    std::ifstream in(a.config);
+    if (!in)
+      throw kiln::Error("", a.config + ": cannot open");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return kiln::model_from_json(text);
+  }
+  return kiln::load_model(a.config, a.weights);
+}
+
+int runSummary(int argc, char **argv) {
+  ModelArgs a = parseModelArgs(argc, argv, /*predict=*/false);
+  if (a.help) {
+    std::cout << kSummaryHelp;
+    return 0;
+  }
+  loadModel(a).summary(std::cout);
+  return 0;
+}
+
+int runPredict(int argc, char **argv) {
+  ModelArgs a = parseModelArgs(argc, argv, /*predict=*/true);
+  if (a.help) {
+    std::cout << kPredictHelp;
+    return 0;
+  }
+  if (a.device == "gpu")
+    throw UsageError("--device gpu: kiln's GPU predict path is not available yet; use "
+                     "--device cpu");
+  if (a.device != "cpu")
+    throw UsageError("--device must be cpu or gpu, got '" + a.device + "'");
+  kiln::Model model = loadModel(a);
+  size_t nIn = model.inputs().size(), nOut = model.outputs().size();
+  if (a.inputs.size() != nIn)
+    throw UsageError("the model has " + std::to_string(nIn) + " input(s); give --input " +
+                     std::to_string(nIn) + " time(s), got " + std::to_string(a.inputs.size()));
+  if (a.outputs.size() != nOut)
+    throw UsageError("the model has " + std::to_string(nOut) + " output(s); give --output " +
+                     std::to_string(nOut) + " time(s), got " + std::to_string(a.outputs.size()));
+  std::vector<kiln::Array> xs;
+  for (size_t i = 0; i < nIn; ++i) {
+    kiln::Array x = kiln::loadNpy(a.inputs[i]);
+    auto want = model.inputs()[i].shape();
+    bool ok = x.shape.size() == want.size();
+    for (size_t d = 1; ok && d < want.size(); ++d)
+      ok = x.shape[d] == want[d];
+    if (!ok)
+      throw kiln::Error(model.inputs()[i].name(),
+                        a.inputs[i] + ": shape " + kiln::Array::shapeString(x.shape) +
+                            " does not match the model input " +
+                            kiln::Array::shapeString(want));
+    xs.push_back(std::move(x));
+  }
+  kiln::PredictOptions options;
+  options.batch_size = a.batchSize;
+  std::vector<kiln::Array> ys = model.predict(xs, options);
+  for (size_t i = 0; i < nOut; ++i)
+    kiln::saveNpy(a.outputs[i], ys[i]);
+  return 0;
+}
+
+int runCompile(int argc, char **argv) {
   cl::OptionCategory category("kilnc options");
   cl::opt<std::string> input(cl::Positional, cl::desc("<input .mlir in the kiln dialect>"),
                              cl::init("-"), cl::cat(category));
@@ -24,7 +187,7 @@ int main(int argc, char **argv) {
   cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"), cl::Prefix,
                              cl::init(3), cl::cat(category));
   cl::HideUnrelatedOptions(category);
-  cl::ParseCommandLineOptions(argc, argv, "kilnc: the kiln compiler driver\n");
+  cl::ParseCommandLineOptions(argc, argv, kOverview);
 
   std::optional<mlir::kiln::Stage> stage = mlir::kiln::parseStage(emit);
   if (!stage) {
@@ -36,4 +199,31 @@ int main(int argc, char **argv) {
   options.tileAndVectorize = !noVectorize;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   return mlir::failed(mlir::kiln::compileFile(input, output, *stage, options)) ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  std::string sub = argc > 1 ? argv[1] : "";
+  try {
+    if (sub == "summary")
+      return runSummary(argc, argv);
+    if (sub == "predict")
+      return runPredict(argc, argv);
+  } catch (const UsageError &e) {
+    llvm::errs() << "kilnc " << sub << ": error: " << e.what() << " (see kilnc " << sub
+                 << " --help)\n";
+    return 1;
+  } catch (const std::exception &e) {
+    llvm::errs() << "kilnc " << sub << ": error: " << e.what() << "\n";
+    return 1;
+  }
+  if (sub == "compile") {
+    // `kilnc compile ARGS` is `kilnc ARGS`: drop the word and parse as before.
+    std::vector<char *> args(argv, argv + argc);
+    args.erase(args.begin() + 1);
+    return runCompile(int(args.size()), args.data());
+  }
+  return runCompile(argc, argv);
 }

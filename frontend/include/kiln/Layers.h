@@ -11,6 +11,8 @@
 #include "kiln/Array.h"
 #include "kiln/Initializers.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -62,6 +64,9 @@ public:
   /// Keras' weight names, `dense/kernel:0`.
   std::vector<std::string> weight_names() const;
   int64_t count_params() const;
+  /// Keras' layer config ({"name": ..., "trainable": ..., "dtype": ..., "units": ...}), Keras 3
+  /// spelling; kiln/Saving.h has the full nlohmann::json and layer_from_config.
+  nlohmann::json get_config() const;
 
   std::shared_ptr<detail::LayerImpl> impl;
 

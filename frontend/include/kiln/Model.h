@@ -60,6 +60,20 @@ public:
   std::vector<Array> get_weights() const;
   void set_weights(const std::vector<Array> &weights);
 
+  /// Keras' model config as JSON text (`model.to_json()`), Keras 3 spelling unless `keras2`
+  /// (tf.keras 2.x: `batch_input_shape`, `[[["dense", 0, 0, {}]]]` inbound nodes). `indent` < 0:
+  /// one line. See kiln/Saving.h.
+  std::string to_json(int indent = -1, bool keras2 = false) const;
+  /// Writes Keras' full-model HDF5 file (`model_config`, `model_weights/...`), through a
+  /// temporary file renamed over `path`. Throws kiln::Error naming the file.
+  void save(const std::string &path) const;
+  /// Writes Keras' weights-only HDF5 layout (save_weights), atomically as save().
+  void save_weights(const std::string &path) const;
+  /// Reads weights from a weights-only or full-model HDF5 file (or a Keras 3 .weights.h5),
+  /// matched by layer name, else by position as Keras does; every shape is checked before any
+  /// weight changes.
+  void load_weights(const std::string &path);
+
   /// The model as kiln-dialect MLIR (`func.func @predict`, see docs/Design.md).
   std::string mlir() const;
 

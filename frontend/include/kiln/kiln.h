@@ -8,5 +8,6 @@
 #include "kiln/Layers.h"
 #include "kiln/Model.h"
 #include "kiln/Training.h"
+#include "kiln/Saving.h"
 
 #endif // KILN_KILN_H
