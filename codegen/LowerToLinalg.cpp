@@ -499,6 +499,28 @@ struct ReshapeLowering : OpConversionPattern<ReshapeOp> {
     int64_t inRank = inType.getRank(), outRank = resultType.getRank();
     if (inRank < 1 || outRank < 1)
       return rewriter.notifyMatchFailure(op, "expects a batch dimension");
+    // (N) <-> (N, 1, ..., 1): one expand or collapse of all dimensions into the batch.
+    auto allOnes = [](ArrayRef<int64_t> dims) {
+      return llvm::all_of(dims, [](int64_t d) { return d == 1; });
+    };
+    if ((inRank == 1 && allOnes(resultType.getShape().drop_front())) ||
+        (outRank == 1 && allOnes(inType.getShape().drop_front()))) {
+      ReassociationIndices all;
+      for (int64_t i = 0; i < std::max(inRank, outRank); ++i)
+        all.push_back(i);
+      SmallVector<ReassociationIndices> reassoc = {all};
+      Value out;
+      if (inRank == 1) {
+        SmallVector<OpFoldResult> shape = {dimOf(rewriter, loc, input, 0)};
+        for (int64_t i = 1; i < outRank; ++i)
+          shape.push_back(rewriter.getIndexAttr(1));
+        out = tensor::ExpandShapeOp::create(rewriter, loc, resultType, input, reassoc, shape);
+      } else {
+        out = tensor::CollapseShapeOp::create(rewriter, loc, input, reassoc);
+      }
+      rewriter.replaceOp(op, out);
+      return success();
+    }
     // (N, d...) -> (N, prod d) -> (N, s...): the batch stays its own dynamic dimension.
     Value flat = input;
     int64_t elems = 1;

@@ -1,0 +1,42 @@
+//===- Train.h - compile() state shared by the training sources -----------===//
+#ifndef KILN_FRONTEND_TRAIN_H
+#define KILN_FRONTEND_TRAIN_H
+
+#include "Impl.h"
+
+#include "mlir/IR/OwningOpRef.h"
+
+namespace kiln::detail {
+
+struct LossSpec {
+  std::string name; // Keras' canonical function name
+  bool fromLogits = false;
+  double delta = 1.0;
+};
+
+struct MetricSpec {
+  std::string name; // as the user wrote it: what History and the progress bar show
+  std::string kind; // the resolved function: binary_accuracy, categorical_accuracy, ...
+};
+
+struct Training {
+  optimizers::Optimizer optimizer;
+  std::vector<LossSpec> losses; // one per output
+  std::vector<MetricSpec> metrics;
+  std::vector<std::vector<Array>> slots; // per weight
+  int64_t iterations = 0;
+  // The compiled steps, for the target shapes they were compiled for.
+  std::vector<Shape> targetShapes;
+  std::shared_ptr<Compiled> steps;
+};
+
+/// Optimizer slots per weight (Adam: m and v).
+int slotCount(const optimizers::Optimizer &o);
+
+/// @train_step and @eval_step for `m` with `t`'s loss and optimizer.
+mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Training &t,
+                                               mlir::MLIRContext &ctx);
+
+} // namespace kiln::detail
+
+#endif // KILN_FRONTEND_TRAIN_H

@@ -1,0 +1,800 @@
+//===- Training.cpp - compile, fit, evaluate: the host side of training ----===//
+//
+// The compiled @train_step does the numerical work of one batch; this file is Keras' loop
+// around it: batching and shuffling, validation, metrics aggregated as Keras aggregates them,
+// the progress bar and the History.
+//
+//===----------------------------------------------------------------------===//
+#include "Train.h"
+
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/IR/Diagnostics.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <unistd.h>
+
+namespace kiln {
+
+//===----------------------------------------------------------------------===//
+// Optimizers and losses by name.
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string lower(std::string s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (i > 0 && !std::isupper(static_cast<unsigned char>(s[i - 1])))
+        out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+} // namespace
+
+namespace optimizers {
+Optimizer::Optimizer(std::string n) : name(lower(std::move(n))) {
+  if (name == "adam_w")
+    name = "adamw";
+  if (name == "r_m_sprop" || name == "r_msprop")
+    name = "rmsprop";
+  if (name == "s_g_d")
+    name = "sgd";
+  if (name == "sgd")
+    learning_rate = 0.01;
+  else if (name == "adamw")
+    weight_decay = 0.004;
+  else if (name != "adam" && name != "rmsprop" && name != "adagrad")
+    throw Error("", "unknown optimizer '" + name +
+                        "' (kiln has sgd, adam, adamw, rmsprop, adagrad)");
+}
+namespace {
+void applyClip(Optimizer &o, const Clipping &c) {
+  o.clipnorm = c.clipnorm;
+  o.clipvalue = c.clipvalue;
+  o.global_clipnorm = c.global_clipnorm;
+  if ((o.clipnorm && o.global_clipnorm) || (o.clipvalue && o.global_clipnorm))
+    throw Error("", "at most one of clipnorm and global_clipnorm may be set (as in Keras)");
+}
+void checkRate(double lr) {
+  if (!(lr > 0) || !std::isfinite(lr))
+    throw Error("", "learning_rate must be a positive number, got " + std::to_string(lr));
+}
+} // namespace
+Optimizer SGD(double lr, SGDOptions o) {
+  checkRate(lr);
+  Optimizer opt("sgd");
+  opt.learning_rate = lr;
+  if (o.momentum < 0 || o.momentum > 1)
+    throw Error("", "SGD momentum must be in [0, 1], got " + std::to_string(o.momentum));
+  opt.momentum = o.momentum;
+  opt.nesterov = o.nesterov;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer Adam(double lr, AdamOptions o) {
+  checkRate(lr);
+  Optimizer opt("adam");
+  opt.learning_rate = lr;
+  opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
+  opt.amsgrad = o.amsgrad;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer AdamW(double lr, AdamWOptions o) {
+  checkRate(lr);
+  Optimizer opt("adamw");
+  opt.learning_rate = lr;
+  opt.weight_decay = o.weight_decay;
+  opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
+  opt.amsgrad = o.amsgrad;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer RMSprop(double lr, RMSpropOptions o) {
+  checkRate(lr);
+  Optimizer opt("rmsprop");
+  opt.learning_rate = lr;
+  opt.rho = o.rho, opt.momentum = o.momentum, opt.epsilon = o.epsilon;
+  opt.centered = o.centered;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer Adagrad(double lr, AdagradOptions o) {
+  checkRate(lr);
+  Optimizer opt("adagrad");
+  opt.learning_rate = lr;
+  opt.initial_accumulator_value = o.initial_accumulator_value;
+  opt.epsilon = o.epsilon;
+  applyClip(opt, o.clip);
+  return opt;
+}
+} // namespace optimizers
+
+namespace losses {
+Loss::Loss(std::string n) : name(lower(std::move(n))) {
+  static const std::map<std::string, std::string> aliases = {
+      {"mse", "mean_squared_error"},
+      {"mae", "mean_absolute_error"},
+      {"mape", "mean_absolute_percentage_error"},
+      {"msle", "mean_squared_logarithmic_error"},
+      {"huber_loss", "huber"},
+      {"logcosh", "log_cosh"},
+      {"kld", "kl_divergence"},
+      {"k_l_divergence", "kl_divergence"},
+      {"kullback_leibler_divergence", "kl_divergence"}};
+  if (auto it = aliases.find(name); it != aliases.end())
+    name = it->second;
+  static const std::set<std::string> known = {
+      "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+      "mean_squared_error", "mean_absolute_error", "mean_absolute_percentage_error",
+      "mean_squared_logarithmic_error", "huber", "log_cosh", "poisson", "kl_divergence",
+      "hinge", "squared_hinge", "categorical_hinge", "cosine_similarity"};
+  if (!known.count(name)) {
+    std::string list;
+    for (const auto &k : known)
+      list += (list.empty() ? "" : ", ") + k;
+    throw Error("", "unknown loss '" + name + "' (kiln has " + list + ")");
+  }
+}
+Loss BinaryCrossentropy(bool fromLogits) {
+  Loss l("binary_crossentropy");
+  l.from_logits = fromLogits;
+  return l;
+}
+Loss CategoricalCrossentropy(bool fromLogits) {
+  Loss l("categorical_crossentropy");
+  l.from_logits = fromLogits;
+  return l;
+}
+Loss SparseCategoricalCrossentropy(bool fromLogits) {
+  Loss l("sparse_categorical_crossentropy");
+  l.from_logits = fromLogits;
+  return l;
+}
+Loss Huber(double delta) {
+  Loss l("huber");
+  l.delta = delta;
+  return l;
+}
+} // namespace losses
+
+namespace detail {
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Metrics, aggregated over batches as Keras' MeanMetricWrapper and counting metrics do.
+//===----------------------------------------------------------------------===//
+
+struct MetricState {
+  double sum = 0, count = 0;    // mean metrics
+  double tp = 0, fp = 0, fn = 0; // precision / recall
+};
+
+int64_t argmax(const float *p, int64_t n) { return std::max_element(p, p + n) - p; }
+
+/// Adds rows [0, n) of prediction `p` against target `y` to `s`.
+void accumulate(const MetricSpec &m, const Array &p, const Array &y, int64_t n,
+                MetricState &s) {
+  int64_t c = p.shape.back();
+  int64_t rows = n == 0 ? 0 : p.size() / c; // samples x inner positions
+  int64_t ycols = y.size() / std::max<int64_t>(1, rows);
+  const std::string &k = m.kind;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *pr = p.ptr() + r * c;
+    const float *yr = y.ptr() + r * ycols;
+    double v = 0;
+    if (k == "categorical_accuracy")
+      v = argmax(pr, c) == argmax(yr, ycols);
+    else if (k == "sparse_categorical_accuracy")
+      v = argmax(pr, c) == static_cast<int64_t>(std::lround(yr[0]));
+    else if (k == "top_k_categorical_accuracy" || k == "sparse_top_k_categorical_accuracy") {
+      int64_t label = k[0] == 's' ? std::lround(yr[0]) : argmax(yr, ycols);
+      int64_t better = 0;
+      for (int64_t j = 0; j < c; ++j)
+        better += pr[j] > pr[label];
+      v = better < 5;
+    } else if (k == "binary_accuracy") {
+      for (int64_t j = 0; j < c; ++j)
+        v += (pr[j] > 0.5f) == (yr[j] > 0.5f);
+      v /= c;
+    } else if (k == "mean_squared_error" || k == "mean_absolute_error") {
+      for (int64_t j = 0; j < c; ++j) {
+        double d = double(pr[j]) - yr[j];
+        v += k == "mean_squared_error" ? d * d : std::fabs(d);
+      }
+      v /= c;
+    } else if (k == "cosine_similarity") {
+      double py = 0, pp = 0, yy = 0;
+      for (int64_t j = 0; j < c; ++j)
+        py += double(pr[j]) * yr[j], pp += double(pr[j]) * pr[j], yy += double(yr[j]) * yr[j];
+      v = py / std::sqrt(std::max(pp, 1e-12)) / std::sqrt(std::max(yy, 1e-12));
+    } else if (k == "precision" || k == "recall") {
+      for (int64_t j = 0; j < c; ++j) {
+        bool pred = pr[j] > 0.5f, truth = yr[j] > 0.5f;
+        s.tp += pred && truth;
+        s.fp += pred && !truth;
+        s.fn += !pred && truth;
+      }
+      continue;
+    }
+    s.sum += v;
+    s.count += 1;
+  }
+}
+
+double result(const MetricSpec &m, const MetricState &s) {
+  if (m.kind == "precision")
+    return s.tp + s.fp > 0 ? s.tp / (s.tp + s.fp) : 0.0;
+  if (m.kind == "recall")
+    return s.tp + s.fn > 0 ? s.tp / (s.tp + s.fn) : 0.0;
+  return s.count > 0 ? s.sum / s.count : 0.0;
+}
+
+//===----------------------------------------------------------------------===//
+// Keras' progress bar.
+//===----------------------------------------------------------------------===//
+
+std::string formatValue(double v) {
+  char buf[64];
+  if (std::fabs(v) > 1e-3 || v == 0)
+    std::snprintf(buf, sizeof buf, "%.4f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.4e", v);
+  return buf;
+}
+
+std::string formatLogs(const std::vector<std::pair<std::string, double>> &logs) {
+  std::string s;
+  for (const auto &[k, v] : logs)
+    s += " - " + k + ": " + formatValue(v);
+  return s;
+}
+
+std::string perStep(double seconds) {
+  char buf[64];
+  if (seconds >= 1)
+    std::snprintf(buf, sizeof buf, "%.0fs/step", seconds);
+  else if (seconds >= 1e-3)
+    std::snprintf(buf, sizeof buf, "%.0fms/step", seconds * 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fus/step", seconds * 1e6);
+  return buf;
+}
+
+class Progbar {
+public:
+  Progbar(int64_t target, int verbose)
+      : target(target), verbose(verbose), dynamic(verbose == 1 && isatty(fileno(stdout))),
+        start(std::chrono::steady_clock::now()) {}
+
+  void update(int64_t current, const std::vector<std::pair<std::string, double>> &logs) {
+    if (!dynamic)
+      return;
+    auto now = std::chrono::steady_clock::now();
+    if (current < target && now - lastPrint < std::chrono::milliseconds(100))
+      return;
+    lastPrint = now;
+    double elapsed = seconds(now);
+    double eta = current > 0 ? elapsed / current * (target - current) : 0;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " - ETA: %.0fs", eta);
+    std::printf("\r%s%s%s", bar(current).c_str(), buf, formatLogs(logs).c_str());
+    std::fflush(stdout);
+  }
+
+  void finish(const std::vector<std::pair<std::string, double>> &logs) {
+    if (verbose == 0)
+      return;
+    double elapsed = seconds(std::chrono::steady_clock::now());
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " - %.0fs", elapsed);
+    std::string step = perStep(target ? elapsed / target : 0);
+    if (verbose == 1)
+      std::printf("%s%s%s %s%s\n", dynamic ? "\r" : "", bar(target).c_str(), buf, step.c_str(),
+                  formatLogs(logs).c_str());
+    else
+      std::printf("%s%s%s - %.0fs/epoch - %s\n", counter(target).c_str(), buf,
+                  formatLogs(logs).c_str(), elapsed, step.c_str());
+    std::fflush(stdout);
+  }
+
+private:
+  double seconds(std::chrono::steady_clock::time_point t) const {
+    return std::chrono::duration<double>(t - start).count();
+  }
+  std::string counter(int64_t current) const {
+    std::string t = std::to_string(target), c = std::to_string(current);
+    return std::string(t.size() > c.size() ? t.size() - c.size() : 0, ' ') + c + "/" + t;
+  }
+  std::string bar(int64_t current) const {
+    int64_t width = 30, done = target ? width * current / target : width;
+    std::string b = "[";
+    if (done > 0) {
+      b += std::string(done - 1, '=');
+      b += current < target ? '>' : '=';
+    }
+    b += std::string(width - done, '.') + "]";
+    return counter(current) + " " + b;
+  }
+
+  int64_t target;
+  int verbose;
+  bool dynamic;
+  std::chrono::steady_clock::time_point start, lastPrint;
+};
+
+//===----------------------------------------------------------------------===//
+// Data checks and batching.
+//===----------------------------------------------------------------------===//
+
+Array gather(const Array &a, const std::vector<int64_t> &idx, int64_t begin, int64_t end) {
+  Shape s = a.shape;
+  s[0] = end - begin;
+  Array out(s);
+  int64_t row = a.shape[0] ? a.size() / a.shape[0] : 0;
+  for (int64_t i = begin; i < end; ++i)
+    std::copy_n(a.ptr() + idx[i] * row, row, out.ptr() + (i - begin) * row);
+  return out;
+}
+
+bool isSparse(const LossSpec &l) { return l.name == "sparse_categorical_crossentropy"; }
+
+/// Checks x and y against the model and the losses; returns the sample count.
+int64_t checkData(const ModelImpl &m, const Training &t, const std::vector<Array> &xs,
+                  const std::vector<Array> &ys, const char *what) {
+  if (xs.size() != m.inputs.size())
+    throw Error(m.name, std::string(what) + " got " + std::to_string(xs.size()) +
+                            " input arrays, the model has " + std::to_string(m.inputs.size()) +
+                            " inputs");
+  if (ys.size() != m.outputs.size())
+    throw Error(m.name, std::string(what) + " got " + std::to_string(ys.size()) +
+                            " target arrays, the model has " + std::to_string(m.outputs.size()) +
+                            " outputs");
+  int64_t n = -1;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Shape &want = m.inputs[i]->shape;
+    bool ok = xs[i].rank() == static_cast<int64_t>(want.size());
+    for (size_t d = 1; ok && d < want.size(); ++d)
+      ok = xs[i].shape[d] == want[d];
+    if (!ok)
+      throw Error(m.inputs[i]->layer->name, "expected input of shape " + shapeString(want) +
+                                                ", got an array of shape " +
+                                                shapeString(xs[i].shape));
+    if (n >= 0 && xs[i].shape[0] != n)
+      throw Error(m.name, "inputs have different sample counts");
+    n = xs[i].shape[0];
+  }
+  for (size_t o = 0; o < ys.size(); ++o) {
+    const Shape &out = m.outputs[o]->shape;
+    const std::string &layer = m.outputs[o]->layer->name;
+    const LossSpec &l = t.losses[o];
+    if (ys[o].rank() < 1 || ys[o].shape[0] != n)
+      throw Error(m.name, "x has " + std::to_string(n) + " samples but y has shape " +
+                              shapeString(ys[o].shape) + "; they must have the same count");
+    if (isSparse(l)) {
+      bool ok = ys[o].rank() == 1 || (ys[o].rank() == 2 && ys[o].shape[1] == 1);
+      if (!ok || out.size() != 2)
+        throw Error(layer, "sparse_categorical_crossentropy takes integer labels of shape (N) "
+                           "or (N, 1) for an output of shape (None, classes); got labels " +
+                               shapeString(ys[o].shape) + " for output " + shapeString(out));
+      int64_t classes = out[1];
+      for (int64_t i = 0; i < ys[o].size(); ++i) {
+        float v = ys[o].data[i];
+        if (!(v >= 0 && v < classes && v == std::floor(v)))
+          throw Error(layer, "label " + formatValue(v) + " of sample " + std::to_string(i) +
+                                 " is not a class index in [0, " + std::to_string(classes) +
+                                 ")");
+      }
+      continue;
+    }
+    bool ok = ys[o].rank() == static_cast<int64_t>(out.size());
+    for (size_t d = 1; ok && d < out.size(); ++d)
+      ok = ys[o].shape[d] == out[d];
+    if (!ok)
+      throw Error(layer, "loss '" + l.name + "' needs targets shaped like the output " +
+                             shapeString(out) + ", got y of shape " + shapeString(ys[o].shape) +
+                             (l.name == "categorical_crossentropy"
+                                  ? " (for integer labels use sparse_categorical_crossentropy "
+                                    "or kiln::utils::to_categorical)"
+                                  : ""));
+  }
+  return n;
+}
+
+std::vector<Shape> targetShapesOf(const std::vector<Array> &ys) {
+  std::vector<Shape> out;
+  for (const Array &y : ys) {
+    Shape s = y.shape;
+    s[0] = -1;
+    out.push_back(s);
+  }
+  return out;
+}
+
+void ensureSteps(ModelImpl &m, Training &t, const std::vector<Shape> &targets) {
+  if (t.steps && t.targetShapes == targets)
+    return;
+  t.targetShapes = targets;
+  auto c = std::make_shared<Compiled>();
+  c->context = newContext();
+  std::string diagnostics;
+  llvm::raw_string_ostream os(diagnostics);
+  mlir::ScopedDiagnosticHandler handler(c->context.get(), [&](mlir::Diagnostic &d) {
+    os << "\n  " << d;
+    return mlir::success();
+  });
+  auto module = emitTraining(m, t, *c->context);
+  compileModule(*c, *module, m.name, diagnostics);
+  if (!c->trainStep || !c->evalStep)
+    throw Error(m.name, "the compiled training code lacks its entry points");
+  t.steps = c;
+}
+
+struct StepResult {
+  double loss;
+  std::vector<Array> preds;
+};
+
+/// One call of @eval_step (train = false) or @train_step on a batch.
+StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Array> &xs,
+                   const std::vector<Array> &ys, const Array &sw, int64_t rows) {
+  std::vector<Weight *> weights = m.allWeights();
+  std::vector<Descriptor> d;
+  for (const Array &x : xs)
+    d.emplace_back(x.ptr(), x.shape);
+  for (const Array &y : ys)
+    d.emplace_back(y.ptr(), y.shape);
+  d.emplace_back(sw.ptr(), sw.shape);
+  for (Weight *w : weights)
+    d.emplace_back(w->value.ptr(), w->value.shape);
+  float lr = 0, alpha = 0;
+  if (train) {
+    for (auto &s : t.slots)
+      for (Array &a : s)
+        d.emplace_back(a.ptr(), a.shape);
+    const auto &o = t.optimizer;
+    double step = double(t.iterations + 1);
+    lr = float(o.learning_rate);
+    alpha = float(o.learning_rate * std::sqrt(1 - std::pow(o.beta_2, step)) /
+                  (1 - std::pow(o.beta_1, step)));
+    d.emplace_back(&lr, Shape{});
+    d.emplace_back(&alpha, Shape{});
+  }
+  float loss = 0;
+  d.emplace_back(&loss, Shape{});
+  StepResult r;
+  for (const auto &out : m.outputs) {
+    Shape s = out->shape;
+    s[0] = rows;
+    r.preds.emplace_back(s);
+  }
+  for (Array &p : r.preds)
+    d.emplace_back(p.ptr(), p.shape);
+  std::vector<Array> newW, newSlots;
+  if (train) {
+    for (Weight *w : weights)
+      newW.emplace_back(w->value.shape);
+    for (auto &s : t.slots)
+      for (Array &a : s)
+        newSlots.emplace_back(a.shape);
+    for (Array &a : newW)
+      d.emplace_back(a.ptr(), a.shape);
+    for (Array &a : newSlots)
+      d.emplace_back(a.ptr(), a.shape);
+  }
+  callPacked(train ? t.steps->trainStep : t.steps->evalStep, d);
+  r.loss = loss;
+  if (train && std::isfinite(loss)) {
+    // A step whose loss is not finite changes nothing: the caller stops with the weights from
+    // before it.
+    for (size_t i = 0; i < weights.size(); ++i)
+      weights[i]->value.data.swap(newW[i].data);
+    size_t k = 0;
+    for (auto &s : t.slots)
+      for (Array &a : s)
+        a.data.swap(newSlots[k++].data);
+    ++t.iterations;
+  }
+  return r;
+}
+
+Training &requireCompiled(const ModelImpl &m, const char *what) {
+  if (!m.training)
+    throw Error(m.name, std::string(what) +
+                            " needs compile() first: model.compile({.optimizer = \"adam\", "
+                            ".loss = \"categorical_crossentropy\"})");
+  return *m.training;
+}
+
+/// Runs `xs`/`ys` through @eval_step in order; returns loss then metrics.
+std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Array> &xs,
+                                const std::vector<Array> &ys, const Array *sampleWeight,
+                                int64_t batch, int verbose) {
+  int64_t n = checkData(m, t, xs, ys, "evaluate");
+  ensureSteps(m, t, targetShapesOf(ys));
+  std::vector<int64_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  int64_t steps = (n + batch - 1) / batch;
+  Progbar bar(steps, verbose);
+  double lossSum = 0;
+  std::vector<MetricState> states(t.metrics.size() * m.outputs.size());
+  std::vector<std::pair<std::string, double>> logs;
+  auto collect = [&](int64_t seen) {
+    logs = {{"loss", seen ? lossSum / seen : 0}};
+    for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+      for (const MetricSpec &ms : t.metrics) {
+        std::string name = m.outputs.size() > 1 ? m.outputs[o]->layer->name + "_" + ms.name
+                                                : ms.name;
+        logs.emplace_back(name, result(ms, states[k++]));
+      }
+  };
+  for (int64_t s = 0; s < steps; ++s) {
+    int64_t b = s * batch, e = std::min(n, b + batch);
+    std::vector<Array> bx, by;
+    for (const Array &x : xs)
+      bx.push_back(gather(x, idx, b, e));
+    for (const Array &y : ys)
+      by.push_back(gather(y, idx, b, e));
+    Array sw({e - b});
+    for (int64_t i = b; i < e; ++i)
+      sw.data[i - b] = sampleWeight ? sampleWeight->data[i] : 1.0f;
+    StepResult r = runStep(m, t, false, bx, by, sw, e - b);
+    lossSum += r.loss * double(e - b);
+    for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+      for (const MetricSpec &ms : t.metrics)
+        accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
+    collect(e);
+    bar.update(s + 1, logs);
+  }
+  collect(n);
+  bar.finish(logs);
+  std::vector<double> out;
+  for (const auto &[k, v] : logs)
+    out.push_back(v);
+  return out;
+}
+
+} // namespace
+} // namespace detail
+
+using namespace detail;
+
+//===----------------------------------------------------------------------===//
+// Model's training API.
+//===----------------------------------------------------------------------===//
+
+void Model::compile(CompileOptions options) {
+  ensureBuilt();
+  if (options.loss.name.empty())
+    throw Error(impl->name, "compile() needs a loss, e.g. .loss = \"categorical_crossentropy\"");
+  auto t = std::make_shared<Training>();
+  t->optimizer = options.optimizer;
+  for (size_t o = 0; o < impl->outputs.size(); ++o)
+    t->losses.push_back({options.loss.name, options.loss.from_logits, options.loss.delta});
+  const std::string &lossName = options.loss.name;
+  for (const std::string &name : options.metrics) {
+    std::string k = lower(name);
+    static const std::map<std::string, std::string> aliases = {
+        {"mse", "mean_squared_error"},
+        {"mae", "mean_absolute_error"},
+        {"top_k_categorical_accuracy", "top_k_categorical_accuracy"},
+        {"sparse_top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy"}};
+    if (auto it = aliases.find(k); it != aliases.end())
+      k = it->second;
+    if (k == "accuracy" || k == "acc") {
+      // Keras' choice: binary for one output unit or binary_crossentropy; sparse for sparse
+      // labels; categorical otherwise.
+      int64_t units = impl->outputs[0]->shape.back();
+      if (lossName == "binary_crossentropy" || units == 1)
+        k = "binary_accuracy";
+      else if (lossName == "sparse_categorical_crossentropy")
+        k = "sparse_categorical_accuracy";
+      else
+        k = "categorical_accuracy";
+    }
+    static const std::set<std::string> known = {
+        "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+        "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+        "mean_squared_error", "mean_absolute_error", "cosine_similarity", "precision",
+        "recall"};
+    if (!known.count(k))
+      throw Error(impl->name, "unknown metric '" + name +
+                                  "' (kiln has accuracy, binary_accuracy, categorical_accuracy, "
+                                  "sparse_categorical_accuracy, top_k_categorical_accuracy, "
+                                  "sparse_top_k_categorical_accuracy, mse, mae, "
+                                  "cosine_similarity, precision, recall)");
+    t->metrics.push_back({name, k});
+  }
+  int slots = slotCount(t->optimizer);
+  for (Weight *w : impl->allWeights()) {
+    std::vector<Array> s;
+    for (int k = 0; k < slots; ++k) {
+      Array a(w->value.shape);
+      if (t->optimizer.name == "adagrad")
+        std::fill(a.data.begin(), a.data.end(), float(t->optimizer.initial_accumulator_value));
+      s.push_back(std::move(a));
+    }
+    t->slots.push_back(std::move(s));
+  }
+  impl->training = t;
+}
+
+std::vector<std::string> Model::metrics_names() const {
+  Training &t = requireCompiled(*impl, "metrics_names()");
+  std::vector<std::string> out = {"loss"};
+  for (size_t o = 0; o < impl->outputs.size(); ++o)
+    for (const MetricSpec &m : t.metrics)
+      out.push_back(impl->outputs.size() > 1 ? impl->outputs[o]->layer->name + "_" + m.name
+                                             : m.name);
+  return out;
+}
+
+void Model::checkScoreCount(size_t got, size_t want) const {
+  if (got != want)
+    throw Error(impl->name, "evaluate<" + std::to_string(want) + "> asked for " +
+                                std::to_string(want) + " values, the model reports " +
+                                std::to_string(got) + " (the loss and each metric)");
+}
+
+History Model::fit(const Array &x, const Array &y, FitOptions options) {
+  return fit(std::vector<Array>{x}, std::vector<Array>{y}, std::move(options));
+}
+
+History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAll,
+                   FitOptions options) {
+  ModelImpl &m = *impl;
+  Training &t = requireCompiled(m, "fit()");
+  int64_t total = checkData(m, t, xAll, yAll, "fit");
+  if (options.batch_size <= 0)
+    throw Error(m.name, "batch_size must be positive, got " + std::to_string(options.batch_size));
+  if (!(options.validation_split >= 0 && options.validation_split < 1))
+    throw Error(m.name, "validation_split must be in [0, 1)");
+  int verbose = options.verbose < 0 ? 1 : options.verbose;
+
+  // Keras holds out the last samples, before any shuffling.
+  int64_t n = options.validation_split > 0
+                  ? static_cast<int64_t>(std::floor(total * (1.0 - options.validation_split)))
+                  : total;
+  std::vector<Array> vx = options.validation_x, vy = options.validation_y;
+  if (options.validation_split > 0) {
+    if (n == 0 || n == total)
+      throw Error(m.name, "validation_split " + formatValue(options.validation_split) +
+                              " leaves no samples for training or for validation");
+    vx.clear(), vy.clear();
+    for (const Array &a : xAll)
+      vx.push_back(a.rows(n, total));
+    for (const Array &a : yAll)
+      vy.push_back(a.rows(n, total));
+  }
+  bool validate = !vx.empty();
+  if (validate)
+    checkData(m, t, vx, vy, "fit (validation data)");
+
+  Array sw({total});
+  std::fill(sw.data.begin(), sw.data.end(), 1.0f);
+  if (options.sample_weight) {
+    if (options.sample_weight->rank() != 1 || options.sample_weight->shape[0] != total)
+      throw Error(m.name, "sample_weight must have shape (" + std::to_string(total) +
+                              ",), got " + shapeString(options.sample_weight->shape));
+    sw = *options.sample_weight;
+  }
+  if (!options.class_weight.empty()) {
+    const Array &y = yAll[0];
+    int64_t cols = y.size() / std::max<int64_t>(1, total);
+    for (int64_t i = 0; i < total; ++i) {
+      const float *row = y.ptr() + i * cols;
+      int64_t label = cols == 1 ? (t.losses[0].name == "binary_crossentropy"
+                                       ? (row[0] > 0.5f ? 1 : 0)
+                                       : std::lround(row[0]))
+                                : argmax(row, cols);
+      auto it = options.class_weight.find(label);
+      if (it != options.class_weight.end())
+        sw.data[i] *= float(it->second);
+    }
+  }
+
+  ensureSteps(m, t, targetShapesOf(yAll));
+  std::mt19937_64 rng(options.seed ? *options.seed : std::random_device{}());
+  int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  if (options.steps_per_epoch > 0)
+    steps = std::min(steps, options.steps_per_epoch);
+
+  History history;
+  std::vector<int64_t> idx(n);
+  for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+    if (verbose)
+      std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
+    std::iota(idx.begin(), idx.end(), 0);
+    if (options.shuffle)
+      std::shuffle(idx.begin(), idx.end(), rng);
+    Progbar bar(steps, verbose);
+    double lossSum = 0;
+    int64_t seen = 0;
+    std::vector<MetricState> states(t.metrics.size() * m.outputs.size());
+    std::vector<std::pair<std::string, double>> logs;
+    auto collect = [&] {
+      logs = {{"loss", seen ? lossSum / seen : 0}};
+      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+        for (const MetricSpec &ms : t.metrics)
+          logs.emplace_back(m.outputs.size() > 1 ? m.outputs[o]->layer->name + "_" + ms.name
+                                                 : ms.name,
+                            result(ms, states[k++]));
+    };
+    for (int64_t s = 0; s < steps; ++s) {
+      int64_t b = s * options.batch_size, e = std::min(n, b + options.batch_size);
+      std::vector<Array> bx, by;
+      for (const Array &x : xAll)
+        bx.push_back(gather(x, idx, b, e));
+      for (const Array &y : yAll)
+        by.push_back(gather(y, idx, b, e));
+      Array bw = gather(sw, idx, b, e);
+      StepResult r = runStep(m, t, true, bx, by, bw, e - b);
+      if (!std::isfinite(r.loss)) {
+        if (verbose)
+          std::printf("\n");
+        throw Error(m.name, "the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite") +
+                                " at epoch " + std::to_string(epoch + 1) + ", batch " +
+                                std::to_string(s + 1) + " of " + std::to_string(steps) +
+                                "; training stopped and the weights are those from before "
+                                "that batch (lower the learning rate, or check the data for "
+                                "NaN/Inf)");
+      }
+      lossSum += r.loss * double(e - b);
+      seen += e - b;
+      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+        for (const MetricSpec &ms : t.metrics)
+          accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
+      collect();
+      bar.update(s + 1, logs);
+    }
+    collect();
+    if (validate) {
+      std::vector<double> v = evaluateAll(m, t, vx, vy, nullptr, options.batch_size, 0);
+      std::vector<std::string> names = metrics_names();
+      for (size_t i = 0; i < v.size(); ++i)
+        logs.emplace_back("val_" + names[i], v[i]);
+    }
+    bar.finish(logs);
+    history.epoch.push_back(epoch);
+    for (const auto &[k, v] : logs)
+      history.history[k].push_back(v);
+  }
+  return history;
+}
+
+std::vector<double> Model::evaluate(const Array &x, const Array &y, EvaluateOptions options) {
+  return evaluate(std::vector<Array>{x}, std::vector<Array>{y}, std::move(options));
+}
+
+std::vector<double> Model::evaluate(const std::vector<Array> &x, const std::vector<Array> &y,
+                                    EvaluateOptions options) {
+  Training &t = requireCompiled(*impl, "evaluate()");
+  if (options.batch_size <= 0)
+    throw Error(impl->name, "batch_size must be positive");
+  return evaluateAll(*impl, t, x, y, options.sample_weight ? &*options.sample_weight : nullptr,
+                     options.batch_size, options.verbose);
+}
+
+std::vector<double> Model::train_on_batch(const Array &x, const Array &y) {
+  History h = fit(x, y, {.batch_size = std::max<int64_t>(1, x.shape.empty() ? 1 : x.shape[0]),
+                         .epochs = 1, .verbose = 0, .shuffle = false});
+  std::vector<double> out;
+  for (const std::string &n : metrics_names())
+    out.push_back(h.history.at(n).back());
+  return out;
+}
+
+std::vector<double> Model::test_on_batch(const Array &x, const Array &y) {
+  return evaluate(x, y, {.batch_size = std::max<int64_t>(1, x.shape.empty() ? 1 : x.shape[0])});
+}
+
+} // namespace kiln
