@@ -2,8 +2,10 @@
 #include "codegen/Passes.h"
 
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/Transforms/Transforms.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Interfaces/TilingInterface.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNFUSEIMAGECHAINS
@@ -73,6 +75,13 @@ struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> 
       if (end->use_empty())
         rewriter.eraseOp(end);
     }
+    // A fused op's init is a one-image slice of the whole batch's tensor.empty: make it a
+    // one-image tensor.empty, so the intermediates bufferize to one-image scratch buffers
+    // (hoisted out of the loop after bufferization) instead of batch-sized ones.
+    RewritePatternSet patterns(&getContext());
+    tensor::populateFoldTensorEmptyPatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
   }
 };
 

@@ -5,6 +5,7 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
 
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNLOWERTOMICROKERNELS
@@ -86,6 +87,132 @@ SmallVector<Value> fmaTile(OpBuilder &b, Location loc, ArrayRef<Value> lhs, Arra
   return out;
 }
 
+/// The fill that initialises `out` right before `op`, if any: its value seeds the
+/// accumulators instead of a store and reload of the whole output.
+linalg::FillOp fillBefore(Operation *op, Value out) {
+  auto fill = dyn_cast_or_null<linalg::FillOp>(op->getPrevNode());
+  if (!fill || !fill.hasPureBufferSemantics() || fill.getOutputs()[0] != out)
+    return nullptr;
+  return fill;
+}
+
+/// An elementwise linalg.generic right after `op` that updates `out` in place from `out`
+/// (identity map) and per-channel vectors (map to the last loop, e.g. a bias), with a body of
+/// arith/math ops: bias + activation. The kernel applies it to the accumulators before
+/// their only store.
+linalg::GenericOp epilogueAfter(Operation *op, Value out) {
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(op->getNextNode());
+  auto outType = cast<MemRefType>(out.getType());
+  if (!generic || !generic.hasPureBufferSemantics() || generic.getNumDpsInits() != 1 ||
+      generic.getDpsInits()[0] != out || generic.getNumLoops() != outType.getRank() ||
+      generic.getNumParallelLoops() != generic.getNumLoops() ||
+      !generic.getMatchingIndexingMap(generic.getDpsInitOperand(0)).isIdentity() ||
+      !generic.getMatchingBlockArgument(generic.getDpsInitOperand(0)).use_empty())
+    return nullptr;
+  unsigned last = generic.getNumLoops() - 1;
+  bool readsOut = false;
+  for (OpOperand *in : generic.getDpsInputOperands()) {
+    AffineMap map = generic.getMatchingIndexingMap(in);
+    if (in->get() == out && map.isIdentity()) {
+      readsOut = true;
+      continue;
+    }
+    auto type = dyn_cast<MemRefType>(in->get().getType());
+    if (!type || type.getRank() != 1 || !type.isLastDimUnitStride() ||
+        type.getElementType() != outType.getElementType() || map.getNumResults() != 1 ||
+        !map.getResult(0).isFunctionOfDim(last) || !isa<AffineDimExpr>(map.getResult(0)))
+      return nullptr;
+  }
+  if (!readsOut)
+    return nullptr;
+  for (Operation &bodyOp : generic.getBody()->without_terminator())
+    if (!isa<arith::ArithDialect, math::MathDialect>(bodyOp.getDialect()) ||
+        bodyOp.getNumRegions() != 0 || bodyOp.getNumResults() != 1 ||
+        isa<VectorType>(bodyOp.getResult(0).getType()))
+      return nullptr;
+  return generic;
+}
+
+/// Applies the body of `generic` to one accumulator vector: the output's block argument is
+/// `acc`, per-channel operands are the matching vectors of `channelVecs` (by input index),
+/// scalars from outside the body are broadcast.
+Value applyEpilogue(OpBuilder &b, Location loc, linalg::GenericOp generic, Value out, Value acc,
+                    ArrayRef<Value> channelVecs) {
+  auto vecType = cast<VectorType>(acc.getType());
+  IRMapping map;
+  for (auto [i, in] : llvm::enumerate(generic.getDpsInputOperands()))
+    map.map(generic.getMatchingBlockArgument(in), in->get() == out ? acc : channelVecs[i]);
+  auto vectorOf = [&](Type t) { return VectorType::get(vecType.getShape(), t); };
+  for (Operation &bodyOp : generic.getBody()->without_terminator()) {
+    for (Value operand : bodyOp.getOperands())
+      if (!map.contains(operand))
+        map.map(operand, vector::BroadcastOp::create(b, loc, vectorOf(operand.getType()), operand));
+    Value result;
+    if (auto cst = dyn_cast<arith::ConstantOp>(bodyOp)) {
+      result = vector::BroadcastOp::create(b, loc, vectorOf(cst.getType()),
+                                           arith::ConstantOp::create(b, loc, cst.getValue()));
+    } else {
+      Operation *clone = b.clone(bodyOp, map);
+      clone->getResult(0).setType(vectorOf(bodyOp.getResult(0).getType()));
+      result = clone->getResult(0);
+    }
+    map.map(bodyOp.getResult(0), result);
+  }
+  return map.lookup(generic.getBody()->getTerminator()->getOperand(0));
+}
+
+/// The accumulator seed and epilogue a kernel absorbs from around `op`.
+struct Absorbed {
+  linalg::FillOp fill;
+  linalg::GenericOp epilogue;
+};
+
+/// Initial accumulators from an absorbed fill: its value broadcast.
+SmallVector<Value> initTile(OpBuilder &b, Location loc, Absorbed &abs, int64_t rows,
+                            ArrayRef<Column> cols) {
+  SmallVector<Value> init;
+  Value v = abs.fill.getInputs()[0];
+  for (int64_t r = 0; r < rows; ++r)
+    for (Column c : cols)
+      init.push_back(vector::BroadcastOp::create(b, loc, VectorType::get({c.width}, v.getType()), v));
+  return init;
+}
+
+/// Runs the absorbed epilogue over the final accumulators (column vectors of per-channel
+/// operands loaded once per tile).
+SmallVector<Value> finishTile(OpBuilder &b, Location loc, Absorbed &abs, Value out,
+                              ValueRange accs, int64_t rows, ArrayRef<Column> cols,
+                              Value colBase) {
+  SmallVector<Value> result(accs.begin(), accs.end());
+  if (!abs.epilogue)
+    return result;
+  SmallVector<SmallVector<Value>> channel(cols.size());
+  for (OpOperand *in : abs.epilogue.getDpsInputOperands())
+    for (auto [j, c] : llvm::enumerate(cols)) {
+      Value v;
+      if (in->get() != out) {
+        Type elem = cast<MemRefType>(in->get().getType()).getElementType();
+        v = vector::LoadOp::create(b, loc, VectorType::get({c.width}, elem), in->get(),
+                                   ValueRange{addI(b, loc, colBase, c.offset)});
+      }
+      channel[j].push_back(v);
+    }
+  size_t k = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t j = 0; j < cols.size(); ++j, ++k)
+      result[k] = applyEpilogue(b, loc, abs.epilogue, out, accs[k], channel[j]);
+  return result;
+}
+
+Absorbed absorb(Operation *op, Value out) { return {fillBefore(op, out), epilogueAfter(op, out)}; }
+
+void eraseAbsorbed(Absorbed &abs) {
+  if (abs.fill)
+    abs.fill.erase();
+  if (abs.epilogue)
+    abs.epilogue.erase();
+}
+
 struct LowerToMicrokernelsPass
     : impl::KilnLowerToMicrokernelsBase<LowerToMicrokernelsPass> {
   using Base::Base;
@@ -153,6 +280,7 @@ struct LowerToMicrokernelsPass
     int64_t chunk = std::min(f, chunkVecs * vectorSize);
     int64_t pixels = std::clamp<int64_t>(accumulators / chunkVecs, 1, ow);
 
+    Absorbed abs = absorb(op, y);
     OpBuilder b(op);
     Location loc = op.getLoc();
     Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
@@ -169,7 +297,9 @@ struct LowerToMicrokernelsPass
             auto outIndex = [&](int64_t p) {
               return SmallVector<Value>{n, row, addI(b, loc, col0, p)};
             };
-            SmallVector<Value> init = loadTile(b, loc, y, np, cols, f0, outIndex);
+            SmallVector<Value> init =
+                abs.fill ? initTile(b, loc, abs, np, cols)
+                         : loadTile(b, loc, y, np, cols, f0, outIndex);
             Value rowBase = mulI(b, loc, row, strides[0]);
             Value colBase = mulI(b, loc, col0, strides[1]);
             auto khLoop = scf::ForOp::create(
@@ -196,7 +326,8 @@ struct LowerToMicrokernelsPass
                       });
                   scf::YieldOp::create(b, loc, kwLoop.getResults());
                 });
-            storeTile(b, loc, khLoop.getResults(), y, np, cols, f0, outIndex);
+            storeTile(b, loc, finishTile(b, loc, abs, y, khLoop.getResults(), np, cols, f0), y,
+                      np, cols, f0, outIndex);
           });
         });
         scf::YieldOp::create(b, loc);
@@ -204,6 +335,7 @@ struct LowerToMicrokernelsPass
       scf::YieldOp::create(b, loc);
     });
     op.erase();
+    eraseAbsorbed(abs);
     return success();
   }
 
@@ -226,6 +358,7 @@ struct LowerToMicrokernelsPass
     const int64_t rowsPerBlock = 8;
     int64_t chunk = std::min(nDim, 2 * vectorSize);
 
+    Absorbed abs = absorb(op, cm);
     OpBuilder b(op);
     Location loc = op.getLoc();
     Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
@@ -237,7 +370,8 @@ struct LowerToMicrokernelsPass
       forStaticBlocks(b, loc, nDim, chunk, [&](OpBuilder &b, Value n0, int64_t nn) {
         SmallVector<Column> cols = columnsOf(nn, vectorSize);
         auto rowIndex = [&](int64_t r) { return SmallVector<Value>{addI(b, loc, m0, r)}; };
-        SmallVector<Value> init = loadTile(b, loc, cm, rows, cols, n0, rowIndex);
+        SmallVector<Value> init = abs.fill ? initTile(b, loc, abs, rows, cols)
+                                           : loadTile(b, loc, cm, rows, cols, n0, rowIndex);
         auto kLoop = scf::ForOp::create(
             b, loc, c0, cIdx(b, loc, kDim), c1, init,
             [&](OpBuilder &b, Location loc, Value kk, ValueRange acc) {
@@ -248,7 +382,8 @@ struct LowerToMicrokernelsPass
                     memref::LoadOp::create(b, loc, a, ValueRange{addI(b, loc, m0, r), kk}));
               scf::YieldOp::create(b, loc, fmaTile(b, loc, as, ws, acc));
             });
-        storeTile(b, loc, kLoop.getResults(), cm, rows, cols, n0, rowIndex);
+        storeTile(b, loc, finishTile(b, loc, abs, cm, kLoop.getResults(), rows, cols, n0), cm,
+                  rows, cols, n0, rowIndex);
       });
     };
     scf::ForOp::create(b, loc, c0, mFull, cIdx(b, loc, rowsPerBlock), ValueRange{},
@@ -262,6 +397,7 @@ struct LowerToMicrokernelsPass
                          scf::YieldOp::create(b, loc);
                        });
     op.erase();
+    eraseAbsorbed(abs);
     return success();
   }
 
