@@ -7,6 +7,8 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 
+#include <functional>
+
 namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNLOWERTOMICROKERNELS
 #include "codegen/Passes.h.inc"
@@ -278,7 +280,9 @@ struct LowerToMicrokernelsPass
 
     int64_t chunkVecs = std::min<int64_t>(llvm::divideCeil(f, vectorSize), 4);
     int64_t chunk = std::min(f, chunkVecs * vectorSize);
-    int64_t pixels = std::clamp<int64_t>(accumulators / chunkVecs, 1, ow);
+    // Balanced pixel blocks: ow = 10 with room for 6 runs as 5 + 5, not 6 + 4.
+    int64_t maxPixels = std::clamp<int64_t>(accumulators / chunkVecs, 1, ow);
+    int64_t pixels = llvm::divideCeil(ow, llvm::divideCeil(ow, maxPixels));
 
     Absorbed abs = absorb(op, y);
     OpBuilder b(op);
@@ -401,6 +405,50 @@ struct LowerToMicrokernelsPass
     return success();
   }
 
+  /// A fill of a buffer with a contiguous last dimension as loops of vector stores along that
+  /// dimension. Left to convert-linalg-to-loops, LLVM vectorized the fills of the pooling
+  /// outputs across rows, with scatters.
+  LogicalResult lowerFill(linalg::FillOp op) {
+    Value out = op.getOutputs()[0];
+    auto type = dyn_cast<MemRefType>(out.getType());
+    if (!type || type.getRank() == 0 || !type.isLastDimUnitStride() ||
+        type.isDynamicDim(type.getRank() - 1) || !isa<FloatType>(type.getElementType()))
+      return failure();
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    Value value = op.getInputs()[0];
+    SmallVector<Column> cols = columnsOf(type.getDimSize(type.getRank() - 1), vectorSize);
+    llvm::SmallDenseMap<int64_t, Value> splat;
+    for (Column c : cols)
+      if (!splat.count(c.width))
+        splat[c.width] = vector::BroadcastOp::create(
+            b, loc, VectorType::get({c.width}, type.getElementType()), value);
+    std::function<void(OpBuilder &, SmallVector<Value>)> nest = [&](OpBuilder &b,
+                                                                    SmallVector<Value> ivs) {
+      int64_t d = ivs.size();
+      if (d == type.getRank() - 1) {
+        for (Column c : cols) {
+          SmallVector<Value> idx = ivs;
+          idx.push_back(cIdx(b, loc, c.offset));
+          vector::StoreOp::create(b, loc, splat[c.width], out, idx);
+        }
+        return;
+      }
+      Value ub = type.isDynamicDim(d) ? memref::DimOp::create(b, loc, out, d).getResult()
+                                      : cIdx(b, loc, type.getDimSize(d));
+      scf::ForOp::create(b, loc, cIdx(b, loc, 0), ub, cIdx(b, loc, 1), ValueRange{},
+                         [&](OpBuilder &b, Location l, Value iv, ValueRange) {
+                           SmallVector<Value> inner = ivs;
+                           inner.push_back(iv);
+                           nest(b, inner);
+                           scf::YieldOp::create(b, l);
+                         });
+    };
+    nest(b, {});
+    op.erase();
+    return success();
+  }
+
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
@@ -414,6 +462,14 @@ struct LowerToMicrokernelsPass
       else
         (void)lowerMatmul(cast<linalg::MatmulOp>(op));
     }
+    // The fills the kernels did not absorb (pooling outputs, reductions' inits).
+    SmallVector<linalg::FillOp> fills;
+    getOperation().walk([&](linalg::FillOp op) {
+      if (op.hasPureBufferSemantics())
+        fills.push_back(op);
+    });
+    for (linalg::FillOp op : fills)
+      (void)lowerFill(op);
   }
 };
 
