@@ -81,8 +81,27 @@ def KilnLowerToMicrokernels : Pass<"kiln-lower-to-microkernels", "func::FuncOp">
     - matmul: blocks of 8 rows times 2 vectors of columns, the reduction in the loop; the
       rows of a dynamic M that do not fill a block run in a one-row remainder loop.
 
-    Accumulators start from the output buffer (the zero fill of the lowering) and are
-    stored once per tile. Operands whose last dimension is not contiguous are left alone.
+    A `linalg.fill` of the output right before the op seeds the accumulators instead (no
+    memset and reload), and an elementwise `linalg.generic` right after it that updates the
+    output in place from per-channel operands (a bias) with an arith/math body (an
+    activation) is applied to the accumulators before their only store. Otherwise the
+    accumulators start from the output buffer. Operands whose last dimension is not
+    contiguous are left alone. The fills left over (pooling outputs) become vector stores
+    along the contiguous last dimension.
+
+    ```mlir
+    linalg.fill ins(%zero : f32) outs(%y : memref<1x26x26x32xf32, strided<...>>)
+    linalg.conv_2d_nhwc_hwcf ins(%x, %k : ...) outs(%y : ...)
+    linalg.generic ... ins(%y, %bias : ...) outs(%y : ...) { addf, maximumf }
+    // becomes, per image, output row and block of 9 pixels x 2 vectors of 16 filters:
+    %acc:18 = scf.for %kh ... iter_args(...) { scf.for %kw ... { scf.for %c ... {
+      %w0 = vector.load %k[%kh, %kw, %c, %f0] : memref<3x3x1x32xf32>, vector<16xf32>
+      %x0 = memref.load %x[%n, %ih, %iw0, %c] : ...
+      %b0 = vector.broadcast %x0 : f32 to vector<16xf32>
+      %a0 = vector.fma %b0, %w0, %acc0 : vector<16xf32>
+      ... } } }
+    // bias + relu on %acc, then one vector.store per accumulator
+    ```
   }];
   let options = [
     Option<"vectorSize", "vector-size", "int64_t", "16",
