@@ -95,8 +95,9 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &
     cpu = llvm::sys::getHostCPUName().str();
     for (auto &f : llvm::sys::getHostCPUFeatures())
       features += (f.second ? "+" : "-") + f.first().str() + ",";
-  } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(target->createMCSubtargetInfo(triple, cpu, ""))
+  } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(target->createMCSubtargetInfo(triple, "", ""))
                   ->isCPUStringValid(cpu)) {
+    // Asked of a generic subtarget: one made for an unknown CPU complains on stderr.
     err = "unknown CPU '" + cpu + "'";
     return nullptr;
   }

@@ -3,6 +3,7 @@
 #include "codegen/Pipelines.h"
 #include "codegen/Registration.h"
 
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 
@@ -70,7 +71,9 @@ struct Compiled {
 
 /// The CPU pipeline's variants: the default (fused image chains, register-blocked kernels),
 /// tile-and-vectorize with vector.contract for matmul/conv, and plain loops.
-enum class Mode { Kernels, Contract, Plain };
+/// KernelsAvx2 tunes for an AVX2 CPU (x86-64-v3: kernels of 8-lane vectors), which this
+/// host runs too.
+enum class Mode { Kernels, KernelsAvx2, Contract, Plain };
 
 Compiled compile(const std::string &source, Mode mode) {
   mlir::DialectRegistry registry;
@@ -81,7 +84,10 @@ Compiled compile(const std::string &source, Mode mode) {
   EXPECT_TRUE(module);
   mlir::kiln::PipelineOptions options;
   options.tileAndVectorize = mode != Mode::Plain;
-  options.fuseImageChains = options.microkernels = mode == Mode::Kernels;
+  options.fuseImageChains = options.microkernels =
+      mode == Mode::Kernels || mode == Mode::KernelsAvx2;
+  if (mode == Mode::KernelsAvx2)
+    options.targetCpu = "x86-64-v3";
   EXPECT_TRUE(mlir::succeeded(
       mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options)));
   auto jit = mlir::kiln::JitModule::create(*module, options);
@@ -438,11 +444,32 @@ TEST_P(JitTest, SeedCnn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(TileAndVectorize, JitTest,
-                         ::testing::Values(Mode::Kernels, Mode::Contract, Mode::Plain),
+                         ::testing::Values(Mode::Kernels, Mode::KernelsAvx2, Mode::Contract,
+                                           Mode::Plain),
                          [](const auto &info) {
-                           return info.param == Mode::Kernels    ? "vectorized"
-                                  : info.param == Mode::Contract ? "contract"
-                                                                 : "plain";
+                           return info.param == Mode::Kernels       ? "vectorized"
+                                  : info.param == Mode::KernelsAvx2 ? "avx2"
+                                  : info.param == Mode::Contract    ? "contract"
+                                                                    : "plain";
                          });
+
+TEST(JitTargetTest, UnknownCpuIsAnError) {
+  mlir::DialectRegistry registry;
+  mlir::kiln::registerAllKilnDialects(registry);
+  mlir::MLIRContext context(registry);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(kModule, &context);
+  ASSERT_TRUE(module);
+  mlir::kiln::PipelineOptions options;
+  options.targetCpu = "no-such-cpu";
+  std::string diagnostics;
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
+    diagnostics += d.str();
+    return mlir::success();
+  });
+  ASSERT_TRUE(mlir::succeeded(
+      mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options)));
+  EXPECT_TRUE(mlir::failed(mlir::kiln::JitModule::create(*module, options)));
+  EXPECT_NE(diagnostics.find("no-such-cpu"), std::string::npos) << diagnostics;
+}
 
 } // namespace
