@@ -228,6 +228,17 @@ void registerKilnPipelines() {
     Option<bool> tileAndVectorize{*this, "tile-and-vectorize",
                                   llvm::cl::desc("Tile and vectorize matmul and conv"),
                                   llvm::cl::init(true)};
+    Option<bool> fuseImageChains{
+        *this, "fuse-image-chains",
+        llvm::cl::desc("Run conv -> bias/activation -> pool chains one image at a time"),
+        llvm::cl::init(true)};
+    Option<bool> microkernels{
+        *this, "microkernels",
+        llvm::cl::desc("Register-blocked conv2d/matmul kernels after bufferization"),
+        llvm::cl::init(true)};
+    Option<std::string> targetCpu{*this, "target-cpu",
+                                  llvm::cl::desc("CPU to tune for ('native': the host)"),
+                                  llvm::cl::init("native")};
   };
   PassPipelineRegistration<>("kiln-to-linalg",
                              "kiln -> shape inference -> linalg on tensors",
@@ -237,6 +248,9 @@ void registerKilnPipelines() {
       [](OpPassManager &pm, const CliOptions &cli) {
         PipelineOptions options;
         options.tileAndVectorize = cli.tileAndVectorize;
+        options.fuseImageChains = cli.fuseImageChains;
+        options.microkernels = cli.microkernels;
+        options.targetCpu = cli.targetCpu;
         buildLinalgToLLVMPipeline(pm, options);
       });
 }
