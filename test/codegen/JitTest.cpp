@@ -306,6 +306,10 @@ func.func @conv_dilated(%x: tensor<?x10x10x3xf32>, %k: tensor<3x3x3x20xf32>) -> 
       : (tensor<?x10x10x3xf32>, tensor<3x3x3x20xf32>) -> tensor<?x6x6x20xf32>
   return %0 : tensor<?x6x6x20xf32>
 }
+func.func @conv_wide(%x: tensor<?x5x30x3xf32>, %k: tensor<2x2x3x136xf32>) -> tensor<?x4x29x136xf32> {
+  %0 = kiln.conv2d %x, %k : (tensor<?x5x30x3xf32>, tensor<2x2x3x136xf32>) -> tensor<?x4x29x136xf32>
+  return %0 : tensor<?x4x29x136xf32>
+}
 func.func @conv_chain(%x: tensor<?x12x11x5xf32>, %k: tensor<3x3x5x37xf32>, %b: tensor<37xf32>)
     -> tensor<?x6x5x37xf32> {
   %0 = kiln.conv2d %x, %k {padding = "same"}
@@ -357,6 +361,22 @@ TEST_P(JitTest, Conv2DDilatedOddChannels) {
     auto dy = desc<4>(y, {n, 6, 6, 20});
     call(*c.jit, "conv_dilated", &dx, &dk, &dy);
     expectNear(y, convReference(x, k, n, 10, 10, 3, 3, 3, 20, 1, /*same=*/false, 2));
+  }
+}
+
+// 136 filters: two full chunks of 4 vectors (a loop) and a chunk of 8 lanes; 29 output
+// columns: a loop over full pixel blocks and a remainder block.
+TEST_P(JitTest, Conv2DManyFilters) {
+  Compiled c = compile(kShapesModule, GetParam());
+  ASSERT_TRUE(c.jit);
+  for (int64_t n : {1, 3}) {
+    auto x = randomData(n * 5 * 30 * 3, 15), k = randomData(2 * 2 * 3 * 136, 16);
+    std::vector<float> y(n * 4 * 29 * 136, -99.f);
+    auto dx = desc<4>(x, {n, 5, 30, 3});
+    auto dk = desc<4>(k, {2, 2, 3, 136});
+    auto dy = desc<4>(y, {n, 4, 29, 136});
+    call(*c.jit, "conv_wide", &dx, &dk, &dy);
+    expectNear(y, convReference(x, k, n, 5, 30, 3, 2, 2, 136, 1, /*same=*/false));
   }
 }
 
