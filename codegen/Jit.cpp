@@ -3,6 +3,7 @@
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
 
 namespace mlir::kiln {
 FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
@@ -10,8 +11,13 @@ FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
   prepareContext(module.getContext());
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
-  auto transformer = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
-                                               /*targetMachine=*/nullptr);
+  // The optimizer needs the target's cost model (vector widths, FMA, register count); ORC
+  // compiles for the host CPU with its features.
+  std::string err;
+  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options, err);
+  if (!tm)
+    return module.emitError("kiln: no target for CPU '") << options.targetCpu << "': " << err;
+  auto transformer = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0, tm.get());
   ExecutionEngineOptions engineOptions;
   engineOptions.transformer = transformer;
   engineOptions.jitCodeGenOptLevel = options.optLevel == 0   ? llvm::CodeGenOptLevel::None

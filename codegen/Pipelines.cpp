@@ -25,6 +25,7 @@
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
@@ -80,6 +81,52 @@ struct CopyToLinalgPass : PassWrapper<CopyToLinalgPass, OperationPass<func::Func
 };
 } // namespace
 
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &options,
+                                                         std::string &err) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::InitializeNativeTargetAsmParser();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
+  if (!target)
+    return nullptr;
+  std::string cpu = options.targetCpu, features;
+  if (cpu.empty() || cpu == "native") {
+    cpu = llvm::sys::getHostCPUName().str();
+    for (auto &f : llvm::sys::getHostCPUFeatures())
+      features += (f.second ? "+" : "-") + f.first().str() + ",";
+  } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(target->createMCSubtargetInfo(triple, "", ""))
+                  ->isCPUStringValid(cpu)) {
+    // Asked of a generic subtarget: one made for an unknown CPU complains on stderr.
+    err = "unknown CPU '" + cpu + "'";
+    return nullptr;
+  }
+  unsigned optLevel = options.optLevel;
+  auto level = optLevel == 0   ? llvm::CodeGenOptLevel::None
+               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
+               : optLevel == 2 ? llvm::CodeGenOptLevel::Default
+                               : llvm::CodeGenOptLevel::Aggressive;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, cpu, features, llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt, level));
+}
+
+namespace {
+/// f32 lanes per vector register and the accumulators a register tile may hold on the
+/// target: AVX-512 has 32 registers of 16 lanes, AVX 16 of 8; otherwise assume SSE.
+std::pair<int64_t, int64_t> registerTileShape(const PipelineOptions &options) {
+  std::string err;
+  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options, err);
+  if (!tm)
+    return {8, 12};
+  const llvm::MCSubtargetInfo *sti = tm->getMCSubtargetInfo();
+  if (sti->checkFeatures("+avx512f"))
+    return {16, 24};
+  if (sti->checkFeatures("+avx"))
+    return {8, 12};
+  return {4, 12};
+}
+} // namespace
+
 void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Every kiln lowering needs ranked operands with a static shape except the batch.
   pm.addNestedPass<func::FuncOp>(createKilnShapeInference());
@@ -99,8 +146,16 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   if (options.tileAndVectorize) {
-    // Register tiles for matmul and conv/pool; the rest stays for LLVM's loop vectorizer.
-    pm.addNestedPass<func::FuncOp>(createKilnTileAndVectorize());
+    if (options.fuseImageChains) {
+      // conv -> bias/activation -> pool one image at a time: intermediates stay in cache.
+      pm.addNestedPass<func::FuncOp>(createKilnFuseImageChains());
+      pm.addPass(createCanonicalizerPass());
+    }
+    // Register tiles for pooling (and matmul/conv without microkernels); the rest stays for
+    // LLVM's loop vectorizer.
+    KilnTileAndVectorizeOptions tiling;
+    tiling.contractions = !options.microkernels;
+    pm.addNestedPass<func::FuncOp>(createKilnTileAndVectorize(tiling));
     pm.addPass(createCanonicalizerPass());
     pm.addPass(createCSEPass());
   }
@@ -120,9 +175,20 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options
   outParams.hoistDynamicAllocs = true;
   outParams.modifyPublicFunctions = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
-  if (options.tileAndVectorize)
-    // Keeps matmul/conv accumulators in registers across the reduction loops.
+  if (options.tileAndVectorize) {
+    // The per-image scratch buffers of fused chains: one allocation per call, not per image.
+    pm.addNestedPass<func::FuncOp>(bufferization::createBufferLoopHoistingPass());
+    if (options.microkernels) {
+      // conv2d and matmul become register-blocked FMA loops sized for the target's vectors.
+      auto [lanes, accumulators] = registerTileShape(options);
+      KilnLowerToMicrokernelsOptions kernels;
+      kernels.vectorSize = lanes;
+      kernels.accumulators = accumulators;
+      pm.addNestedPass<func::FuncOp>(createKilnLowerToMicrokernels(kernels));
+    }
+    // Keeps pooling (and matmul/conv) accumulators in registers across the reduction loops.
     pm.addNestedPass<func::FuncOp>(createKilnHoistVectorTransfers());
+  }
   // Frees every intermediate buffer: repeated calls must not leak.
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createCanonicalizerPass());
@@ -164,6 +230,17 @@ void registerKilnPipelines() {
     Option<bool> tileAndVectorize{*this, "tile-and-vectorize",
                                   llvm::cl::desc("Tile and vectorize matmul and conv"),
                                   llvm::cl::init(true)};
+    Option<bool> fuseImageChains{
+        *this, "fuse-image-chains",
+        llvm::cl::desc("Run conv -> bias/activation -> pool chains one image at a time"),
+        llvm::cl::init(true)};
+    Option<bool> microkernels{
+        *this, "microkernels",
+        llvm::cl::desc("Register-blocked conv2d/matmul kernels after bufferization"),
+        llvm::cl::init(true)};
+    Option<std::string> targetCpu{*this, "target-cpu",
+                                  llvm::cl::desc("CPU to tune for ('native': the host)"),
+                                  llvm::cl::init("native")};
   };
   PassPipelineRegistration<>("kiln-to-linalg",
                              "kiln -> shape inference -> linalg on tensors",
@@ -173,6 +250,9 @@ void registerKilnPipelines() {
       [](OpPassManager &pm, const CliOptions &cli) {
         PipelineOptions options;
         options.tileAndVectorize = cli.tileAndVectorize;
+        options.fuseImageChains = cli.fuseImageChains;
+        options.microkernels = cli.microkernels;
+        options.targetCpu = cli.targetCpu;
         buildLinalgToLLVMPipeline(pm, options);
       });
 }
@@ -196,28 +276,6 @@ LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &
   return pm.run(module);
 }
 
-namespace {
-/// The host CPU's TargetMachine, for object emission and the JIT's optimizer.
-std::unique_ptr<llvm::TargetMachine> hostTargetMachine(unsigned optLevel, std::string &err) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  llvm::InitializeNativeTargetAsmParser();
-  llvm::Triple triple(llvm::sys::getProcessTriple());
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
-  if (!target)
-    return nullptr;
-  std::string features;
-  for (auto &f : llvm::sys::getHostCPUFeatures())
-    features += (f.second ? "+" : "-") + f.first().str() + ",";
-  auto level = optLevel == 0   ? llvm::CodeGenOptLevel::None
-               : optLevel == 1 ? llvm::CodeGenOptLevel::Less
-               : optLevel == 2 ? llvm::CodeGenOptLevel::Default
-                               : llvm::CodeGenOptLevel::Aggressive;
-  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
-      triple, llvm::sys::getHostCPUName(), features, llvm::TargetOptions(), llvm::Reloc::PIC_,
-      std::nullopt, level));
-}
-} // namespace
 
 FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
                                        const PipelineOptions &options) {
@@ -225,9 +283,10 @@ FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
   if (stage != Stage::LLVMIR && stage != Stage::Asm && stage != Stage::Obj)
     return mlir::emitError(module.getLoc(), "kiln: translateModule needs stage llvm-ir, asm or obj");
   std::string err;
-  std::unique_ptr<llvm::TargetMachine> tm = hostTargetMachine(options.optLevel, err);
+  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options, err);
   if (!tm)
-    return mlir::emitError(module.getLoc(), "kiln: no target for the host CPU: ") << err;
+    return mlir::emitError(module.getLoc(), "kiln: no target for CPU '")
+           << options.targetCpu << "': " << err;
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
   if (!llvmModule)

@@ -6,7 +6,12 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/LLVM.h"
 
+#include <memory>
 #include <string>
+
+namespace llvm {
+class TargetMachine;
+} // namespace llvm
 
 namespace mlir::kiln {
 
@@ -21,7 +26,21 @@ struct PipelineOptions {
   bool tileAndVectorize = true;
   /// LLVM optimization level for the JIT and object emission.
   unsigned optLevel = 3;
+  /// The CPU that generated code is tuned and compiled for: an LLVM CPU name (e.g.
+  /// "skylake-avx512", "znver4"), or "native" for the host CPU with all its features.
+  std::string targetCpu = "native";
+  /// With tileAndVectorize: run conv -> bias/activation -> pooling chains one image at a time
+  /// (kiln-fuse-image-chains), so that their intermediates stay in cache.
+  bool fuseImageChains = true;
+  /// With tileAndVectorize: conv2d and matmul become register-blocked vector loops after
+  /// bufferization (kiln-lower-to-microkernels) instead of tiled vector.contract ops.
+  bool microkernels = true;
 };
+
+/// A TargetMachine for `options.targetCpu` on the host's triple (PIC, `options.optLevel`);
+/// null with `err` set when the target or CPU is unknown.
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &options,
+                                                         std::string &err);
 
 /// kiln -> shape inference, canonicalize -> linalg on tensors.
 void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options);

@@ -99,13 +99,13 @@ struct TileAndVectorizePass : impl::KilnTileAndVectorizeBase<TileAndVectorizePas
     });
 
     for (linalg::MatmulOp op : matmuls)
-      if (op.hasPureTensorSemantics())
+      if (contractions && op.hasPureTensorSemantics())
         tileAndVectorizeMatmul(rewriter, op);
 
     // Windowed ops: one batch element, one output row and one kernel row per tile, so that
     // the 2-D op decomposes into its 1-D form, which vectorizes with static shapes.
     for (linalg::LinalgOp op : windowed) {
-      if (!op.hasPureTensorSemantics())
+      if (!op.hasPureTensorSemantics() || (!contractions && isa<linalg::Conv2DNhwcHwcfOp>(op)))
         continue;
       SmallVector<int64_t> b = op.getStaticLoopRanges();
       SmallVector<int64_t> tileSizes;

@@ -1,5 +1,6 @@
 //===- SeedCnnBench.cpp - time the seed CNN's predict through the JIT ---------===//
-// Usage: kiln-seed-cnn-bench seed_cnn.mlir [batch] [--no-vectorize]
+// Usage: kiln-seed-cnn-bench seed_cnn.mlir [batch] [--no-vectorize] [--no-fuse]
+//        [--no-microkernels] [--target-cpu=NAME]
 #include "codegen/Jit.h"
 #include "codegen/Pipelines.h"
 #include "codegen/Registration.h"
@@ -38,9 +39,17 @@ int main(int argc, char **argv) {
   }
   int64_t batch = argc > 2 && argv[2][0] != '-' ? std::atoll(argv[2]) : 256;
   bool vectorize = true;
-  for (int i = 2; i < argc; ++i)
+  mlir::kiln::PipelineOptions options;
+  for (int i = 2; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--no-vectorize"))
       vectorize = false;
+    else if (!std::strcmp(argv[i], "--no-fuse"))
+      options.fuseImageChains = false;
+    else if (!std::strcmp(argv[i], "--no-microkernels"))
+      options.microkernels = false;
+    else if (!std::strncmp(argv[i], "--target-cpu=", 13))
+      options.targetCpu = argv[i] + 13;
+  }
 
   mlir::DialectRegistry registry;
   mlir::kiln::registerAllKilnDialects(registry);
@@ -49,7 +58,6 @@ int main(int argc, char **argv) {
   auto module = mlir::parseSourceFile<mlir::ModuleOp>(argv[1], &context);
   if (!module)
     return 1;
-  mlir::kiln::PipelineOptions options;
   options.tileAndVectorize = vectorize;
   auto t0 = std::chrono::steady_clock::now();
   if (mlir::failed(mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options)))

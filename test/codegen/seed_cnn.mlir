@@ -2,10 +2,16 @@
 // pool, flatten, dense 128 + relu, dense 10, softmax. Also the full-pipeline lit test.
 // RUN: kiln-opt %s --kiln-to-linalg --kiln-linalg-to-llvm | FileCheck %s
 // RUN: kiln-opt %s --kiln-to-linalg --kiln-linalg-to-llvm=tile-and-vectorize=false | FileCheck %s --check-prefix=PLAIN
+// RUN: kiln-opt %s --kiln-to-linalg --kiln-linalg-to-llvm="microkernels=false fuse-image-chains=false" | FileCheck %s
+// RUN: kiln-opt %s --kiln-to-linalg --kiln-linalg-to-llvm=target-cpu=x86-64-v3 | FileCheck %s --check-prefix=AVX2
 
 // CHECK-LABEL: llvm.func @predict
 // CHECK: llvm.intr.fmuladd
 // CHECK-LABEL: llvm.func @_mlir_ciface_predict
+// AVX2-LABEL: llvm.func @predict
+// AVX2: llvm.intr.fmuladd{{.*}} : (vector<8xf32>, vector<8xf32>, vector<8xf32>) -> vector<8xf32>
+// AVX2-NOT: vector<16xf32>
+// AVX2-LABEL: llvm.func @_mlir_ciface_predict
 // PLAIN-LABEL: llvm.func @predict
 // PLAIN-NOT: vector<
 // PLAIN-LABEL: llvm.func @_mlir_ciface_predict

@@ -1,0 +1,34 @@
+// RUN: kiln-opt %s --kiln-to-linalg --linalg-fuse-elementwise-ops --kiln-fuse-image-chains --canonicalize | FileCheck %s
+
+// conv -> bias + relu -> max pool runs one image at a time: one scf.for over the dynamic
+// batch, one-image intermediates, the pooled image inserted into the batch result.
+
+// CHECK-LABEL: func.func @chain
+func.func @chain(%x: tensor<?x28x28x1xf32>, %k: tensor<3x3x1x32xf32>, %b: tensor<32xf32>) -> tensor<?x13x13x32xf32> {
+  // CHECK: %[[N:.*]] = tensor.dim %{{.*}}, %c0 : tensor<?x28x28x1xf32>
+  // CHECK: scf.for %[[I:.*]] = %c0 to %[[N]] step %c1 iter_args
+  // CHECK: tensor.extract_slice %{{.*}}[%[[I]], 0, 0, 0] [1, 28, 28, 1]
+  // CHECK: tensor.empty() : tensor<1x26x26x32xf32>
+  // CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} -> tensor<1x26x26x32xf32>
+  // CHECK: linalg.generic
+  // CHECK: } -> tensor<1x26x26x32xf32>
+  // CHECK: linalg.pooling_nhwc_max {{.*}} -> tensor<1x13x13x32xf32>
+  // CHECK: tensor.insert_slice {{.*}} into %{{.*}}[%[[I]], 0, 0, 0] [1, 13, 13, 32]
+  // CHECK-NOT: tensor<?x26x26x32xf32>
+  %0 = kiln.conv2d %x, %k : (tensor<?x28x28x1xf32>, tensor<3x3x1x32xf32>) -> tensor<?x26x26x32xf32>
+  %1 = kiln.add %0, %b : (tensor<?x26x26x32xf32>, tensor<32xf32>) -> tensor<?x26x26x32xf32>
+  %2 = kiln.relu %1 : (tensor<?x26x26x32xf32>) -> tensor<?x26x26x32xf32>
+  %3 = kiln.max_pool2d %2 {pool_size = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<?x26x26x32xf32>) -> tensor<?x13x13x32xf32>
+  return %3 : tensor<?x13x13x32xf32>
+}
+
+// A convolution whose result has two users is left alone.
+
+// CHECK-LABEL: func.func @shared
+func.func @shared(%x: tensor<?x8x8x2xf32>, %k: tensor<3x3x2x4xf32>) -> (tensor<?x6x6x4xf32>, tensor<?x6x6x4xf32>) {
+  // CHECK-NOT: scf.for
+  // CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} -> tensor<?x6x6x4xf32>
+  %0 = kiln.conv2d %x, %k : (tensor<?x8x8x2xf32>, tensor<3x3x2x4xf32>) -> tensor<?x6x6x4xf32>
+  %1 = kiln.relu %0 : (tensor<?x6x6x4xf32>) -> tensor<?x6x6x4xf32>
+  return %0, %1 : tensor<?x6x6x4xf32>, tensor<?x6x6x4xf32>
+}
