@@ -21,6 +21,13 @@ struct PipelineOptions {
   bool tileAndVectorize = true;
   /// LLVM optimization level for the JIT and object emission.
   unsigned optLevel = 3;
+  /// Place intermediate buffers in one caller-provided workspace (kiln-plan-memory) instead
+  /// of allocating and freeing them: every public function gets a trailing `memref<?xi8>`
+  /// argument and a `<name>_workspace_size` companion. For ahead-of-time objects.
+  bool planMemory = false;
+  /// When not empty, lowerToStage writes the IR after every pass to this directory, one
+  /// numbered file per pass (`NNN-<pass argument>.mlir`), each parseable by kiln-opt.
+  std::string dumpIRDir;
 };
 
 /// kiln -> shape inference, canonicalize -> linalg on tensors.
