@@ -27,7 +27,7 @@ public:
   }
 
 private:
-  void write(StringRef name, Operation *op, PrintCallbackFn print) {
+  void write(StringRef name, Operation *op, PrintCallbackFn) {
     std::string file = llvm::formatv("{0:3}-{1}.mlir", count++, name).str();
     std::replace(file.begin(), file.end(), ' ', '0');
     for (char &c : file)
@@ -42,7 +42,13 @@ private:
                                                                       << ec.message();
       return;
     }
-    print(os);
+    // The whole module, exactly as kiln-opt prints it, so that a dump diffs cleanly against
+    // kiln-opt's output for the same pass.
+    Operation *top = op;
+    while (Operation *parent = top->getParentOp())
+      top = parent;
+    top->print(os, getOpPrintingFlags());
+    os << "\n";
   }
 
   std::string dir;

@@ -331,7 +331,7 @@ int runCompile(int argc, char **argv) {
   bool isModel = in.ends_with(".h5") || in.ends_with(".keras");
   std::optional<mlir::kiln::Stage> stage = mlir::kiln::parseStage(emit);
   if (!stage && !(isModel && emit == "exe")) {
-    llvm::errs() << "kilnc: error: unknown --emit '" << emit
+    llvm::errs() << "kilnc: error: unknown --emit stage '" << emit
                  << "' (expected kiln, linalg, llvm-dialect, llvm-ir, asm, obj"
                  << (isModel ? ", exe" : "; exe needs a Keras model") << ")\n";
     return 1;
