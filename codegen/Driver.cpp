@@ -14,9 +14,7 @@
 
 namespace mlir::kiln {
 
-namespace {
-/// Writes `contents` to `path` via a temporary file in the same directory and a rename.
-LogicalResult writeAtomically(StringRef path, StringRef contents, std::string &err) {
+LogicalResult writeFileAtomically(StringRef path, StringRef contents, std::string &err) {
   if (path == "-") {
     llvm::outs() << contents;
     llvm::outs().flush();
@@ -45,7 +43,6 @@ LogicalResult writeAtomically(StringRef path, StringRef contents, std::string &e
   }
   return success();
 }
-} // namespace
 
 LogicalResult compileFile(StringRef inputPath, StringRef outputPath, Stage stage,
                           const PipelineOptions &options) {
@@ -83,7 +80,7 @@ LogicalResult compileFile(StringRef inputPath, StringRef outputPath, Stage stage
       return failure();
     text = std::move(*translated);
   }
-  if (failed(writeAtomically(outputPath, text, err))) {
+  if (failed(writeFileAtomically(outputPath, text, err))) {
     llvm::errs() << "kilnc: error: " << err << "\n";
     return failure();
   }

@@ -12,6 +12,10 @@ namespace mlir::kiln {
 LogicalResult compileFile(StringRef inputPath, StringRef outputPath, Stage stage,
                           const PipelineOptions &options);
 
+/// Writes `contents` to `path` ("-": stdout) through a temporary file in the same directory
+/// renamed into place, so a failure never leaves a half-written file. Errors go to `err`.
+LogicalResult writeFileAtomically(StringRef path, StringRef contents, std::string &err);
+
 } // namespace mlir::kiln
 
 #endif // KILN_CODEGEN_DRIVER_H

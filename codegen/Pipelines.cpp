@@ -1,5 +1,6 @@
 //===- Pipelines.cpp - the compile pipelines from kiln to LLVM --------------===//
 #include "codegen/Pipelines.h"
+#include "codegen/IRDump.h"
 #include "codegen/Passes.h"
 #include "codegen/Registration.h"
 #include "passes/Passes.h"
@@ -189,8 +190,12 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options
     // Keeps pooling (and matmul/conv) accumulators in registers across the reduction loops.
     pm.addNestedPass<func::FuncOp>(createKilnHoistVectorTransfers());
   }
-  // Frees every intermediate buffer: repeated calls must not leak.
-  bufferization::buildBufferDeallocationPipeline(pm);
+  if (options.planMemory)
+    // Intermediates become views into the caller's workspace: nothing to allocate or free.
+    pm.addPass(createKilnPlanMemory());
+  else
+    // Frees every intermediate buffer: repeated calls must not leak.
+    bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 
@@ -273,6 +278,8 @@ LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &
   buildKilnToLinalgPipeline(pm, options);
   if (stage != Stage::Linalg)
     buildLinalgToLLVMPipeline(pm, options);
+  if (!options.dumpIRDir.empty() && failed(enableIRDumps(pm, options.dumpIRDir)))
+    return failure();
   return pm.run(module);
 }
 

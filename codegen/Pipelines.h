@@ -35,6 +35,13 @@ struct PipelineOptions {
   /// With tileAndVectorize: conv2d and matmul become register-blocked vector loops after
   /// bufferization (kiln-lower-to-microkernels) instead of tiled vector.contract ops.
   bool microkernels = true;
+  /// Place intermediate buffers in one caller-provided workspace (kiln-plan-memory) instead
+  /// of allocating and freeing them: every public function gets a trailing `memref<?xi8>`
+  /// argument and a `<name>_workspace_size` companion. For ahead-of-time objects.
+  bool planMemory = false;
+  /// When not empty, lowerToStage writes the IR after every pass to this directory, one
+  /// numbered file per pass (`NNN-<pass argument>.mlir`), each parseable by kiln-opt.
+  std::string dumpIRDir;
 };
 
 /// A TargetMachine for `options.targetCpu` on the host's triple (PIC, `options.optLevel`);

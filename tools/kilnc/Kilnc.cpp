@@ -1,15 +1,20 @@
 //===- Kilnc.cpp - the kiln driver: compile kiln IR; summary and predict on Keras files -===//
+#include "codegen/Aot.h"
 #include "codegen/Driver.h"
+#include "codegen/Registration.h"
 
 #include "kiln/Npy.h"
+#include "kiln/Emit.h"
 #include "kiln/kiln.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -21,6 +26,9 @@ const char *kOverview =
     "kilnc: the kiln driver\n\n"
     "  kilnc compile FILE.mlir [--emit=STAGE] [-o OUT]   kiln IR to linalg, LLVM, asm, objects\n"
     "  kilnc FILE.mlir [--emit=STAGE] [-o OUT]           the same (the older form)\n"
+    "  kilnc compile MODEL --emit=obj -o M.o --header M.h --prefix M\n"
+    "                                                    an embeddable object, weights inside\n"
+    "  kilnc compile MODEL --emit=exe -o PREDICT         a standalone predict program\n"
     "  kilnc summary MODEL                               Keras' model summary\n"
     "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
     "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
@@ -171,16 +179,142 @@ int runPredict(int argc, char **argv) {
   return 0;
 }
 
+/// A C identifier from a Keras name.
+std::string cName(const std::string &name, const std::string &fallback) {
+  std::string out;
+  for (char c : name)
+    out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0])))
+    return fallback;
+  return out;
+}
+
+struct CompileArgs {
+  std::string input, output, emit, header, prefix, dumpDir, cc;
+  mlir::kiln::PipelineOptions options;
+};
+
+/// `kilnc compile MODEL.h5|.keras`: the model with its weights baked in. Stages up to linalg
+/// print the `@predict` module (weights as arguments); later ones are the embeddable unit.
+int compileModel(const CompileArgs &a) {
+  using namespace mlir::kiln;
+  bool exe = a.emit == "exe";
+  std::optional<Stage> stage = exe ? Stage::Obj : parseStage(a.emit);
+  std::string prefix = exe ? "kiln_model" : a.prefix;
+  if (!isValidPrefix(prefix)) {
+    llvm::errs() << "kilnc: error: --prefix '" << prefix << "' is not a C identifier\n";
+    return 1;
+  }
+  if (!a.header.empty() && *stage != Stage::Obj) {
+    llvm::errs() << "kilnc: error: --header goes with --emit=obj\n";
+    return 1;
+  }
+  kiln::Model model = kiln::load_model(a.input);
+  std::vector<kiln::Array> weights = model.get_weights();
+
+  mlir::DialectRegistry registry;
+  registerAllKilnDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  context.printOpOnDiagnostic(false);
+  mlir::OwningOpRef<mlir::ModuleOp> module = kiln::toMLIR(model, context);
+
+  PipelineOptions options = a.options;
+  options.planMemory = true;
+  std::string text;
+  if (*stage <= Stage::Linalg) {
+    if (mlir::failed(lowerToStage(*module, *stage, options)))
+      return 1;
+    llvm::raw_string_ostream os(text);
+    module->print(os);
+  }
+
+  AotModel aot;
+  aot.prefix = prefix;
+  aot.modelName = model.name();
+  auto ins = model.inputs(), outs = model.outputs();
+  for (size_t i = 0; i < ins.size(); ++i)
+    aot.inputs.push_back({ins.size() == 1 ? "x" : "x" + std::to_string(i), ins[i].shape(), {}});
+  for (size_t i = 0; i < outs.size(); ++i)
+    aot.outputs.push_back({outs.size() == 1 ? "y" : "y" + std::to_string(i), outs[i].shape(), {}});
+  for (size_t i = 0; i < weights.size(); ++i)
+    aot.weights.push_back({"weight" + std::to_string(i), weights[i].shape, weights[i].ptr()});
+
+  WorkspacePlan plan;
+  if (*stage > Stage::Linalg) {
+    if (mlir::failed(lowerToStage(*module, Stage::LLVMDialect, options)))
+      return 1;
+    mlir::FailureOr<WorkspacePlan> read = readWorkspacePlan(*module);
+    if (mlir::failed(read) || mlir::failed(embedModel(*module, aot)))
+      return 1;
+    plan = *read;
+    if (*stage == Stage::LLVMDialect) {
+      llvm::raw_string_ostream os(text);
+      module->print(os);
+    } else {
+      mlir::FailureOr<std::string> translated = translateModule(*module, *stage, options);
+      if (mlir::failed(translated))
+        return 1;
+      text = std::move(*translated);
+    }
+  }
+
+  std::string err;
+  if (exe) {
+    if (ins.size() != 1 || outs.size() != 1) {
+      llvm::errs() << "kilnc: error: --emit=exe supports models with one input and one output "
+                      "so far; this one has "
+                   << ins.size() << " and " << outs.size() << " (use --emit=obj)\n";
+      return 1;
+    }
+    if (mlir::failed(linkPredictExecutable(a.cc, text, emitHeader(aot, plan), a.output, err))) {
+      llvm::errs() << "kilnc: error: " << err << "\n";
+      return 1;
+    }
+  } else {
+    if (mlir::failed(writeFileAtomically(a.output, text, err)) ||
+        (!a.header.empty() &&
+         mlir::failed(writeFileAtomically(a.header, emitHeader(aot, plan), err)))) {
+      if (!a.header.empty() && a.output != "-")
+        llvm::sys::fs::remove(a.output);
+      llvm::errs() << "kilnc: error: " << err << "\n";
+      return 1;
+    }
+  }
+  if (*stage > Stage::Linalg && a.output != "-")
+    llvm::errs() << "kilnc: workspace " << plan.bytes(1) << " bytes for batch 1 ("
+                 << plan.buffers << " buffers, " << plan.naiveBytes(1)
+                 << " bytes if each had its own)\n";
+  return 0;
+}
+
 int runCompile(int argc, char **argv) {
   cl::OptionCategory category("kilnc options");
-  cl::opt<std::string> input(cl::Positional, cl::desc("<input .mlir in the kiln dialect>"),
+  cl::opt<std::string> input(cl::Positional,
+                             cl::desc("<kiln-dialect .mlir, or a Keras .h5/.keras model>"),
                              cl::init("-"), cl::cat(category));
   cl::opt<std::string> output("o", cl::desc("Output file ('-' for stdout)"),
                               cl::value_desc("file"), cl::init("-"), cl::cat(category));
   cl::opt<std::string> emit("emit",
-                            cl::desc("Stage to stop at: kiln, linalg, llvm-dialect, llvm-ir, "
-                                     "asm, obj"),
+                            cl::desc("What to produce: kiln, linalg, llvm-dialect, llvm-ir, "
+                                     "asm, obj, exe (Keras models), ptx (not built yet)"),
                             cl::init("llvm-dialect"), cl::cat(category));
+  cl::opt<std::string> header("header",
+                              cl::desc("With a Keras model and --emit=obj: write the object's "
+                                       "C header here"),
+                              cl::value_desc("file"), cl::cat(category));
+  cl::opt<std::string> prefix("prefix",
+                              cl::desc("C prefix of the object's symbols (<prefix>_predict)"),
+                              cl::init("model"), cl::cat(category));
+  cl::opt<std::string> dumpDir("dump-ir-after-all",
+                               cl::desc("Write the IR after every pass to DIR/NNN-<pass>.mlir"),
+                               cl::value_desc("dir"), cl::cat(category));
+  cl::opt<bool> planMemory("plan-memory",
+                           cl::desc("For .mlir input: place buffers in a workspace argument "
+                                    "(Keras models always do)"),
+                           cl::init(false), cl::cat(category));
+  cl::opt<std::string> cc("cc", cl::desc("C compiler that links --emit=exe"),
+                          cl::init("clang-22"), cl::cat(category));
   cl::opt<bool> noVectorize("no-vectorize",
                             cl::desc("Lower matmul and conv to plain loops (for comparison)"),
                             cl::init(false), cl::cat(category));
@@ -189,15 +323,42 @@ int runCompile(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, kOverview);
 
+  if (emit == "ptx") {
+    llvm::errs() << "kilnc: error: --emit=ptx: not built: the GPU backend is issue 5\n";
+    return 1;
+  }
+  llvm::StringRef in(input);
+  bool isModel = in.ends_with(".h5") || in.ends_with(".keras");
   std::optional<mlir::kiln::Stage> stage = mlir::kiln::parseStage(emit);
-  if (!stage) {
+  if (!stage && !(isModel && emit == "exe")) {
     llvm::errs() << "kilnc: error: unknown --emit stage '" << emit
-                 << "' (expected kiln, linalg, llvm-dialect, llvm-ir, asm or obj)\n";
+                 << "' (expected kiln, linalg, llvm-dialect, llvm-ir, asm, obj"
+                 << (isModel ? ", exe" : "; exe needs a Keras model") << ")\n";
     return 1;
   }
   mlir::kiln::PipelineOptions options;
   options.tileAndVectorize = !noVectorize;
   options.optLevel = std::min(optLevel.getValue(), 3u);
+  options.dumpIRDir = dumpDir;
+  if (isModel) {
+    if (emit == "exe" && output == "-") {
+      llvm::errs() << "kilnc: error: --emit=exe needs -o FILE\n";
+      return 1;
+    }
+    CompileArgs a{input, output, emit, header, prefix, dumpDir, cc, options};
+    try {
+      return compileModel(a);
+    } catch (const std::exception &e) {
+      llvm::errs() << "kilnc compile: error: " << e.what() << "\n";
+      return 1;
+    }
+  }
+  if (!header.empty()) {
+    llvm::errs() << "kilnc: error: --header needs a Keras model (.h5 or .keras): a .mlir "
+                    "module has no weights to bake in\n";
+    return 1;
+  }
+  options.planMemory = planMemory;
   return mlir::failed(mlir::kiln::compileFile(input, output, *stage, options)) ? 1 : 0;
 }
 

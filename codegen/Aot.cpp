@@ -1,0 +1,358 @@
+//===- Aot.cpp - ahead-of-time objects: baked weights, a plain C entry point, its header -===//
+#include "codegen/Aot.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace mlir::kiln {
+
+namespace {
+// The generated file PredictMain.c.inc holds PredictMain.c as a string literal.
+const char kPredictMain[] =
+#include "codegen/PredictMain.c.inc"
+    ;
+
+int64_t numElements(ArrayRef<int64_t> shape, int64_t batch) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d < 0 ? batch : d;
+  return n;
+}
+
+/// The row-major strides of `shape` with the batch set to `batch`.
+SmallVector<Value> stridesOf(OpBuilder &b, Location loc, ArrayRef<int64_t> shape, Value batch) {
+  auto i64 = b.getI64Type();
+  SmallVector<Value> strides(shape.size());
+  int64_t inner = 1;
+  for (int64_t i = int64_t(shape.size()) - 1; i >= 0; --i) {
+    strides[i] = LLVM::ConstantOp::create(b, loc, i64, inner);
+    assert(i == 0 || shape[i] >= 0);
+    inner *= shape[i] < 0 ? 1 : shape[i];
+  }
+  (void)batch;
+  return strides;
+}
+} // namespace
+
+int64_t WorkspacePlan::bytes(int64_t batch) const {
+  int64_t best = 0;
+  for (auto [a, b] : ends)
+    best = std::max(best, a * batch + b);
+  return best;
+}
+
+bool isValidPrefix(StringRef prefix) {
+  if (prefix.empty() || std::isdigit(static_cast<unsigned char>(prefix[0])))
+    return false;
+  return llvm::all_of(prefix, [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+FailureOr<WorkspacePlan> readWorkspacePlan(ModuleOp module, StringRef func) {
+  auto plans = module->getAttrOfType<DictionaryAttr>("kiln.memory_plan");
+  auto plan = plans ? plans.getAs<DictionaryAttr>(func) : DictionaryAttr();
+  if (!plan)
+    return mlir::emitError(module.getLoc(), "kiln: no memory plan for @")
+           << func << " (lower with PipelineOptions::planMemory)";
+  WorkspacePlan result;
+  auto ends = plan.getAs<DenseI64ArrayAttr>("ends");
+  auto naive = plan.getAs<DenseI64ArrayAttr>("naive");
+  auto buffers = plan.getAs<IntegerAttr>("buffers");
+  if (!ends || !naive || naive.size() != 2 || ends.size() % 2 || !buffers)
+    return mlir::emitError(module.getLoc(), "kiln: malformed kiln.memory_plan for @") << func;
+  for (int64_t i = 0; i < ends.size(); i += 2)
+    result.ends.emplace_back(ends[i], ends[i + 1]);
+  result.naive = {naive[0], naive[1]};
+  result.buffers = buffers.getInt();
+  return result;
+}
+
+LogicalResult embedModel(ModuleOp module, const AotModel &model) {
+  MLIRContext *ctx = module.getContext();
+  Location loc = module.getLoc();
+  if (!isValidPrefix(model.prefix))
+    return mlir::emitError(loc, "kiln: the prefix '")
+           << model.prefix << "' is not a C identifier";
+  auto predict = module.lookupSymbol<LLVM::LLVMFuncOp>("predict");
+  auto sizeFn = module.lookupSymbol<LLVM::LLVMFuncOp>("predict_workspace_size");
+  if (!predict || predict.isExternal() || !sizeFn)
+    return mlir::emitError(loc, "kiln: embedModel needs @predict and @predict_workspace_size "
+                                "lowered to the LLVM dialect");
+
+  // The lowered @predict takes every memref exploded: allocated and aligned pointers, offset,
+  // sizes, strides. Inputs, weights, outputs, then the workspace (a 1-D i8 buffer).
+  SmallVector<std::vector<int64_t>> memrefShapes;
+  for (const auto *list : {&model.inputs, &model.weights, &model.outputs})
+    for (const AotArray &a : *list)
+      memrefShapes.push_back(a.shape);
+  memrefShapes.push_back({-1});
+  unsigned expected = 0;
+  for (const auto &s : memrefShapes)
+    expected += 3 + 2 * s.size();
+  if (predict.getNumArguments() != expected)
+    return mlir::emitError(loc, "kiln: @predict has ")
+           << predict.getNumArguments() << " lowered arguments, the model's interface needs "
+           << expected;
+
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = b.getI64Type();
+  auto i32 = b.getI32Type();
+  auto f32 = b.getF32Type();
+
+  // Weights: one read-only, cache-line-aligned global each.
+  SmallVector<LLVM::GlobalOp> globals;
+  for (auto [i, w] : llvm::enumerate(model.weights)) {
+    int64_t n = numElements(w.shape, 1);
+    auto tensorType = RankedTensorType::get({n}, f32);
+    auto value = DenseElementsAttr::get(tensorType, ArrayRef<float>(w.data, n));
+    globals.push_back(LLVM::GlobalOp::create(
+        b, loc, LLVM::LLVMArrayType::get(f32, n), /*isConstant=*/true, LLVM::Linkage::Internal,
+        llvm::formatv("{0}_weight{1}", model.prefix, i).str(), value, /*alignment=*/64));
+  }
+
+  // int64_t <prefix>_workspace_size(int64_t batch)
+  auto sizeWrapper = LLVM::LLVMFuncOp::create(b, loc, model.prefix + "_workspace_size",
+                                              LLVM::LLVMFunctionType::get(i64, {i64}));
+  {
+    OpBuilder fb = OpBuilder::atBlockBegin(sizeWrapper.addEntryBlock(b));
+    auto call = LLVM::CallOp::create(fb, loc, sizeFn, sizeWrapper.getArgument(0));
+    LLVM::ReturnOp::create(fb, loc, call.getResult());
+  }
+
+  // int <prefix>_predict(const float *x..., float *y..., int64_t batch, void *workspace)
+  SmallVector<Type> params(model.inputs.size() + model.outputs.size(), ptr);
+  params.push_back(i64);
+  params.push_back(ptr);
+  auto wrapper = LLVM::LLVMFuncOp::create(b, loc, model.prefix + "_predict",
+                                          LLVM::LLVMFunctionType::get(i32, params));
+  Block *entry = wrapper.addEntryBlock(b);
+  Block *fail = wrapper.addBlock();
+  Block *run = wrapper.addBlock();
+  OpBuilder fb = OpBuilder::atBlockBegin(entry);
+  Value batch = wrapper.getArgument(params.size() - 2);
+  Value ws = wrapper.getArgument(params.size() - 1);
+  Value zero = LLVM::ConstantOp::create(fb, loc, i64, 0);
+  Value null = LLVM::ZeroOp::create(fb, loc, ptr);
+  // Refuse a batch below 1, a null buffer, or a null workspace when one is needed.
+  Value bad = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::sle, batch, zero);
+  for (unsigned i = 0; i + 2 < params.size(); ++i)
+    bad = LLVM::OrOp::create(
+        fb, loc, bad, LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::eq, wrapper.getArgument(i), null));
+  Value wsBytes = LLVM::CallOp::create(fb, loc, sizeFn, batch).getResult();
+  Value needWs = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::sgt, wsBytes, zero);
+  Value wsNull = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::eq, ws, null);
+  bad = LLVM::OrOp::create(fb, loc, bad, LLVM::AndOp::create(fb, loc, needWs, wsNull));
+  LLVM::CondBrOp::create(fb, loc, bad, fail, run);
+
+  fb.setInsertionPointToStart(fail);
+  LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 1)});
+
+  fb.setInsertionPointToStart(run);
+  SmallVector<Value> args;
+  auto pushMemref = [&](Value base, ArrayRef<int64_t> shape, Value size0) {
+    args.push_back(base);
+    args.push_back(base);
+    args.push_back(LLVM::ConstantOp::create(fb, loc, i64, 0));
+    for (auto [i, d] : llvm::enumerate(shape))
+      args.push_back(d < 0 ? (i == 0 ? size0 : Value()) : LLVM::ConstantOp::create(fb, loc, i64, d));
+    llvm::append_range(args, stridesOf(fb, loc, shape, batch));
+  };
+  unsigned argIndex = 0;
+  for (const AotArray &in : model.inputs)
+    pushMemref(wrapper.getArgument(argIndex++), in.shape, batch);
+  for (auto [g, w] : llvm::zip_equal(globals, model.weights))
+    pushMemref(LLVM::AddressOfOp::create(fb, loc, g), w.shape, Value());
+  for (const AotArray &out : model.outputs)
+    pushMemref(wrapper.getArgument(argIndex++), out.shape, batch);
+  pushMemref(ws, {-1}, wsBytes);
+  if (llvm::is_contained(args, Value()))
+    return mlir::emitError(loc, "kiln: only the first dimension of an input or output may be "
+                                "dynamic (the batch)");
+  LLVM::CallOp::create(fb, loc, predict, args);
+  LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 0)});
+
+  // Only the two entry points stay visible: two models can then share one program.
+  for (auto func : module.getOps<LLVM::LLVMFuncOp>())
+    if (!func.isExternal() && func != wrapper && func != sizeWrapper)
+      func.setLinkage(LLVM::Linkage::Internal);
+  for (auto global : module.getOps<LLVM::GlobalOp>())
+    global.setLinkage(LLVM::Linkage::Internal);
+  return success();
+}
+
+std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
+  std::string p = model.prefix, P = StringRef(p).upper();
+  std::string guard = P + "_H";
+  int64_t weightBytes = 0;
+  for (const AotArray &w : model.weights)
+    weightBytes += 4 * numElements(w.shape, 1);
+  auto shapeList = [](const std::vector<int64_t> &s) {
+    std::string out = "{";
+    for (size_t i = 0; i < s.size(); ++i)
+      out += (i ? ", " : "") + std::to_string(s[i]);
+    return out + "}";
+  };
+  auto kerasShape = [](const std::vector<int64_t> &s) {
+    std::string out = "(";
+    for (size_t i = 0; i < s.size(); ++i)
+      out += (i ? ", " : "") + (s[i] < 0 ? std::string("batch") : std::to_string(s[i]));
+    return out + ")";
+  };
+
+  std::string h;
+  llvm::raw_string_ostream os(h);
+  os << "/* " << p << ".h: the C interface of the kiln model '" << model.modelName << "'.\n"
+     << " *\n"
+     << " * Generated by kilnc " << kKilnVersion << " (C ABI version " << kAotAbiVersion
+     << "); do not edit. The object file that\n"
+     << " * goes with it holds the compiled model and its weights (read-only data) and needs\n"
+     << " * only libc and libm. See docs/AOT.md in kiln's sources.\n"
+     << " *\n"
+     << " * Usage:\n"
+     << " *   void *ws = malloc(" << p << "_workspace_size(batch));\n"
+     << " *   int status = " << p << "_predict(";
+  for (const AotArray &a : model.inputs)
+    os << a.name << ", ";
+  for (const AotArray &a : model.outputs)
+    os << a.name << ", ";
+  os << "batch, ws);\n"
+     << " *\n"
+     << " * Buffers are dense, row-major (C order) float arrays, batch first:\n";
+  for (const AotArray &a : model.inputs)
+    os << " *   in:  " << a.name << kerasShape(a.shape) << "\n";
+  for (const AotArray &a : model.outputs)
+    os << " *   out: " << a.name << kerasShape(a.shape) << "\n";
+  os << " *\n"
+     << " * Memory: " << p << "_predict allocates nothing. Every intermediate value lives in the\n"
+     << " * caller's workspace of " << p << "_workspace_size(batch) bytes (any alignment works;\n"
+     << " * 64 bytes is best), planned statically so that buffers that are not live together\n"
+     << " * share bytes: " << plan.bytes(1) << " bytes for batch 1 instead of "
+     << plan.naiveBytes(1) << " for " << plan.buffers << " separate buffers.\n"
+     << " *\n"
+     << " * Threads: " << p << "_predict keeps no state; calls may run at once from several\n"
+     << " * threads as long as each has its own workspace and outputs. Inputs may be shared.\n"
+     << " */\n"
+     << "#ifndef " << guard << "\n#define " << guard << "\n\n#include <stdint.h>\n\n"
+     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+     << "/* The kiln release that generated this file, and the version of the generated C ABI\n"
+     << " * (it changes when the signatures, the status codes or the buffer layout change). */\n"
+     << "#define " << P << "_KILN_VERSION \"" << kKilnVersion << "\"\n"
+     << "#define " << P << "_ABI_VERSION " << kAotAbiVersion << "\n\n"
+     << "/* Status codes of " << p << "_predict. */\n"
+     << "#define " << P << "_STATUS_OK 0\n"
+     << "/* batch < 1, a NULL buffer, or a NULL workspace where one is needed. */\n"
+     << "#define " << P << "_STATUS_INVALID_ARGUMENT 1\n\n"
+     << "/* Shapes; -1 is the batch. SAMPLE_SIZE is the number of floats per batch row. */\n"
+     << "#define " << P << "_NUM_INPUTS " << model.inputs.size() << "\n"
+     << "#define " << P << "_NUM_OUTPUTS " << model.outputs.size() << "\n";
+  auto shapes = [&](const char *kind, const std::vector<AotArray> &list) {
+    for (auto [i, a] : llvm::enumerate(list)) {
+      std::string m = P + "_" + kind + std::to_string(i);
+      os << "#define " << m << "_RANK " << a.shape.size() << "\n"
+         << "#define " << m << "_SHAPE " << shapeList(a.shape) << "\n"
+         << "#define " << m << "_SAMPLE_SIZE " << numElements(a.shape, 1) << "\n";
+    }
+    if (list.size() == 1) {
+      std::string m = P + "_" + kind;
+      os << "#define " << m << "_RANK " << P << "_" << kind << "0_RANK\n"
+         << "#define " << m << "_SHAPE " << P << "_" << kind << "0_SHAPE\n"
+         << "#define " << m << "_SAMPLE_SIZE " << P << "_" << kind << "0_SAMPLE_SIZE\n";
+    }
+  };
+  shapes("INPUT", model.inputs);
+  shapes("OUTPUT", model.outputs);
+  os << "\n/* Workspace bytes for batch 1 (" << p << "_workspace_size(1)), and the weights'\n"
+     << " * bytes baked into the object's read-only data. */\n"
+     << "#define " << P << "_WORKSPACE_BYTES_BATCH1 " << plan.bytes(1) << "\n"
+     << "#define " << P << "_WEIGHT_BYTES " << weightBytes << "\n\n"
+     << "/* Bytes of workspace " << p << "_predict needs for `batch` rows (batch >= 1). Pure;\n"
+     << " * thread-safe. */\n"
+     << "int64_t " << p << "_workspace_size(int64_t batch);\n\n"
+     << "/* Runs the model on `batch` rows: reads the inputs, writes the outputs (their old\n"
+     << " * contents are ignored), uses `workspace` (" << p << "_workspace_size(batch) bytes,\n"
+     << " * owned by the caller, contents need no initialization) as scratch. Returns\n"
+     << " * " << P << "_STATUS_OK, or " << P << "_STATUS_INVALID_ARGUMENT without touching\n"
+     << " * anything. Reentrant: each concurrent call needs its own workspace and outputs. */\n"
+     << "int " << p << "_predict(";
+  for (const AotArray &a : model.inputs)
+    os << "const float *" << a.name << ", ";
+  for (const AotArray &a : model.outputs)
+    os << "float *" << a.name << ", ";
+  os << "int64_t batch, void *workspace);\n\n"
+     << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* " << guard << " */\n";
+  return h;
+}
+
+StringRef predictDriverSource() { return kPredictMain; }
+
+LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
+                                    StringRef outputPath, std::string &err) {
+  llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName(compiler);
+  if (!cc) {
+    err = "cannot find the C compiler '" + compiler.str() + "' (set --cc)";
+    return failure();
+  }
+  llvm::SmallString<128> dir;
+  if (std::error_code ec = llvm::sys::fs::createUniqueDirectory("kilnc-exe", dir)) {
+    err = "cannot create a temporary directory: " + ec.message();
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
+  auto write = [&](StringRef name, StringRef contents) -> std::string {
+    llvm::SmallString<128> path(dir);
+    llvm::sys::path::append(path, name);
+    std::error_code ec;
+    llvm::raw_fd_ostream os(path, ec);
+    if (!ec)
+      os << contents;
+    if (ec || os.has_error())
+      err = "cannot write '" + path.str().str() + "'";
+    return path.str().str();
+  };
+  std::string obj = write("kiln_model.o", objectBytes);
+  write("kiln_model.h", header);
+  std::string src = write("predict_main.c", predictDriverSource());
+  if (!err.empty())
+    return failure();
+  // Link into the temporary directory first: a failed link leaves no output behind.
+  llvm::SmallString<128> exe(dir);
+  llvm::sys::path::append(exe, "a.out");
+  std::string include = "-I" + dir.str().str();
+  SmallVector<StringRef> argv{*cc, "-std=c99", "-O2", include, src, obj, "-o", exe,
+                              "-lm", "-pthread"};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*cc, argv, std::nullopt, {}, 0, 0, &message);
+  if (rc != 0) {
+    err = "linking the predict program with '" + *cc + "' failed" +
+          (message.empty() ? "" : ": " + message);
+    return failure();
+  }
+  // Copy next to the output, then rename: a reader never sees half an executable.
+  std::string temp = outputPath.str() + ".kilnc-tmp";
+  std::error_code ec = llvm::sys::fs::copy_file(exe, temp);
+  if (!ec)
+    ec = llvm::sys::fs::setPermissions(temp, llvm::sys::fs::all_read | llvm::sys::fs::all_exe |
+                                                 llvm::sys::fs::owner_write);
+  if (!ec)
+    ec = llvm::sys::fs::rename(temp, outputPath);
+  if (ec) {
+    llvm::sys::fs::remove(temp);
+    err = "cannot write '" + outputPath.str() + "': " + ec.message();
+    return failure();
+  }
+  return success();
+}
+
+} // namespace mlir::kiln

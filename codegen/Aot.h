@@ -1,0 +1,75 @@
+//===- Aot.h - ahead-of-time objects: baked weights, a plain C entry point, its header -===//
+#ifndef KILN_CODEGEN_AOT_H
+#define KILN_CODEGEN_AOT_H
+
+#include "codegen/Pipelines.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mlir::kiln {
+
+/// kiln's version, written into every generated header.
+inline constexpr const char *kKilnVersion = "0.1.0";
+/// The version of the generated C ABI (docs/AOT.md says what changes it).
+inline constexpr int kAotAbiVersion = 1;
+
+/// One array of a model's interface or weights. A batch dimension is -1.
+struct AotArray {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float *data = nullptr; // weights only; must outlive embedModel
+};
+
+/// What embedModel needs to know of the model behind a `@predict` module.
+struct AotModel {
+  /// C identifier that prefixes every exported symbol and macro (`<prefix>_predict`).
+  std::string prefix;
+  std::string modelName;
+  std::vector<AotArray> inputs, outputs;
+  /// In `@predict`'s argument order (Keras' get_weights()).
+  std::vector<AotArray> weights;
+};
+
+/// The static memory plan of `@predict`, from the `kiln.memory_plan` module attribute.
+struct WorkspacePlan {
+  /// Workspace bytes: the maximum over these `a * batch + b` terms.
+  std::vector<std::pair<int64_t, int64_t>> ends;
+  /// The sum of all intermediate buffers (what allocating each separately would hold at once).
+  std::pair<int64_t, int64_t> naive{0, 0};
+  int64_t buffers = 0;
+  int64_t bytes(int64_t batch) const;
+  int64_t naiveBytes(int64_t batch) const { return naive.first * batch + naive.second; }
+};
+
+/// Whether `prefix` is a usable C identifier (letters, digits, '_', not starting with a digit).
+bool isValidPrefix(StringRef prefix);
+
+/// Reads the plan kiln-plan-memory recorded for `func`.
+FailureOr<WorkspacePlan> readWorkspacePlan(ModuleOp module, StringRef func = "predict");
+
+/// Turns `module` — `@predict` lowered to the LLVM dialect with PipelineOptions::planMemory —
+/// into an embeddable unit: the weights become read-only globals, and two functions are
+/// exported with a plain C signature,
+///   int <prefix>_predict(const float *x0, ..., float *y0, ..., int64_t batch, void *workspace);
+///   int64_t <prefix>_workspace_size(int64_t batch);
+/// every other symbol becomes internal, so that several models link into one program.
+LogicalResult embedModel(ModuleOp module, const AotModel &model);
+
+/// The C99 header declaring what embedModel exports, with shapes, sizes and version macros.
+std::string emitHeader(const AotModel &model, const WorkspacePlan &plan);
+
+/// The C source of the standalone predict program (`--emit=exe`), for a model compiled with
+/// prefix `kiln_model` whose header is `kiln_model.h`.
+StringRef predictDriverSource();
+
+/// Compiles `driverSource` with `compiler` (a C compiler such as clang-22 or cc) and links it
+/// with the object `objectBytes` into the executable `outputPath`, written atomically.
+/// `header` is the object's header (kiln_model.h). Errors go to `err`.
+LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
+                                    StringRef outputPath, std::string &err);
+
+} // namespace mlir::kiln
+
+#endif // KILN_CODEGEN_AOT_H
