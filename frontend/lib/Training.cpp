@@ -252,6 +252,13 @@ std::string formatValue(double v) {
   return buf;
 }
 
+/// A number as a person would write it: 3, 0.5, nan.
+std::string formatNumber(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 std::string formatLogs(const std::vector<std::pair<std::string, double>> &logs) {
   std::string s;
   for (const auto &[k, v] : logs)
@@ -390,7 +397,7 @@ int64_t checkData(const ModelImpl &m, const Training &t, const std::vector<Array
       for (int64_t i = 0; i < ys[o].size(); ++i) {
         float v = ys[o].data[i];
         if (!(v >= 0 && v < classes && v == std::floor(v)))
-          throw Error(layer, "label " + formatValue(v) + " of sample " + std::to_string(i) +
+          throw Error(layer, "label " + formatNumber(v) + " of sample " + std::to_string(i) +
                                  " is not a class index in [0, " + std::to_string(classes) +
                                  ")");
       }
@@ -667,7 +674,7 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
   std::vector<Array> vx = options.validation_x, vy = options.validation_y;
   if (options.validation_split > 0) {
     if (n == 0 || n == total)
-      throw Error(m.name, "validation_split " + formatValue(options.validation_split) +
+      throw Error(m.name, "validation_split " + formatNumber(options.validation_split) +
                               " leaves no samples for training or for validation");
     vx.clear(), vy.clear();
     for (const Array &a : xAll)

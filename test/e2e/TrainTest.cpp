@@ -1,0 +1,410 @@
+//===- TrainTest.cpp - compile / fit / evaluate end to end -----------------===//
+//
+// Gradients of whole models (every op's rule and every loss, through kiln-autodiff and the
+// compiled @train_step) against central finite differences of the compiled @eval_step; the
+// optimizers' updates against Keras 3's formulas worked here in double precision; learning on
+// Fashion-MNIST; and the errors of bad training input.
+//
+//===----------------------------------------------------------------------===//
+#include "kiln/DataUtils.h"
+#include "kiln/Datasets.h"
+#include "kiln/kiln.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <random>
+
+using namespace kiln;
+using namespace kiln::layers;
+
+namespace {
+
+class Train : public ::testing::Test {
+protected:
+  void SetUp() override {
+    backend::clear_session();
+    utils::set_random_seed(1234);
+  }
+};
+
+Array random(std::vector<int64_t> shape, unsigned seed, float lo = -1, float hi = 1) {
+  Array a(std::move(shape));
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (float &v : a.data)
+    v = d(g);
+  return a;
+}
+
+/// The gradient of the mean loss over (x, y), read off one SGD step with learning rate 1.
+std::vector<Array> gradient(Model &m, const losses::Loss &loss, const std::vector<Array> &x,
+                            const std::vector<Array> &y) {
+  std::vector<Array> before = m.get_weights();
+  m.compile({.optimizer = optimizers::SGD(1.0), .loss = loss});
+  m.fit(x, y, {.batch_size = x[0].shape[0], .epochs = 1, .verbose = 0, .shuffle = false});
+  std::vector<Array> after = m.get_weights(), g = before;
+  for (size_t i = 0; i < g.size(); ++i)
+    for (int64_t j = 0; j < g[i].size(); ++j)
+      g[i].data[j] = before[i].data[j] - after[i].data[j];
+  m.set_weights(before);
+  return g;
+}
+
+/// Checks the compiled gradient against central differences of the compiled loss along random
+/// directions. f32 everywhere, so h = 1e-3 and the tolerance is 2e-2 of the sum of the terms'
+/// magnitudes (a dot product that is small by cancellation cannot fail by chance).
+void checkGradient(Model &m, const losses::Loss &loss, const std::vector<Array> &x,
+                   const std::vector<Array> &y, unsigned seed = 7) {
+  std::vector<Array> g = gradient(m, loss, x, y);
+  std::vector<Array> w = m.get_weights();
+  auto lossAt = [&](const std::vector<Array> &ws) {
+    m.set_weights(ws);
+    return m.evaluate(x, y, {.batch_size = x[0].shape[0], .verbose = 0})[0];
+  };
+  const double h = 1e-3;
+  for (int dir = 0; dir < 3; ++dir) {
+    std::vector<Array> plus = w, minus = w;
+    double dot = 0, scale = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      Array e = random(w[i].shape, seed * 31 + dir * 7 + i);
+      for (int64_t j = 0; j < e.size(); ++j) {
+        plus[i].data[j] += float(h * e.data[j]);
+        minus[i].data[j] -= float(h * e.data[j]);
+        dot += double(g[i].data[j]) * e.data[j];
+        scale += std::fabs(double(g[i].data[j]) * e.data[j]);
+      }
+    }
+    double fd = (lossAt(plus) - lossAt(minus)) / (2 * h);
+    EXPECT_NEAR(fd, dot, 2e-2 * scale + 1e-4) << "direction " << dir;
+  }
+  m.set_weights(w);
+}
+
+TEST_F(Train, GradientDenseActivations) {
+  for (const char *act : {"relu", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign",
+                          "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential"}) {
+    SCOPED_TRACE(act);
+    backend::clear_session();
+    auto in = Input({5});
+    auto h = Dense(7, {.activation = act})(in);
+    Model m(in, Dense(3)(h));
+    checkGradient(m, "mse", {random({6, 5}, 1, -1.5, 1.5)}, {random({6, 3}, 2)});
+  }
+}
+
+TEST_F(Train, GradientEveryLoss) {
+  Array x = random({8, 4}, 3);
+  Array yProb = random({8, 3}, 4, 0.05f, 1.0f);
+  for (int i = 0; i < 8; ++i) { // rows of a distribution
+    float s = yProb.data[i * 3] + yProb.data[i * 3 + 1] + yProb.data[i * 3 + 2];
+    for (int j = 0; j < 3; ++j)
+      yProb.data[i * 3 + j] /= s;
+  }
+  Array yBin = random({8, 3}, 5, 0, 1);
+  for (float &v : yBin.data)
+    v = v > 0.5f;
+  Array labels({8}, {0, 2, 1, 1, 0, 2, 2, 1});
+  struct Case {
+    losses::Loss loss;
+    const char *activation;
+    Array y;
+  };
+  std::vector<Case> cases = {
+      {"categorical_crossentropy", "softmax", yProb},
+      {losses::CategoricalCrossentropy(true), "linear", yProb},
+      {"sparse_categorical_crossentropy", "softmax", labels},
+      {"binary_crossentropy", "sigmoid", yBin},
+      {losses::BinaryCrossentropy(true), "linear", yBin},
+      {"mse", "linear", yProb},
+      {"mae", "linear", yProb},
+      {"mape", "linear", random({8, 3}, 6, 0.5, 2)},
+      {"msle", "softplus", yProb},
+      {losses::Huber(0.5), "linear", random({8, 3}, 7, -2, 2)},
+      {"log_cosh", "linear", yProb},
+      {"poisson", "softplus", yProb},
+      {"kl_divergence", "softmax", yProb},
+      {"hinge", "tanh", yBin},
+      {"squared_hinge", "tanh", yBin},
+      {"categorical_hinge", "linear", yBin},
+      {"cosine_similarity", "linear", yProb},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.loss.name + (c.loss.from_logits ? " (from logits)" : ""));
+    backend::clear_session();
+    auto in = Input({4});
+    Model m(in, Dense(3, {.activation = c.activation})(Dense(6, {.activation = "tanh"})(in)));
+    checkGradient(m, c.loss, {x}, {c.y});
+  }
+}
+
+TEST_F(Train, GradientConvPoolingAndMerges) {
+  struct Case {
+    const char *name;
+    std::function<Tensor(Tensor)> body;
+  };
+  std::vector<Case> cases = {
+      {"conv valid, max pool",
+       [](Tensor t) {
+         t = Conv2D(3, 3, {.activation = "relu"})(t);
+         return MaxPooling2D()(t);
+       }},
+      {"conv same stride 2, avg pool same",
+       [](Tensor t) {
+         t = Conv2D(4, 3, {.strides = {2, 2}, .padding = "same", .activation = "tanh"})(t);
+         return AveragePooling2D({2, 2}, {.padding = "same"})(t);
+       }},
+      {"dilated conv", [](Tensor t) { return Conv2D(2, 3, {.dilation_rate = {2, 2}})(t); }},
+      {"reshape, add, concatenate",
+       [](Tensor t) {
+         Tensor a = Conv2D(2, 1)(t), b = Conv2D(2, 1, {.activation = "sigmoid"})(t);
+         Tensor s = Add()({a, b});
+         Tensor c = Concatenate()({s, a});
+         return Reshape({7 * 7, 4})(c);
+       }},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.name);
+    backend::clear_session();
+    auto in = Input({7, 7, 2});
+    Tensor t = Flatten()(c.body(in));
+    Model m(in, Dense(3, {.activation = "softmax"})(t));
+    Array y = utils::to_categorical(Array({4}, {0, 1, 2, 1}), 3);
+    checkGradient(m, "categorical_crossentropy", {random({4, 7, 7, 2}, 9)}, {y});
+  }
+}
+
+TEST_F(Train, GradientSharedLayerTwoOutputs) {
+  auto a = Input({4}), b = Input({4});
+  Dense shared(5, {.activation = "tanh"});
+  auto ya = shared(a), yb = shared(b);
+  Model m({a, b}, {Dense(2)(Concatenate()({ya, yb})), Dense(1)(yb)});
+  checkGradient(m, "mse", {random({6, 4}, 1), random({6, 4}, 2)},
+                {random({6, 2}, 3), random({6, 1}, 4)});
+}
+
+/// One Dense(2, no bias) unit trained with mse on one sample: the gradient is 2/2 * (w.x - y) x
+/// per column, so every optimizer's step can be worked out here.
+struct Worked {
+  Array x = Array({1, 3}, {0.5f, -1.0f, 2.0f});
+  Array y = Array({1, 2}, {1.0f, -1.0f});
+  Array w0 = Array({3, 2}, {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f});
+
+  std::vector<double> grad(const std::vector<double> &w) const {
+    std::vector<double> g(6);
+    for (int j = 0; j < 2; ++j) {
+      double p = 0;
+      for (int i = 0; i < 3; ++i)
+        p += x.data[i] * w[i * 2 + j];
+      for (int i = 0; i < 3; ++i)
+        g[i * 2 + j] = (p - y.data[j]) * x.data[i]; // d/dw of mean over 2 outputs of squares
+    }
+    return g;
+  }
+};
+
+void expectSteps(const optimizers::Optimizer &opt,
+                 const std::function<void(std::vector<double> &, const std::vector<double> &,
+                                          int)> &step) {
+  backend::clear_session();
+  Worked k;
+  auto in = Input({3});
+  Dense d(2, {.use_bias = false});
+  Model m(in, d(in));
+  m.set_weights({k.w0});
+  m.compile({.optimizer = opt, .loss = "mse"});
+  std::vector<double> w(k.w0.data.begin(), k.w0.data.end());
+  for (int t = 1; t <= 4; ++t) {
+    m.train_on_batch(k.x, k.y);
+    step(w, k.grad(w), t);
+    Array got = m.get_weights()[0];
+    for (int i = 0; i < 6; ++i)
+      ASSERT_NEAR(got.data[i], w[i], 2e-6) << opt.name << " step " << t << " weight " << i;
+  }
+}
+
+TEST_F(Train, OptimizerUpdatesFollowKeras) {
+  std::vector<double> m(6), v(6), vhat(6), a(6), mom(6);
+  auto reset = [&] {
+    std::fill(m.begin(), m.end(), 0.0), std::fill(v.begin(), v.end(), 0.0);
+    std::fill(vhat.begin(), vhat.end(), 0.0), std::fill(a.begin(), a.end(), 0.0);
+    std::fill(mom.begin(), mom.end(), 0.0);
+  };
+  reset();
+  expectSteps(optimizers::SGD(0.1), [](auto &w, auto &g, int) {
+    for (int i = 0; i < 6; ++i)
+      w[i] -= 0.1 * g[i];
+  });
+  reset();
+  expectSteps(optimizers::SGD(0.1, {.momentum = 0.9, .nesterov = true}), [&](auto &w, auto &g, int) {
+    for (int i = 0; i < 6; ++i) {
+      m[i] = 0.9 * m[i] - 0.1 * g[i];
+      w[i] += 0.9 * m[i] - 0.1 * g[i];
+    }
+  });
+  for (bool amsgrad : {false, true}) {
+    reset();
+    expectSteps(optimizers::Adam(0.05, {.amsgrad = amsgrad}), [&](auto &w, auto &g, int t) {
+      double alpha = 0.05 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+      for (int i = 0; i < 6; ++i) {
+        m[i] += (g[i] - m[i]) * 0.1;
+        v[i] += (g[i] * g[i] - v[i]) * 0.001;
+        vhat[i] = std::max(vhat[i], v[i]);
+        w[i] -= m[i] * alpha / (std::sqrt(amsgrad ? vhat[i] : v[i]) + 1e-7);
+      }
+    });
+  }
+  reset();
+  expectSteps(optimizers::AdamW(0.05, {.weight_decay = 0.1}), [&](auto &w, auto &g, int t) {
+    double alpha = 0.05 * std::sqrt(1 - std::pow(0.999, t)) / (1 - std::pow(0.9, t));
+    for (int i = 0; i < 6; ++i) {
+      w[i] -= w[i] * 0.1 * 0.05;
+      m[i] += (g[i] - m[i]) * 0.1;
+      v[i] += (g[i] * g[i] - v[i]) * 0.001;
+      w[i] -= m[i] * alpha / (std::sqrt(v[i]) + 1e-7);
+    }
+  });
+  reset();
+  expectSteps(optimizers::RMSprop(0.01, {.momentum = 0.5, .centered = true}),
+              [&](auto &w, auto &g, int) {
+                for (int i = 0; i < 6; ++i) {
+                  v[i] = 0.9 * v[i] + 0.1 * g[i] * g[i];
+                  a[i] = 0.9 * a[i] + 0.1 * g[i];
+                  double inc = 0.01 * g[i] / std::sqrt(v[i] - a[i] * a[i] + 1e-7);
+                  mom[i] = 0.5 * mom[i] + inc;
+                  w[i] -= mom[i];
+                }
+              });
+  reset();
+  std::fill(v.begin(), v.end(), 0.1);
+  expectSteps(optimizers::Adagrad(0.1), [&](auto &w, auto &g, int) {
+    for (int i = 0; i < 6; ++i) {
+      v[i] += g[i] * g[i];
+      w[i] -= 0.1 * g[i] / std::sqrt(v[i] + 1e-7);
+    }
+  });
+  reset();
+  expectSteps(optimizers::SGD(0.1, {.clip = {.clipvalue = 0.05}}), [](auto &w, auto &g, int) {
+    for (int i = 0; i < 6; ++i)
+      w[i] -= 0.1 * std::clamp(g[i], -0.05, 0.05);
+  });
+  reset();
+  expectSteps(optimizers::SGD(0.1, {.clip = {.clipnorm = 0.2}}), [](auto &w, auto &g, int) {
+    double n = 0;
+    for (double x : g)
+      n += x * x;
+    n = std::sqrt(n);
+    for (int i = 0; i < 6; ++i)
+      w[i] -= 0.1 * g[i] * 0.2 / std::max(n, 0.2);
+  });
+}
+
+TEST_F(Train, SeedCnnLearnsOnASlice) {
+  if (!std::filesystem::exists(datasets::fashion_mnist::defaultDir()))
+    GTEST_SKIP() << "Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)";
+  auto data = datasets::fashion_mnist::load_test_data();
+  Array x = data.x_test.rows(0, 1500);
+  Array y = utils::to_categorical(data.y_test.rows(0, 1500), 10);
+  auto in = Input({28, 28, 1});
+  auto h = Conv2D(8, 3, {.activation = "relu"})(in);
+  h = MaxPooling2D()(h);
+  h = Conv2D(16, 3, {.activation = "relu"})(h);
+  h = MaxPooling2D()(h);
+  h = Flatten()(h);
+  h = Dense(32, {.activation = "relu"})(h);
+  Model m(in, Dense(10, {.activation = "softmax"})(h));
+  m.compile({.optimizer = optimizers::Adam(2e-3), .loss = "categorical_crossentropy",
+             .metrics = {"accuracy"}});
+  History hist = m.fit(x, y, {.batch_size = 50, .epochs = 3, .verbose = 0, .seed = 3,
+                              .validation_split = 0.2});
+  const auto &loss = hist.history.at("loss");
+  const auto &acc = hist.history.at("accuracy");
+  ASSERT_EQ(loss.size(), 3u);
+  EXPECT_EQ(hist.history.at("val_accuracy").size(), 3u);
+  EXPECT_LT(loss[2], loss[0] * 0.8);
+  EXPECT_GT(acc[2], acc[0]);
+  EXPECT_GT(hist.history.at("val_accuracy").back(), 0.6); // chance is 0.1
+  auto [tl, ta] = m.evaluate<2>(data.x_test.rows(5000, 6000),
+                                utils::to_categorical(data.y_test.rows(5000, 6000), 10),
+                                {.verbose = 0});
+  EXPECT_GT(ta, 0.6);
+  EXPECT_TRUE(std::isfinite(tl));
+}
+
+TEST_F(Train, EvaluateMatchesPredictAndMetrics) {
+  auto in = Input({4});
+  Model m(in, Dense(3, {.activation = "softmax"})(in));
+  m.compile({.optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+             .metrics = {"accuracy", "sparse_top_k_categorical_accuracy"}});
+  EXPECT_EQ(m.metrics_names(),
+            (std::vector<std::string>{"loss", "accuracy", "sparse_top_k_categorical_accuracy"}));
+  Array x = random({37, 4}, 5);
+  Array labels({37});
+  for (int i = 0; i < 37; ++i)
+    labels.data[i] = i % 3;
+  Array p = m.predict(x);
+  double loss = 0, correct = 0;
+  for (int i = 0; i < 37; ++i) {
+    const float *r = p.ptr() + i * 3;
+    loss -= std::log(r[i % 3]);
+    correct += (std::max_element(r, r + 3) - r) == i % 3;
+  }
+  std::vector<double> got = m.evaluate(x, labels, {.batch_size = 10, .verbose = 0});
+  EXPECT_NEAR(got[0], loss / 37, 1e-5);
+  EXPECT_NEAR(got[1], correct / 37, 1e-9);
+  EXPECT_NEAR(got[2], 1.0, 1e-9); // top 5 of 3 classes
+}
+
+template <typename F> void expectError(F f, const std::string &text) {
+  try {
+    f();
+    FAIL() << "no kiln::Error thrown";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(Train, BadInputIsAClearError) {
+  auto in = Input({4});
+  Model m(in, Dense(3, {.activation = "softmax"})(in));
+  Array x = random({10, 4}, 1), y = utils::to_categorical(Array({10}), 3);
+  expectError([&] { m.fit(x, y); }, "fit() needs compile() first");
+  expectError([] { optimizers::Optimizer("adamax2"); }, "unknown optimizer 'adamax2'");
+  expectError([] { losses::Loss("mean_squarred_error"); }, "unknown loss");
+  m.compile({.optimizer = "sgd", .loss = "categorical_crossentropy"});
+  expectError([&] { m.fit(x, y.rows(0, 9), {.verbose = 0}); },
+              "x has 10 samples but y has shape (9, 3)");
+  expectError([&] { m.fit(x, Array({10}), {.verbose = 0}); },
+              "loss 'categorical_crossentropy' needs targets shaped like the output (None, 3), "
+              "got y of shape (10,)");
+  m.compile({.optimizer = "sgd", .loss = "sparse_categorical_crossentropy"});
+  Array labels({10}, {0, 1, 2, 0, 1, 2, 3, 0, 1, 2});
+  expectError([&] { m.fit(x, labels, {.verbose = 0}); },
+              "label 3 of sample 6 is not a class index in [0, 3)");
+  expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .metrics = {"acuracy"}}); },
+              "unknown metric 'acuracy'");
+}
+
+TEST_F(Train, NonFiniteLossStopsAndKeepsTheWeights) {
+  auto in = Input({2});
+  Model m(in, Dense(1)(in));
+  m.compile({.optimizer = optimizers::SGD(0.01), .loss = "mse"});
+  Array x = random({8, 2}, 1), y = random({8, 1}, 2);
+  x.data[11] = std::nanf(""); // sample 5, batch 2 of 4 without shuffling
+  std::vector<Array> before;
+  try {
+    m.fit(x, y, {.batch_size = 2, .epochs = 1, .verbose = 0, .shuffle = false});
+    FAIL() << "no error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("the loss became NaN at epoch 1, batch 3 of 4"),
+              std::string::npos)
+        << e.what();
+  }
+  for (const Array &w : m.get_weights())
+    for (float v : w.data)
+      EXPECT_TRUE(std::isfinite(v));
+}
+
+} // namespace
