@@ -1,0 +1,107 @@
+//===- FitGoldenTest.cpp - training trajectories against the Keras oracle --===//
+//
+// Each test/golden_fit/<case>/ (made by test/golden_fit/make_fit_golden.py with the Keras
+// oracle) holds a model, its initial weights, data, the compile and fit settings, the loss of
+// every batch (with the weights before that batch's update), the epoch logs and the final
+// weights. kiln replays the same fit batch by batch (shuffle off) with train_on_batch, whose loss
+// is that same quantity, then checks the epoch means and the final weights. Tolerances are the
+// case's: |kiln - keras| <= rtol * max(1, |keras|) per loss, and atol * max(1, max|w|) per weight.
+//
+//===----------------------------------------------------------------------===//
+#include "GoldenModel.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+namespace fs = std::filesystem;
+using namespace kiln;
+using json = nlohmann::json;
+
+namespace {
+
+const fs::path kDir = KILN_GOLDEN_FIT_DIR;
+
+optimizers::Optimizer optimizerOf(const json &o) {
+  optimizers::Optimizer opt(o.at("name").get<std::string>());
+  opt.learning_rate = o.value("learning_rate", opt.learning_rate);
+  opt.beta_1 = o.value("beta_1", opt.beta_1);
+  opt.beta_2 = o.value("beta_2", opt.beta_2);
+  opt.epsilon = o.value("epsilon", opt.epsilon);
+  opt.amsgrad = o.value("amsgrad", opt.amsgrad);
+  opt.momentum = o.value("momentum", opt.momentum);
+  opt.nesterov = o.value("nesterov", opt.nesterov);
+  opt.rho = o.value("rho", opt.rho);
+  opt.centered = o.value("centered", opt.centered);
+  opt.initial_accumulator_value =
+      o.value("initial_accumulator_value", opt.initial_accumulator_value);
+  return opt;
+}
+
+class FitGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FitGolden, FollowsTheOracle) {
+  backend::clear_session();
+  fs::path dir = kDir / GetParam();
+  json c = json::parse(std::ifstream(dir / "case.json"));
+  Model model = golden::buildModel(c, dir, GetParam());
+  const json &comp = c.at("compile");
+  std::vector<std::string> metrics = comp.value("metrics", std::vector<std::string>{});
+  model.compile({.optimizer = optimizerOf(comp.at("optimizer")),
+                 .loss = comp.at("loss").get<std::string>(),
+                 .metrics = metrics});
+  Array x = loadNpy((dir / c.at("x").get<std::string>()).string());
+  Array y = loadNpy((dir / c.at("y").get<std::string>()).string());
+  double rtol = c.at("tolerance").at("loss_rtol"), atol = c.at("tolerance").at("weights_atol");
+  int64_t batch = c.at("fit").at("batch_size"), epochs = c.at("fit").at("epochs");
+  int64_t n = x.shape[0];
+  std::vector<double> want = c.at("batch_losses");
+  size_t k = 0;
+  for (int64_t e = 0; e < epochs; ++e) {
+    double sum = 0;
+    for (int64_t b = 0; b < n; b += batch, ++k) {
+      int64_t end = std::min(n, b + batch);
+      double got = model.train_on_batch(x.rows(b, end), y.rows(b, end))[0];
+      ASSERT_LT(k, want.size());
+      EXPECT_NEAR(got, want[k], rtol * std::max(1.0, std::fabs(want[k])))
+          << "epoch " << e + 1 << ", step " << k + 1;
+      sum += got * double(end - b);
+    }
+    double epochLoss = c.at("epoch_logs").at("loss")[e];
+    EXPECT_NEAR(sum / n, epochLoss, rtol * std::max(1.0, std::fabs(epochLoss)))
+        << "epoch " << e + 1 << " loss";
+  }
+  EXPECT_EQ(k, want.size());
+  std::vector<Array> got = model.get_weights();
+  std::vector<Array> final = golden::layerWeights(c, dir, "final_weights");
+  ASSERT_EQ(got.size(), final.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].shape, final[i].shape);
+    double scale = 1, worst = 0;
+    for (float v : final[i].data)
+      scale = std::max(scale, std::fabs(double(v)));
+    for (int64_t j = 0; j < got[i].size(); ++j)
+      worst = std::max(worst, std::fabs(double(got[i].data[j]) - final[i].data[j]));
+    EXPECT_LE(worst, atol * scale) << "final weight " << i << ": max |kiln - keras| " << worst;
+  }
+  // Metrics over the last epoch's data with the final weights agree with evaluate's.
+  if (!metrics.empty()) {
+    std::vector<double> ev = model.evaluate(x, y, {.batch_size = batch, .verbose = 0});
+    EXPECT_EQ(ev.size(), 1 + metrics.size());
+  }
+}
+
+std::vector<std::string> cases() {
+  std::vector<std::string> names;
+  for (const auto &e : fs::directory_iterator(kDir))
+    if (fs::exists(e.path() / "case.json"))
+      names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Oracle, FitGolden, ::testing::ValuesIn(cases()),
+                         [](const auto &info) { return info.param; });
+
+} // namespace

@@ -1,0 +1,115 @@
+//===- GoldenModel.h - rebuild a golden case's Keras model with the C++ API -===//
+#ifndef KILN_TEST_E2E_GOLDENMODEL_H
+#define KILN_TEST_E2E_GOLDENMODEL_H
+
+#include "kiln/Npy.h"
+#include "kiln/kiln.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+
+namespace golden {
+
+using json = nlohmann::json;
+using namespace kiln;
+
+inline std::array<int64_t, 2> pair(const json &v) {
+  if (v.is_number())
+    return {v.get<int64_t>(), v.get<int64_t>()};
+  return {v[0].get<int64_t>(), v[1].get<int64_t>()};
+}
+
+/// A kiln layer from a Keras layer config.
+inline Layer makeLayer(const std::string &cls, const json &c) {
+  std::string name = c.at("name");
+  std::string act = c.value("activation", "linear");
+  if (cls == "Dense")
+    return layers::Dense(c.at("units"),
+                         {.activation = act, .use_bias = c.value("use_bias", true), .name = name});
+  if (cls == "Conv2D")
+    return layers::Conv2D(c.at("filters"), pair(c.at("kernel_size")),
+                          {.strides = pair(c.at("strides")),
+                           .padding = c.at("padding"),
+                           .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+                           .activation = act,
+                           .use_bias = c.value("use_bias", true),
+                           .name = name});
+  if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
+    auto s = pair(c.at("strides"));
+    layers::Pooling2DOptions o{.strides = {s[0], s[1]}, .padding = c.at("padding"), .name = name};
+    if (cls == "MaxPooling2D")
+      return layers::MaxPooling2D(pair(c.at("pool_size")), o);
+    return layers::AveragePooling2D(pair(c.at("pool_size")), o);
+  }
+  if (cls == "Flatten")
+    return layers::Flatten({.name = name});
+  if (cls == "Activation")
+    return layers::Activation(act, {.name = name});
+  if (cls == "Concatenate")
+    return layers::Concatenate({.axis = c.value("axis", -1), .name = name});
+  if (cls == "Add")
+    return layers::Add({.name = name});
+  if (cls == "Dropout")
+    return layers::Dropout(c.at("rate"), {.name = name});
+  throw std::runtime_error("golden test: no builder for layer class " + cls);
+}
+
+/// The model of case.json `c` (layers with call_refs, model_inputs, model_output_refs), each
+/// layer's weights set from the files listed under `weightsKey`.
+inline Model buildModel(const json &c, const std::filesystem::path &dir, const std::string &name,
+                        const char *weightsKey = "weights") {
+  std::map<std::string, Tensor> inputs;
+  std::map<std::string, std::vector<Tensor>> outputs; // per layer, per call
+  std::vector<std::pair<Layer, std::vector<Array>>> weights;
+  for (const json &l : c.at("layers")) {
+    std::string lname = l.at("name"), cls = l.at("class_name");
+    const json &cfg = l.at("config");
+    if (cls == "InputLayer") {
+      json shape = cfg.contains("batch_input_shape") ? cfg["batch_input_shape"] : cfg["batch_shape"];
+      std::vector<int64_t> s;
+      for (size_t i = 1; i < shape.size(); ++i)
+        s.push_back(shape[i]);
+      Tensor t = Input(s, {.name = lname});
+      inputs[lname] = t;
+      outputs[lname] = {t};
+      continue;
+    }
+    Layer layer = makeLayer(cls, cfg);
+    for (const json &call : l.at("call_refs")) {
+      std::vector<Tensor> in;
+      for (const json &ref : call)
+        in.push_back(outputs.at(ref[0].get<std::string>()).at(ref[1].get<size_t>()));
+      outputs[lname].push_back(in.size() == 1 ? layer(in[0]) : layer(in));
+    }
+    std::vector<Array> w;
+    for (const json &f : l.at(weightsKey))
+      w.push_back(loadNpy((dir / f.get<std::string>()).string()));
+    weights.emplace_back(layer, std::move(w));
+  }
+  std::vector<Tensor> ins, outs;
+  for (const json &n : c.at("model_inputs"))
+    ins.push_back(inputs.at(n.get<std::string>()));
+  for (const json &r : c.at("model_output_refs"))
+    outs.push_back(outputs.at(r[0].get<std::string>()).at(r[1].get<size_t>()));
+  Model model(ins, outs, {.name = name});
+  for (auto &[layer, w] : weights)
+    layer.set_weights(w);
+  return model;
+}
+
+/// Each layer's weights listed under `key`, in get_weights() order.
+inline std::vector<Array> layerWeights(const json &c, const std::filesystem::path &dir,
+                                       const char *key) {
+  std::vector<Array> out;
+  for (const json &l : c.at("layers"))
+    if (l.contains(key))
+      for (const json &f : l.at(key))
+        out.push_back(loadNpy((dir / f.get<std::string>()).string()));
+  return out;
+}
+
+} // namespace golden
+
+#endif // KILN_TEST_E2E_GOLDENMODEL_H
