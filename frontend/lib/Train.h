@@ -19,12 +19,17 @@ struct MetricSpec {
   std::string kind; // the resolved function: binary_accuracy, categorical_accuracy, ...
 };
 
+/// Scalars @train_step takes after the slots: the learning rate, then factors the host
+/// computes per step (Adam's bias correction, Nadam's momentum schedule...).
+constexpr int kHyperScalars = 4;
+
 struct Training {
   optimizers::Optimizer optimizer;
   std::vector<LossSpec> losses; // one per output
   std::vector<MetricSpec> metrics;
   std::vector<std::vector<Array>> slots; // per weight
   int64_t iterations = 0;
+  double nadamProduct = 1.0; // Keras' Nadam _u_product
   // The compiled steps, for the target shapes they were compiled for.
   std::vector<Shape> targetShapes;
   std::shared_ptr<Compiled> steps;

@@ -220,9 +220,10 @@ Value batchLoss(E &e, const LossSpec &loss, Value p, Value y, Value sw) {
 
 /// Clipping and the optimizer's update of one weight; appends new weight and slots.
 void update(E &e, const optimizers::Optimizer &o, Value w, Value g, mlir::ValueRange slots,
-            Value lr, Value alpha, llvm::SmallVectorImpl<Value> &newW,
+            mlir::ValueRange hyper, llvm::SmallVectorImpl<Value> &newW,
             llvm::SmallVectorImpl<Value> &newSlots) {
   const std::string &n = o.name;
+  Value lr = hyper[0], alpha = hyper[1];
   if (n == "sgd") {
     if (o.momentum != 0.0) {
       Value m = e.sub(e.mul(slots[0], o.momentum), e.mul(g, lr));
@@ -273,6 +274,58 @@ void update(E &e, const optimizers::Optimizer &o, Value w, Value g, mlir::ValueR
     newW.push_back(e.sub(w, e.div(e.mul(g, lr), e.sqrt(e.add(acc, o.epsilon)))));
     return;
   }
+  if (n == "adadelta") {
+    Value accG = e.add(e.mul(slots[0], o.rho), e.mul(e.square(g), 1.0 - o.rho));
+    Value delta = e.neg(e.div(e.mul(e.sqrt(e.add(slots[1], o.epsilon)), g),
+                              e.sqrt(e.add(accG, o.epsilon))));
+    Value accD = e.add(e.mul(slots[1], o.rho), e.mul(e.square(delta), 1.0 - o.rho));
+    newSlots.push_back(accG);
+    newSlots.push_back(accD);
+    newW.push_back(e.add(w, e.mul(delta, lr)));
+    return;
+  }
+  if (n == "adamax") {
+    // hyper[1] = lr / (1 - beta_1^t)
+    Value m = e.add(slots[0], e.mul(e.sub(g, slots[0]), 1.0 - o.beta_1));
+    Value u = e.max(e.mul(slots[1], o.beta_2), e.abs(g));
+    newSlots.push_back(m);
+    newSlots.push_back(u);
+    newW.push_back(e.sub(w, e.div(e.mul(m, alpha), e.add(u, o.epsilon))));
+    return;
+  }
+  if (n == "nadam") {
+    // hyper[1] = u_{t+1} / (1 - prod u up to t+1), hyper[2] = (1 - u_t) / (1 - prod u up to
+    // t), hyper[3] = 1 / (1 - beta_2^t)
+    Value m = e.add(slots[0], e.mul(e.sub(g, slots[0]), 1.0 - o.beta_1));
+    Value v = e.add(slots[1], e.mul(e.sub(e.square(g), slots[1]), 1.0 - o.beta_2));
+    newSlots.push_back(m);
+    newSlots.push_back(v);
+    Value mHat = e.add(e.mul(m, hyper[1]), e.mul(g, hyper[2]));
+    Value vHat = e.mul(v, hyper[3]);
+    newW.push_back(e.sub(w, e.div(e.mul(mHat, lr), e.add(e.sqrt(vHat), o.epsilon))));
+    return;
+  }
+  if (n == "ftrl") {
+    // hyper[1] = l2 + beta / (2 lr)
+    auto power = [&](Value x) { // x^(-learning_rate_power)
+      if (o.learning_rate_power == -0.5)
+        return e.sqrt(x);
+      return e.exp(e.mul(e.log(x), -o.learning_rate_power));
+    };
+    Value gUse = e.add(g, e.mul(w, 2.0 * o.l2_shrinkage_regularization_strength));
+    Value accum = slots[0];
+    Value newAccum = e.add(accum, e.square(g));
+    Value linear = e.add(slots[1], e.sub(gUse, e.mul(e.div(e.sub(power(newAccum), power(accum)),
+                                                          lr),
+                                                    w)));
+    Value quadratic = e.add(e.div(power(newAccum), lr), e.mul(hyper[1], 2.0));
+    double l1 = o.l1_regularization_strength;
+    Value clipped = e.clip(linear, -l1, l1);
+    newSlots.push_back(newAccum);
+    newSlots.push_back(linear);
+    newW.push_back(e.div(e.sub(clipped, linear), quadratic));
+    return;
+  }
   throw Error("", "internal: no update rule for optimizer '" + n + "'");
 }
 
@@ -294,6 +347,8 @@ int slotCount(const optimizers::Optimizer &o) {
     return 1 + (o.centered ? 1 : 0) + (o.momentum > 0.0 ? 1 : 0);
   if (o.name == "adagrad")
     return 1;
+  if (o.name == "adadelta" || o.name == "adamax" || o.name == "nadam" || o.name == "ftrl")
+    return 2;
   return 0;
 }
 
@@ -320,8 +375,8 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
       for (Weight *w : weights)
         for (int k = 0; k < slots; ++k)
           args.push_back(typeOf(b, w->value.shape));
-      args.push_back(typeOf(b, {})); // learning rate
-      args.push_back(typeOf(b, {})); // Adam's bias-corrected step size
+      for (int k = 0; k < kHyperScalars; ++k) // learning rate, then per-optimizer factors
+        args.push_back(typeOf(b, {}));
     }
     results.push_back(typeOf(b, {}));
     for (const auto &out : m.outputs)
@@ -358,7 +413,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     rets.append(preds.begin(), preds.end());
     if (train) {
       mlir::ValueRange slotArgs = a.slice(nIn + nOut + 1 + nW, nW * slots);
-      Value lr = a[a.size() - 2], alpha = a[a.size() - 1];
+      mlir::ValueRange hyper = a.take_back(kHyperScalars);
       E u{b, mlir::NameLoc::get(b.getStringAttr("optimizer"))};
       llvm::SmallVector<mlir::Type> gradTypes;
       for (Value w : ws)
@@ -387,8 +442,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
       }
       llvm::SmallVector<Value> newW, newSlots;
       for (size_t i = 0; i < nW; ++i)
-        update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), lr, alpha, newW,
-               newSlots);
+        update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), hyper, newW, newSlots);
       rets.append(newW.begin(), newW.end());
       rets.append(newSlots.begin(), newSlots.end());
     }

@@ -10,6 +10,7 @@
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/IR/Diagnostics.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -52,9 +53,15 @@ Optimizer::Optimizer(std::string n) : name(lower(std::move(n))) {
     learning_rate = 0.01;
   else if (name == "adamw")
     weight_decay = 0.004;
-  else if (name != "adam" && name != "rmsprop" && name != "adagrad")
+  else if (name == "adadelta")
+    rho = 0.95;
+  else if (name == "ftrl")
+    initial_accumulator_value = 0.1;
+  else if (name != "adam" && name != "rmsprop" && name != "adagrad" && name != "adamax" &&
+           name != "nadam")
     throw Error("", "unknown optimizer '" + name +
-                        "' (kiln has sgd, adam, adamw, rmsprop, adagrad)");
+                        "' (kiln has sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, "
+                        "nadam, ftrl)");
 }
 namespace {
 void applyClip(Optimizer &o, const Clipping &c) {
@@ -64,15 +71,19 @@ void applyClip(Optimizer &o, const Clipping &c) {
   if ((o.clipnorm && o.global_clipnorm) || (o.clipvalue && o.global_clipnorm))
     throw Error("", "at most one of clipnorm and global_clipnorm may be set (as in Keras)");
 }
-void checkRate(double lr) {
-  if (!(lr > 0) || !std::isfinite(lr))
-    throw Error("", "learning_rate must be a positive number, got " + std::to_string(lr));
+void checkRate(const LearningRate &lr) {
+  if (!(lr.value > 0) || !std::isfinite(lr.value))
+    throw Error("", "learning_rate must be a positive number, got " + std::to_string(lr.value));
+}
+void setRate(Optimizer &o, const LearningRate &lr) {
+  checkRate(lr);
+  o.learning_rate = lr.value;
+  o.schedule = lr.schedule;
 }
 } // namespace
-Optimizer SGD(double lr, SGDOptions o) {
-  checkRate(lr);
+Optimizer SGD(LearningRate lr, SGDOptions o) {
   Optimizer opt("sgd");
-  opt.learning_rate = lr;
+  setRate(opt, lr);
   if (o.momentum < 0 || o.momentum > 1)
     throw Error("", "SGD momentum must be in [0, 1], got " + std::to_string(o.momentum));
   opt.momentum = o.momentum;
@@ -80,43 +91,137 @@ Optimizer SGD(double lr, SGDOptions o) {
   applyClip(opt, o.clip);
   return opt;
 }
-Optimizer Adam(double lr, AdamOptions o) {
-  checkRate(lr);
+Optimizer Adam(LearningRate lr, AdamOptions o) {
   Optimizer opt("adam");
-  opt.learning_rate = lr;
+  setRate(opt, lr);
   opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
   opt.amsgrad = o.amsgrad;
   applyClip(opt, o.clip);
   return opt;
 }
-Optimizer AdamW(double lr, AdamWOptions o) {
-  checkRate(lr);
+Optimizer AdamW(LearningRate lr, AdamWOptions o) {
   Optimizer opt("adamw");
-  opt.learning_rate = lr;
+  setRate(opt, lr);
   opt.weight_decay = o.weight_decay;
   opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
   opt.amsgrad = o.amsgrad;
   applyClip(opt, o.clip);
   return opt;
 }
-Optimizer RMSprop(double lr, RMSpropOptions o) {
-  checkRate(lr);
+Optimizer RMSprop(LearningRate lr, RMSpropOptions o) {
   Optimizer opt("rmsprop");
-  opt.learning_rate = lr;
+  setRate(opt, lr);
   opt.rho = o.rho, opt.momentum = o.momentum, opt.epsilon = o.epsilon;
   opt.centered = o.centered;
   applyClip(opt, o.clip);
   return opt;
 }
-Optimizer Adagrad(double lr, AdagradOptions o) {
-  checkRate(lr);
+Optimizer Adagrad(LearningRate lr, AdagradOptions o) {
   Optimizer opt("adagrad");
-  opt.learning_rate = lr;
+  setRate(opt, lr);
   opt.initial_accumulator_value = o.initial_accumulator_value;
   opt.epsilon = o.epsilon;
   applyClip(opt, o.clip);
   return opt;
 }
+Optimizer Adadelta(LearningRate lr, AdadeltaOptions o) {
+  Optimizer opt("adadelta");
+  setRate(opt, lr);
+  opt.rho = o.rho, opt.epsilon = o.epsilon;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer Adamax(LearningRate lr, AdamaxOptions o) {
+  Optimizer opt("adamax");
+  setRate(opt, lr);
+  opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer Nadam(LearningRate lr, NadamOptions o) {
+  Optimizer opt("nadam");
+  setRate(opt, lr);
+  opt.beta_1 = o.beta_1, opt.beta_2 = o.beta_2, opt.epsilon = o.epsilon;
+  applyClip(opt, o.clip);
+  return opt;
+}
+Optimizer Ftrl(LearningRate lr, FtrlOptions o) {
+  Optimizer opt("ftrl");
+  setRate(opt, lr);
+  if (o.learning_rate_power > 0)
+    throw Error("", "Ftrl learning_rate_power must be <= 0, got " +
+                        std::to_string(o.learning_rate_power));
+  if (o.initial_accumulator_value < 0 || o.l1_regularization_strength < 0 ||
+      o.l2_regularization_strength < 0 || o.l2_shrinkage_regularization_strength < 0)
+    throw Error("", "Ftrl's accumulator value and regularization strengths must be >= 0");
+  opt.learning_rate_power = o.learning_rate_power;
+  opt.initial_accumulator_value = o.initial_accumulator_value;
+  opt.l1_regularization_strength = o.l1_regularization_strength;
+  opt.l2_regularization_strength = o.l2_regularization_strength;
+  opt.l2_shrinkage_regularization_strength = o.l2_shrinkage_regularization_strength;
+  opt.beta = o.beta;
+  applyClip(opt, o.clip);
+  return opt;
+}
+
+namespace schedules {
+double LearningRateSchedule::operator()(int64_t step) const {
+  double s = double(step);
+  if (name == "exponential_decay") {
+    double p = s / double(decay_steps);
+    if (staircase)
+      p = std::floor(p);
+    return initial_learning_rate * std::pow(decay_rate, p);
+  }
+  if (name == "piecewise_constant_decay") {
+    for (size_t i = 0; i < boundaries.size(); ++i)
+      if (step <= boundaries[i])
+        return values[i];
+    return values.back();
+  }
+  // cosine_decay (Keras 3, with its linear warmup)
+  double initial = initial_learning_rate;
+  if (warmup_target) {
+    if (step < warmup_steps)
+      return initial + (*warmup_target - initial) * s / double(warmup_steps);
+    initial = *warmup_target;
+    s -= double(warmup_steps);
+  }
+  s = std::min(s, double(decay_steps));
+  double cosine = 0.5 * (1.0 + std::cos(M_PI * s / double(decay_steps)));
+  return initial * ((1.0 - alpha) * cosine + alpha);
+}
+LearningRateSchedule ExponentialDecay(double initial, int64_t steps, double rate, bool stair) {
+  if (steps <= 0)
+    throw Error("", "ExponentialDecay: decay_steps must be positive");
+  LearningRateSchedule s;
+  s.name = "exponential_decay";
+  s.initial_learning_rate = initial, s.decay_steps = steps, s.decay_rate = rate;
+  s.staircase = stair;
+  return s;
+}
+LearningRateSchedule PiecewiseConstantDecay(std::vector<int64_t> boundaries,
+                                            std::vector<double> values) {
+  if (values.size() != boundaries.size() + 1)
+    throw Error("", "PiecewiseConstantDecay: values must have one more entry than boundaries");
+  LearningRateSchedule s;
+  s.name = "piecewise_constant_decay";
+  s.initial_learning_rate = values[0];
+  s.boundaries = std::move(boundaries), s.values = std::move(values);
+  return s;
+}
+LearningRateSchedule CosineDecay(double initial, int64_t steps, double alpha,
+                                 std::optional<double> warmupTarget, int64_t warmupSteps) {
+  if (steps <= 0)
+    throw Error("", "CosineDecay: decay_steps must be positive");
+  LearningRateSchedule s;
+  s.name = "cosine_decay";
+  s.initial_learning_rate = initial, s.decay_steps = steps, s.alpha = alpha;
+  s.warmup_target = warmupTarget, s.warmup_steps = warmupSteps;
+  return s;
+}
+} // namespace schedules
+
 } // namespace optimizers
 
 namespace losses {
@@ -463,18 +568,31 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   d.emplace_back(sw.ptr(), sw.shape);
   for (Weight *w : weights)
     d.emplace_back(w->value.ptr(), w->value.shape);
-  float lr = 0, alpha = 0;
+  std::array<float, kHyperScalars> hyper{};
+  double nextProduct = t.nadamProduct;
   if (train) {
     for (auto &s : t.slots)
       for (Array &a : s)
         d.emplace_back(a.ptr(), a.shape);
     const auto &o = t.optimizer;
-    double step = double(t.iterations + 1);
-    lr = float(o.learning_rate);
-    alpha = float(o.learning_rate * std::sqrt(1 - std::pow(o.beta_2, step)) /
-                  (1 - std::pow(o.beta_1, step)));
-    d.emplace_back(&lr, Shape{});
-    d.emplace_back(&alpha, Shape{});
+    double step = double(t.iterations + 1), lr = o.learningRateAt(t.iterations);
+    hyper[0] = float(lr);
+    if (o.name == "adam" || o.name == "adamw")
+      hyper[1] = float(lr * std::sqrt(1 - std::pow(o.beta_2, step)) /
+                       (1 - std::pow(o.beta_1, step)));
+    else if (o.name == "adamax")
+      hyper[1] = float(lr / (1 - std::pow(o.beta_1, step)));
+    else if (o.name == "nadam") {
+      double ut = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step));
+      double ut1 = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step + 1));
+      nextProduct = t.nadamProduct * ut;
+      hyper[1] = float(ut1 / (1 - nextProduct * ut1));
+      hyper[2] = float((1 - ut) / (1 - nextProduct));
+      hyper[3] = float(1 / (1 - std::pow(o.beta_2, step)));
+    } else if (o.name == "ftrl")
+      hyper[1] = float(o.l2_regularization_strength + o.beta / (2.0 * lr));
+    for (float &h : hyper)
+      d.emplace_back(&h, Shape{});
   }
   float loss = 0;
   d.emplace_back(&loss, Shape{});
@@ -510,6 +628,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
       for (Array &a : s)
         a.data.swap(newSlots[k++].data);
     ++t.iterations;
+    t.nadamProduct = nextProduct;
   }
   return r;
 }
@@ -626,7 +745,7 @@ void Model::compile(CompileOptions options) {
     std::vector<Array> s;
     for (int k = 0; k < slots; ++k) {
       Array a(w->value.shape);
-      if (t->optimizer.name == "adagrad")
+      if ((t->optimizer.name == "adagrad" || t->optimizer.name == "ftrl") && k == 0)
         std::fill(a.data.begin(), a.data.end(), float(t->optimizer.initial_accumulator_value));
       s.push_back(std::move(a));
     }

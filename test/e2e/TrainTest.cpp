@@ -286,6 +286,57 @@ TEST_F(Train, OptimizerUpdatesFollowKeras) {
     }
   });
   reset();
+  expectSteps(optimizers::Adadelta(1.0), [&](auto &w, auto &g, int) {
+    for (int i = 0; i < 6; ++i) {
+      v[i] = 0.95 * v[i] + 0.05 * g[i] * g[i];
+      double delta = -std::sqrt(a[i] + 1e-7) * g[i] / std::sqrt(v[i] + 1e-7);
+      a[i] = 0.95 * a[i] + 0.05 * delta * delta;
+      w[i] += 1.0 * delta;
+    }
+  });
+  reset();
+  expectSteps(optimizers::Adamax(0.05), [&](auto &w, auto &g, int t) {
+    for (int i = 0; i < 6; ++i) {
+      m[i] += (g[i] - m[i]) * 0.1;
+      v[i] = std::max(0.999 * v[i], std::fabs(g[i]));
+      w[i] -= 0.05 * m[i] / ((1 - std::pow(0.9, t)) * (v[i] + 1e-7));
+    }
+  });
+  reset();
+  double uprod = 1.0;
+  expectSteps(optimizers::Nadam(0.05), [&](auto &w, auto &g, int t) {
+    double ut = 0.9 * (1 - 0.5 * std::pow(0.96, t)), ut1 = 0.9 * (1 - 0.5 * std::pow(0.96, t + 1));
+    uprod *= ut;
+    double uprod1 = uprod * ut1;
+    for (int i = 0; i < 6; ++i) {
+      m[i] += (g[i] - m[i]) * 0.1;
+      v[i] += (g[i] * g[i] - v[i]) * 0.001;
+      double mhat = ut1 * m[i] / (1 - uprod1) + (1 - ut) * g[i] / (1 - uprod);
+      double vhat = v[i] / (1 - std::pow(0.999, t));
+      w[i] -= mhat * 0.05 / (std::sqrt(vhat) + 1e-7);
+    }
+  });
+  reset();
+  std::fill(v.begin(), v.end(), 0.1);
+  expectSteps(optimizers::Ftrl(0.1, {.l1_regularization_strength = 0.01,
+                                     .l2_regularization_strength = 0.01, .beta = 0.1}),
+              [&](auto &w, auto &g, int) {
+                for (int i = 0; i < 6; ++i) {
+                  double na = v[i] + g[i] * g[i];
+                  a[i] += g[i] - (std::sqrt(na) - std::sqrt(v[i])) / 0.1 * w[i];
+                  double quad = std::sqrt(na) / 0.1 + 2 * (0.01 + 0.1 / (2 * 0.1));
+                  w[i] = (std::clamp(a[i], -0.01, 0.01) - a[i]) / quad;
+                  v[i] = na;
+                }
+              });
+  reset();
+  expectSteps(optimizers::SGD(optimizers::schedules::ExponentialDecay(0.1, 2, 0.5)),
+              [](auto &w, auto &g, int t) {
+                double lr = 0.1 * std::pow(0.5, (t - 1) / 2.0);
+                for (int i = 0; i < 6; ++i)
+                  w[i] -= lr * g[i];
+              });
+  reset();
   expectSteps(optimizers::SGD(0.1, {.clip = {.clipvalue = 0.05}}), [](auto &w, auto &g, int) {
     for (int i = 0; i < 6; ++i)
       w[i] -= 0.1 * std::clamp(g[i], -0.05, 0.05);
@@ -299,6 +350,29 @@ TEST_F(Train, OptimizerUpdatesFollowKeras) {
     for (int i = 0; i < 6; ++i)
       w[i] -= 0.1 * g[i] * 0.2 / std::max(n, 0.2);
   });
+}
+
+TEST(Schedules, MatchKerasFormulas) {
+  using namespace optimizers::schedules;
+  auto e = ExponentialDecay(0.1, 10, 0.5, true);
+  EXPECT_DOUBLE_EQ(e(0), 0.1);
+  EXPECT_DOUBLE_EQ(e(9), 0.1);
+  EXPECT_DOUBLE_EQ(e(10), 0.05);
+  EXPECT_NEAR(ExponentialDecay(0.1, 10, 0.5)(5), 0.1 * std::sqrt(0.5), 1e-15);
+  auto p = PiecewiseConstantDecay({100, 200}, {1.0, 0.5, 0.1});
+  EXPECT_EQ(p(100), 1.0);
+  EXPECT_EQ(p(101), 0.5);
+  EXPECT_EQ(p(201), 0.1);
+  auto c = CosineDecay(1.0, 100, 0.1);
+  EXPECT_NEAR(c(0), 1.0, 1e-12);
+  EXPECT_NEAR(c(50), 0.55, 1e-12);
+  EXPECT_NEAR(c(100), 0.1, 1e-12);
+  EXPECT_NEAR(c(1000), 0.1, 1e-12);
+  auto w = CosineDecay(0.0, 100, 0.0, 1.0, 10);
+  EXPECT_NEAR(w(5), 0.5, 1e-12);
+  EXPECT_NEAR(w(10), 1.0, 1e-12);
+  EXPECT_NEAR(w(60), 0.5, 1e-12);
+  EXPECT_THROW(PiecewiseConstantDecay({1}, {1.0}), Error);
 }
 
 TEST_F(Train, SeedCnnLearnsOnASlice) {

@@ -14,6 +14,42 @@ namespace kiln {
 
 namespace optimizers {
 
+namespace schedules {
+/// A learning rate that changes with the optimizer's step count (Keras' LearningRateSchedule).
+struct LearningRateSchedule {
+  std::string name; // exponential_decay, piecewise_constant_decay, cosine_decay
+  double initial_learning_rate = 0.0;
+  int64_t decay_steps = 1;
+  double decay_rate = 1.0, alpha = 0.0;
+  bool staircase = false;
+  std::vector<int64_t> boundaries;
+  std::vector<double> values;
+  std::optional<double> warmup_target;
+  int64_t warmup_steps = 0;
+  /// The learning rate at `step` (0 for the first update), as Keras computes it.
+  double operator()(int64_t step) const;
+};
+/// initial_learning_rate * decay_rate ^ (step / decay_steps), the exponent floored if staircase.
+LearningRateSchedule ExponentialDecay(double initial_learning_rate, int64_t decay_steps,
+                                      double decay_rate, bool staircase = false);
+/// values[i] while step <= boundaries[i]; values.back() after the last boundary.
+LearningRateSchedule PiecewiseConstantDecay(std::vector<int64_t> boundaries,
+                                            std::vector<double> values);
+/// Cosine decay to alpha * initial over decay_steps, after an optional linear warmup.
+LearningRateSchedule CosineDecay(double initial_learning_rate, int64_t decay_steps,
+                                 double alpha = 0.0, std::optional<double> warmup_target = {},
+                                 int64_t warmup_steps = 0);
+} // namespace schedules
+
+/// A learning rate: a number, or a schedule.
+struct LearningRate {
+  LearningRate(double value) : value(value) {}
+  LearningRate(schedules::LearningRateSchedule s)
+      : value(s.initial_learning_rate), schedule(std::move(s)) {}
+  double value;
+  std::optional<schedules::LearningRateSchedule> schedule;
+};
+
 /// An optimizer with Keras 3's update rule, defaults and names. Build one with SGD(), Adam(),
 /// ... or from a name ("adam", "sgd", "rmsprop", "adagrad", "adamw") for Keras' defaults.
 struct Optimizer {
@@ -21,6 +57,10 @@ struct Optimizer {
   double learning_rate = 0.001;
   double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
   double momentum = 0.0, rho = 0.9, weight_decay = 0.0, initial_accumulator_value = 0.1;
+  // Ftrl.
+  double learning_rate_power = -0.5, l1_regularization_strength = 0.0,
+         l2_regularization_strength = 0.0, l2_shrinkage_regularization_strength = 0.0, beta = 0.0;
+  std::optional<schedules::LearningRateSchedule> schedule;
   bool nesterov = false, amsgrad = false, centered = false;
   std::optional<double> clipnorm, clipvalue, global_clipnorm;
 
@@ -28,6 +68,11 @@ struct Optimizer {
   Optimizer(const char *name) : Optimizer(std::string(name)) {}
   /// Keras' defaults for `name`; throws kiln::Error when kiln has no such optimizer.
   Optimizer(std::string name);
+
+  /// The learning rate of the update after `iterations` updates.
+  double learningRateAt(int64_t iterations) const {
+    return schedule ? (*schedule)(iterations) : learning_rate;
+  }
 };
 
 struct Clipping {
@@ -38,30 +83,53 @@ struct SGDOptions {
   bool nesterov = false;
   Clipping clip;
 };
-Optimizer SGD(double learning_rate = 0.01, SGDOptions options = {});
+Optimizer SGD(LearningRate learning_rate = 0.01, SGDOptions options = {});
 struct AdamOptions {
   double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
   bool amsgrad = false;
   Clipping clip;
 };
-Optimizer Adam(double learning_rate = 0.001, AdamOptions options = {});
+Optimizer Adam(LearningRate learning_rate = 0.001, AdamOptions options = {});
 struct AdamWOptions {
   double weight_decay = 0.004, beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
   bool amsgrad = false;
   Clipping clip;
 };
-Optimizer AdamW(double learning_rate = 0.001, AdamWOptions options = {});
+Optimizer AdamW(LearningRate learning_rate = 0.001, AdamWOptions options = {});
 struct RMSpropOptions {
   double rho = 0.9, momentum = 0.0, epsilon = 1e-7;
   bool centered = false;
   Clipping clip;
 };
-Optimizer RMSprop(double learning_rate = 0.001, RMSpropOptions options = {});
+Optimizer RMSprop(LearningRate learning_rate = 0.001, RMSpropOptions options = {});
 struct AdagradOptions {
   double initial_accumulator_value = 0.1, epsilon = 1e-7;
   Clipping clip;
 };
-Optimizer Adagrad(double learning_rate = 0.001, AdagradOptions options = {});
+Optimizer Adagrad(LearningRate learning_rate = 0.001, AdagradOptions options = {});
+
+struct AdadeltaOptions {
+  double rho = 0.95, epsilon = 1e-7;
+  Clipping clip;
+};
+Optimizer Adadelta(LearningRate learning_rate = 0.001, AdadeltaOptions options = {});
+struct AdamaxOptions {
+  double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
+  Clipping clip;
+};
+Optimizer Adamax(LearningRate learning_rate = 0.001, AdamaxOptions options = {});
+struct NadamOptions {
+  double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7;
+  Clipping clip;
+};
+Optimizer Nadam(LearningRate learning_rate = 0.001, NadamOptions options = {});
+struct FtrlOptions {
+  double learning_rate_power = -0.5, initial_accumulator_value = 0.1,
+         l1_regularization_strength = 0.0, l2_regularization_strength = 0.0,
+         l2_shrinkage_regularization_strength = 0.0, beta = 0.0;
+  Clipping clip;
+};
+Optimizer Ftrl(LearningRate learning_rate = 0.001, FtrlOptions options = {});
 
 } // namespace optimizers
 
