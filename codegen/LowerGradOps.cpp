@@ -709,12 +709,110 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
   }
 };
 
+
+
+//===----------------------------------------------------------------------===//
+// Training-mode dropout: a Philox 4x32-10 mask, keyed by the seed, counting over
+// (flat element index, step).
+//===----------------------------------------------------------------------===//
+
+/// Philox 4x32-10 (Salmon et al., as TensorFlow's stateless random ops use it) on a counter of
+/// four i32 and a key of two; returns the first output word.
+Value philox(OpBuilder &b, Location loc, std::array<Value, 4> ctr, std::array<Value, 2> key) {
+  Type i32 = b.getI32Type();
+  auto c = [&](uint32_t v) {
+    return arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(static_cast<int32_t>(v)));
+  };
+  Value m0 = c(0xD2511F53u), m1 = c(0xCD9E8D57u), w0 = c(0x9E3779B9u), w1 = c(0xBB67AE85u);
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {
+      key[0] = arith::AddIOp::create(b, loc, key[0], w0);
+      key[1] = arith::AddIOp::create(b, loc, key[1], w1);
+    }
+    auto p0 = arith::MulUIExtendedOp::create(b, loc, m0, ctr[0]);
+    auto p1 = arith::MulUIExtendedOp::create(b, loc, m1, ctr[2]);
+    Value n0 = arith::XOrIOp::create(
+        b, loc, arith::XOrIOp::create(b, loc, p1.getHigh(), ctr[1]), key[0]);
+    Value n2 = arith::XOrIOp::create(
+        b, loc, arith::XOrIOp::create(b, loc, p0.getHigh(), ctr[3]), key[1]);
+    ctr = {n0, p1.getLow(), n2, p0.getLow()};
+  }
+  return ctr[0];
+}
+
+struct DropoutTrainingLowering : OpConversionPattern<DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (!op.getTraining() || !adaptor.getStep())
+      return failure();
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    Value x = adaptor.getInput();
+    auto type = cast<RankedTensorType>(x.getType());
+    int64_t rank = type.getRank();
+    for (int64_t d = 1; d < rank; ++d)
+      if (type.isDynamicDim(d))
+        return rewriter.notifyMatchFailure(op, "only the batch may be dynamic");
+    double rate = op.getRate().convertToDouble();
+    uint64_t seed = static_cast<uint64_t>(op.getSeed());
+    Value step = tensor::ExtractOp::create(rewriter, loc, adaptor.getStep(), ValueRange{});
+    Value out = emptyLike(rewriter, loc, type, x);
+    SmallVector<AffineMap> maps(2, rewriter.getMultiDimIdentityMap(rank));
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{type}, ValueRange{x}, ValueRange{out}, maps,
+        parallelIterators(rank), [&](OpBuilder &b, Location l, ValueRange args) {
+          Type i64 = b.getI64Type(), i32 = b.getI32Type();
+          // Row-major flat index; only dimension 0 may be dynamic, and it has the largest
+          // stride, so the strides are constants.
+          Value flat = arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(0));
+          int64_t stride = 1;
+          for (int64_t d = rank - 1; d >= 0; --d) {
+            Value idx = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            Value term = arith::MulIOp::create(
+                b, l, idx, arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(stride)));
+            flat = arith::AddIOp::create(b, l, flat, term);
+            if (d > 0)
+              stride *= type.getDimSize(d);
+          }
+          auto lo = [&](Value v) { return arith::TruncIOp::create(b, l, i32, v).getResult(); };
+          auto hi = [&](Value v) {
+            Value sh = arith::ShRUIOp::create(
+                b, l, v, arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(32)));
+            return arith::TruncIOp::create(b, l, i32, sh).getResult();
+          };
+          auto k = [&](uint32_t v) {
+            return arith::ConstantOp::create(b, l, i32,
+                                             b.getI32IntegerAttr(static_cast<int32_t>(v)))
+                .getResult();
+          };
+          Value bits = philox(b, l, {lo(flat), hi(flat), lo(step), hi(step)},
+                              {k(static_cast<uint32_t>(seed)), k(static_cast<uint32_t>(seed >> 32))});
+          // The top 24 bits as a uniform float in [0, 1); keep where u >= rate.
+          Value top = arith::ShRUIOp::create(b, l, bits, k(8));
+          Value u = arith::MulFOp::create(
+              b, l, arith::UIToFPOp::create(b, l, b.getF32Type(), top),
+              fConst(b, l, b.getF32Type(), 1.0 / 16777216.0));
+          Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, u,
+                                             fConst(b, l, b.getF32Type(), rate));
+          Value scaled = arith::MulFOp::create(b, l, args[0],
+                                               fConst(b, l, b.getF32Type(), 1.0 / (1.0 - rate)));
+          Value y = arith::SelectOp::create(b, l, keep, scaled,
+                                            fConst(b, l, b.getF32Type(), 0.0));
+          linalg::YieldOp::create(b, l, y);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
 } // namespace
 
 void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryGradLowering, Conv2DGradInputLowering, Conv2DGradKernelLowering,
                Pool2DGradLowering, BroadcastLikeLowering, SliceLowering, CompareLowering,
-               OneHotLowering>(patterns.getContext());
+               OneHotLowering, DropoutTrainingLowering>(patterns.getContext());
 }
 
 } // namespace mlir::kiln

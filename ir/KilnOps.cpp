@@ -288,6 +288,9 @@ LogicalResult DropoutOp::verify() {
     return emitKilnOpError(getLoc(), "dropout",
                            "expected rate in [0, 1), got " +
                                Twine(formatFloat(rate)));
+  if (getTraining() && !getStep())
+    return emitKilnOpError(getLoc(), "dropout",
+                           "training = true needs the step operand (the RNG counter)");
   return success();
 }
 

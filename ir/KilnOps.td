@@ -249,24 +249,30 @@ def Kiln_ConstantOp : Kiln_Op<"constant",
   let hasFolder = 1;
 }
 
-def Kiln_DropoutOp : Kiln_InferredOp<"dropout", [SameOperandsAndResultElementType]> {
+def Kiln_DropoutOp : Kiln_InferredOp<"dropout"> {
   let summary = "Keras Dropout: identity at inference, seeded mask in training";
   let description = [{
     With `training = false` (every `@predict`), the op is the identity and folds away. With
     `training = true` (in `@train_step`), each element is kept with probability `1 - rate` and
-    scaled by `1 / (1 - rate)`; the mask comes from a counter-based RNG keyed by `seed` and the
-    step counter that `@train_step` receives, so a run is reproducible (see docs/Design.md).
+    scaled by `1 / (1 - rate)`; the mask comes from a counter-based RNG (Philox 4x32-10) keyed
+    by `seed` and counting over the `step` operand (the `@train_step` iteration, required in
+    training) and the element's flat index, so a run is reproducible (see docs/Design.md).
+
+    ```mlir
+    %y = kiln.dropout %x, %step {rate = 5.0e-01 : f32, seed = 7 : i64, training = true}
+        : (tensor<?x128xf32>, tensor<i64>) -> tensor<?x128xf32>
+    ```
 
     ```mlir
     %y = kiln.dropout %x {rate = 5.0e-01 : f32, seed = 7 : i64}
         : (tensor<?x128xf32>) -> tensor<?x128xf32>
     ```
   }];
-  let arguments = (ins Kiln_Tensor:$input, F32Attr:$rate,
+  let arguments = (ins Kiln_Tensor:$input, Optional<0DTensorOf<[I64]>>:$step, F32Attr:$rate,
                    DefaultValuedAttr<I64Attr, "0">:$seed,
                    DefaultValuedAttr<BoolAttr, "false">:$training);
   let results = (outs Kiln_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = "$input (`,` $step^)? attr-dict `:` functional-type(operands, results)";
   let hasFolder = 1;
   let hasVerifier = 1;
 }

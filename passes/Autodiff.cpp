@@ -157,9 +157,13 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
   else if (isa<NegOp>(op))
     dx[0] = NegOp::create(b, loc, dy.getType(), dy);
   else if (auto d = dyn_cast<DropoutOp>(op)) {
+    // The mask is a function of (seed, step, index): dropping dy with the same op drops the
+    // same elements and scales the kept ones alike.
     if (d.getTraining())
-      return failure();
-    dx[0] = dy;
+      dx[0] = DropoutOp::create(b, loc, dy.getType(), dy, d.getStep(), d.getRateAttr(),
+                                d.getSeedAttr(), d.getTrainingAttr());
+    else
+      dx[0] = dy;
   } else if (isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp>(op)) {
     Value l = op->getOperand(0), r = op->getOperand(1);
     Type t = dy.getType();

@@ -15,7 +15,8 @@ namespace kiln {
 namespace detail {
 
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
-                                           mlir::ValueRange inputs, mlir::ValueRange weights) {
+                                           mlir::ValueRange inputs, mlir::ValueRange weights,
+                                           mlir::Value step) {
   std::map<const LayerImpl *, unsigned> firstWeight;
   unsigned k = 0;
   for (const auto &l : m.layers) {
@@ -33,7 +34,8 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
       ins.push_back(values.at(in.get()));
     mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
     auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    values[n.output.get()] = n.layer->emit(b, layerLoc, ins, w);
+    values[n.output.get()] = step ? n.layer->emitTraining(b, layerLoc, ins, w, step)
+                                  : n.layer->emit(b, layerLoc, ins, w);
   }
   llvm::SmallVector<mlir::Value> results;
   for (const auto &out : m.outputs)

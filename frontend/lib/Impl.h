@@ -59,6 +59,13 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   /// Emits the layer's ops at `b`'s insertion point.
   virtual mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange inputs,
                            mlir::ValueRange weights) const = 0;
+  /// Emits the layer in training mode (Dropout drops); `step` is @train_step's iteration
+  /// counter, a tensor<i64>.
+  virtual mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc,
+                                   mlir::ValueRange inputs, mlir::ValueRange weights,
+                                   mlir::Value step) const {
+    return emit(b, loc, inputs, weights);
+  }
 
   /// Writes the layer's own Keras config keys (units, activation, ...) into `config`; the
   /// common keys (name, trainable, dtype) are the caller's (KerasConfig.cpp).
@@ -95,7 +102,7 @@ struct Node {
 /// as the generated code's C interface takes it.
 struct Descriptor {
   std::vector<int64_t> fields;
-  Descriptor(const float *data, const Shape &shape) {
+  Descriptor(const void *data, const Shape &shape) {
     fields.resize(3 + 2 * shape.size());
     auto p = reinterpret_cast<int64_t>(data);
     fields[0] = fields[1] = p;
@@ -153,8 +160,10 @@ struct ModelImpl {
 struct ModelImpl;
 /// Emits the model's layers at `b` on `inputs` with `weights` (get_weights() order); returns
 /// the outputs' values.
+/// With `step` (a tensor<i64>), layers run in training mode.
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
-                                           mlir::ValueRange inputs, mlir::ValueRange weights);
+                                           mlir::ValueRange inputs, mlir::ValueRange weights,
+                                           mlir::Value step = {});
 /// A new context with every dialect the pipelines use.
 std::unique_ptr<mlir::MLIRContext> newContext();
 

@@ -463,10 +463,24 @@ struct DropoutImpl : LayerImpl {
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange) const override {
     // Inference: the op folds away; training (fit) sets `training`.
-    return mlir::kiln::DropoutOp::create(b, loc, in[0].getType(), in[0],
+    return mlir::kiln::DropoutOp::create(b, loc, in[0].getType(), in[0], mlir::Value(),
                                          b.getF32FloatAttr(static_cast<float>(rate)),
-                                         b.getI64IntegerAttr(opts.seed.value_or(0)),
-                                         b.getBoolAttr(false));
+                                         b.getI64IntegerAttr(seed()), b.getBoolAttr(false));
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange, mlir::Value step) const override {
+    return mlir::kiln::DropoutOp::create(b, loc, in[0].getType(), in[0], step,
+                                         b.getF32FloatAttr(static_cast<float>(rate)),
+                                         b.getI64IntegerAttr(seed()), b.getBoolAttr(true));
+  }
+  /// The layer's seed, or one derived from its name: every Dropout draws its own mask.
+  int64_t seed() const {
+    if (opts.seed)
+      return static_cast<int64_t>(*opts.seed);
+    uint64_t h = 1469598103934665603ull; // FNV-1a
+    for (char c : name)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<int64_t>(h >> 1);
   }
 };
 

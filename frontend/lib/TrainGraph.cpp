@@ -377,6 +377,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
           args.push_back(typeOf(b, w->value.shape));
       for (int k = 0; k < kHyperScalars; ++k) // learning rate, then per-optimizer factors
         args.push_back(typeOf(b, {}));
+      args.push_back(mlir::RankedTensorType::get({}, b.getI64Type())); // the iteration
     }
     results.push_back(typeOf(b, {}));
     for (const auto &out : m.outputs)
@@ -402,7 +403,8 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     Value sw = a[nIn + nOut];
     mlir::ValueRange ws = a.slice(nIn + nOut + 1, nW);
 
-    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws);
+    Value step = train ? a.back() : Value();
+    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step);
     E e{b, mlir::NameLoc::get(b.getStringAttr("loss"))};
     Value loss;
     for (size_t o = 0; o < nOut; ++o) {
@@ -413,7 +415,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     rets.append(preds.begin(), preds.end());
     if (train) {
       mlir::ValueRange slotArgs = a.slice(nIn + nOut + 1 + nW, nW * slots);
-      mlir::ValueRange hyper = a.take_back(kHyperScalars);
+      mlir::ValueRange hyper = a.drop_back().take_back(kHyperScalars);
       E u{b, mlir::NameLoc::get(b.getStringAttr("optimizer"))};
       llvm::SmallVector<mlir::Type> gradTypes;
       for (Value w : ws)

@@ -569,6 +569,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   for (Weight *w : weights)
     d.emplace_back(w->value.ptr(), w->value.shape);
   std::array<float, kHyperScalars> hyper{};
+  int64_t iteration = t.iterations;
   double nextProduct = t.nadamProduct;
   if (train) {
     for (auto &s : t.slots)
@@ -593,6 +594,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
       hyper[1] = float(o.l2_regularization_strength + o.beta / (2.0 * lr));
     for (float &h : hyper)
       d.emplace_back(&h, Shape{});
+    d.emplace_back(&iteration, Shape{});
   }
   float loss = 0;
   d.emplace_back(&loss, Shape{});

@@ -209,3 +209,18 @@ func.func @one_hot(%labels: tensor<?x1xf32>) -> tensor<?x10xf32> {
   %0 = kiln.one_hot %labels {depth = 10 : i64} : (tensor<?x1xf32>) -> tensor<?x10xf32>
   return %0 : tensor<?x10xf32>
 }
+
+// -----
+
+// Training dropout: one generic; Philox rounds (mului_extended) on the flat index and the step,
+// keep where the uniform draw >= rate, scale by 1 / (1 - rate).
+// CHECK-LABEL: func.func @dropout_training
+// CHECK: tensor.extract %{{.*}}[] : tensor<i64>
+// CHECK: linalg.generic
+// CHECK-COUNT-20: arith.mului_extended
+// CHECK: arith.cmpf oge
+// CHECK: arith.select
+func.func @dropout_training(%x: tensor<?x6xf32>, %step: tensor<i64>) -> tensor<?x6xf32> {
+  %0 = kiln.dropout %x, %step {rate = 0.25 : f32, seed = 9 : i64, training = true} : (tensor<?x6xf32>, tensor<i64>) -> tensor<?x6xf32>
+  return %0 : tensor<?x6xf32>
+}

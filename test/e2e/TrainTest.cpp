@@ -407,6 +407,39 @@ TEST_F(Train, SeedCnnLearnsOnASlice) {
   EXPECT_TRUE(std::isfinite(tl));
 }
 
+TEST_F(Train, DropoutDropsOnlyInTraining) {
+  // x = 1 everywhere, y = 0, Dense(1) with kernel w = 1 and no bias after Dropout(0.3): the
+  // gradient of each w_i is 2 * prediction * dropout(x)_i, zero exactly where x_i was dropped.
+  const int64_t n = 4000;
+  auto in = Input({n});
+  Dense d(1, {.use_bias = false, .kernel_initializer = "ones"});
+  Model m(in, d(Dropout(0.3, {.seed = 5})(in)));
+  Array x({1, n}), y({1, 1});
+  std::fill(x.data.begin(), x.data.end(), 1.0f);
+  m.compile({.optimizer = optimizers::SGD(1e-6), .loss = "mse"});
+  EXPECT_NEAR(m.predict(x).data[0], double(n), 1e-2); // inference: identity
+  std::vector<std::vector<bool>> masks;
+  for (int step = 0; step < 2; ++step) {
+    Array before = m.get_weights()[0];
+    double loss = m.train_on_batch(x, y)[0];
+    Array after = m.get_weights()[0];
+    std::vector<bool> kept(n);
+    int64_t zeros = 0;
+    double pred = std::sqrt(loss);
+    for (int64_t i = 0; i < n; ++i) {
+      double g = (before.data[i] - after.data[i]) / 1e-6;
+      kept[i] = g != 0.0;
+      zeros += !kept[i];
+      if (kept[i]) // kept inputs are scaled by 1 / (1 - rate)
+        EXPECT_NEAR(g, 2 * pred / 0.7, 2e-2 * 2 * pred / 0.7) << "weight " << i;
+    }
+    EXPECT_NEAR(double(zeros) / n, 0.3, 0.03) << "step " << step;
+    masks.push_back(kept);
+    m.set_weights({before}); // keep w = 1
+  }
+  EXPECT_NE(masks[0], masks[1]); // each step draws a new mask
+}
+
 TEST_F(Train, EvaluateMatchesPredictAndMetrics) {
   auto in = Input({4});
   Model m(in, Dense(3, {.activation = "softmax"})(in));

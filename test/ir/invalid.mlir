@@ -379,3 +379,12 @@ func.func @layer_name(%x: tensor<?x4xf32>, %w: tensor<5x16xf32>) -> tensor<*xf32
   %0 = kiln.matmul %x, %w : (tensor<?x4xf32>, tensor<5x16xf32>) -> tensor<*xf32> loc("dense_1")
   return %0 : tensor<*xf32>
 }
+
+// -----
+
+// Training-mode dropout draws its mask from (seed, step, index): the step is required.
+func.func @dropout_training_without_step(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{'kiln.dropout' op training = true needs the step operand (the RNG counter)}}
+  %0 = kiln.dropout %x {rate = 0.5 : f32, training = true} : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}

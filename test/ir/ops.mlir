@@ -174,7 +174,7 @@ func.func @normalize_and_reduce(%x: tensor<?x7x7x64xf32>, %l: tensor<?x10xf32>) 
 
 // CHECK-LABEL: func.func @constant_and_dropout
 // GENERIC-LABEL: sym_name = "constant_and_dropout"
-func.func @constant_and_dropout(%x: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+func.func @constant_and_dropout(%x: tensor<?x4xf32>, %step: tensor<i64>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
   // CHECK: kiln.constant dense<1.000000e+00> : tensor<4xf32>
   // GENERIC: "kiln.constant"() <{value = dense<1.000000e+00> : tensor<4xf32>}> : () -> tensor<4xf32>
   %c = kiln.constant dense<1.0> : tensor<4xf32>
@@ -185,7 +185,8 @@ func.func @constant_and_dropout(%x: tensor<?x4xf32>) -> (tensor<?x4xf32>, tensor
   // CHECK: kiln.dropout %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64} : (tensor<?x4xf32>) -> tensor<?x4xf32>
   // GENERIC: "kiln.dropout"(%{{.*}}) <{rate = 5.000000e-01 : f32, seed = 7 : i64, training = false}>
   %2 = kiln.dropout %1 {rate = 0.5 : f32, seed = 7 : i64} : (tensor<?x4xf32>) -> tensor<?x4xf32>
-  // CHECK: kiln.dropout %{{.*}} {rate = 2.500000e-01 : f32, training = true} : (tensor<?x4xf32>) -> tensor<?x4xf32>
-  %3 = kiln.dropout %1 {rate = 0.25 : f32, training = true} : (tensor<?x4xf32>) -> tensor<?x4xf32>
+  // CHECK: kiln.dropout %{{.*}}, %{{.*}} {rate = 2.500000e-01 : f32, training = true} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
+  // GENERIC: "kiln.dropout"(%{{.*}}, %{{.*}}) <{rate = 2.500000e-01 : f32, seed = 0 : i64, training = true}>
+  %3 = kiln.dropout %1, %step {rate = 0.25 : f32, training = true} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
   return %2, %3 : tensor<?x4xf32>, tensor<?x4xf32>
 }

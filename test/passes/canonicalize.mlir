@@ -16,11 +16,11 @@ func.func @dropout_inference(%x: tensor<?x128xf32>) -> tensor<?x128xf32> {
 // A rate of 0 keeps every element, in training too.
 
 // CHECK-LABEL: func.func @dropout_rate_zero
-// CHECK-SAME: (%[[X:.*]]: tensor<?x128xf32>)
+// CHECK-SAME: (%[[X:.*]]: tensor<?x128xf32>,
 // CHECK-NOT: kiln.dropout
 // CHECK: return %[[X]]
-func.func @dropout_rate_zero(%x: tensor<?x128xf32>) -> tensor<?x128xf32> {
-  %0 = kiln.dropout %x {rate = 0.0 : f32, training = true} : (tensor<?x128xf32>) -> tensor<?x128xf32>
+func.func @dropout_rate_zero(%x: tensor<?x128xf32>, %step: tensor<i64>) -> tensor<?x128xf32> {
+  %0 = kiln.dropout %x, %step {rate = 0.0 : f32, training = true} : (tensor<?x128xf32>, tensor<i64>) -> tensor<?x128xf32>
   return %0 : tensor<?x128xf32>
 }
 
@@ -29,10 +29,10 @@ func.func @dropout_rate_zero(%x: tensor<?x128xf32>) -> tensor<?x128xf32> {
 // In training, dropout stays.
 
 // CHECK-LABEL: func.func @dropout_training
-// CHECK: %[[Y:.*]] = kiln.dropout %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, training = true}
+// CHECK: %[[Y:.*]] = kiln.dropout %{{.*}}, %{{.*}} {rate = 5.000000e-01 : f32, seed = 7 : i64, training = true}
 // CHECK: return %[[Y]]
-func.func @dropout_training(%x: tensor<?x128xf32>) -> tensor<?x128xf32> {
-  %0 = kiln.dropout %x {rate = 0.5 : f32, seed = 7 : i64, training = true} : (tensor<?x128xf32>) -> tensor<?x128xf32>
+func.func @dropout_training(%x: tensor<?x128xf32>, %step: tensor<i64>) -> tensor<?x128xf32> {
+  %0 = kiln.dropout %x, %step {rate = 0.5 : f32, seed = 7 : i64, training = true} : (tensor<?x128xf32>, tensor<i64>) -> tensor<?x128xf32>
   return %0 : tensor<?x128xf32>
 }
 
