@@ -385,7 +385,24 @@ struct Conv2DGradInputLowering : OpConversionPattern<Conv2DGradInputOp> {
   }
 };
 
-/// dk[kh, kw, c, f] = sum_{n, oh, ow} x_pad[n, oh*s + kh*d, ow*s + kw*d, c] * dy[n, oh, ow, f].
+/// `v` with its dimensions permuted: result dimension i is dimension perm[i] of `v`.
+Value transposed(OpBuilder &b, Location loc, Value v, ArrayRef<int64_t> perm) {
+  auto type = rankedType(v);
+  SmallVector<int64_t> shape;
+  SmallVector<Value> dyn;
+  for (int64_t p : perm) {
+    shape.push_back(type.getDimSize(p));
+    if (type.isDynamicDim(p))
+      dyn.push_back(tensor::DimOp::create(b, loc, v, p));
+  }
+  Value init = tensor::EmptyOp::create(b, loc, shape, type.getElementType(), dyn);
+  return linalg::TransposeOp::create(b, loc, v, init, perm).getResult()[0];
+}
+
+/// dk[kh, kw, c, f] = sum_{n, oh, ow} x_pad[n, oh*s + kh*d, ow*s + kw*d, c] * dy[n, oh, ow, f],
+/// computed as a convolution so that the conv kernels apply: the input x_pad as (C, H, W, N)
+/// (the channels as the batch, the batch as the reduced channel), the kernel dy as
+/// (OH, OW, N, F), stride d and dilation s, giving (C, KH, KW, F).
 struct Conv2DGradKernelLowering : OpConversionPattern<Conv2DGradKernelOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(Conv2DGradKernelOp op, OpAdaptor adaptor,
@@ -399,34 +416,26 @@ struct Conv2DGradKernelLowering : OpConversionPattern<Conv2DGradKernelOp> {
     if (!resultType.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "expects a static kernel shape");
     Location loc = op.getLoc();
-    MLIRContext *ctx = rewriter.getContext();
     ArrayRef<int64_t> strides = op.getStrides(), dilations = op.getDilations();
+    ArrayRef<int64_t> kShape = resultType.getShape();
     if (op.getPadding() == "same")
-      x = padSame(rewriter, loc, x, resultType.getShape().take_front(2), strides, dilations,
-                  0.0);
-    AffineExpr kh, kw, c, f, n, oh, ow;
-    bindDims(ctx, kh, kw, c, f, n, oh, ow);
-    SmallVector<AffineMap> maps = {
-        AffineMap::get(7, 0,
-                       {n, oh * strides[0] + kh * dilations[0], ow * strides[1] + kw * dilations[1],
-                        c},
-                       ctx),
-        AffineMap::get(7, 0, {n, oh, ow, f}, ctx), AffineMap::get(7, 0, {kh, kw, c, f}, ctx)};
-    SmallVector<utils::IteratorType> iterators = parallelIterators(4);
-    iterators.append(3, utils::IteratorType::reduction);
+      x = padSame(rewriter, loc, x, kShape.take_front(2), strides, dilations, 0.0);
+    Value xT = transposed(rewriter, loc, x, {3, 1, 2, 0});
+    Value dyT = transposed(rewriter, loc, dy, {1, 2, 0, 3});
+    // The forward's floor division may leave input cells unread: the conv computes exactly
+    // KH x KW outputs, which reads no further than the forward did.
+    auto convType =
+        RankedTensorType::get({kShape[2], kShape[0], kShape[1], kShape[3]}, resultType.getElementType());
     Value init = filled(rewriter, loc,
-                        tensor::EmptyOp::create(rewriter, loc, resultType.getShape(),
-                                                resultType.getElementType()),
+                        tensor::EmptyOp::create(rewriter, loc, convType.getShape(),
+                                                convType.getElementType()),
                         0.0);
-    Value dk = linalg::GenericOp::create(
-                   rewriter, loc, TypeRange{resultType}, ValueRange{x, dy}, ValueRange{init},
-                   maps, iterators,
-                   [](OpBuilder &b, Location l, ValueRange a) {
-                     Value p = arith::MulFOp::create(b, l, a[0], a[1]);
-                     linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[2], p)));
-                   })
-                   .getResult(0);
-    rewriter.replaceOp(op, dk);
+    Value conv = linalg::Conv2DNhwcHwcfOp::create(rewriter, loc, TypeRange{convType},
+                                                  ValueRange{xT, dyT}, ValueRange{init},
+                                                  i64Pair(rewriter, dilations),
+                                                  i64Pair(rewriter, strides))
+                     .getResult(0);
+    rewriter.replaceOp(op, transposed(rewriter, loc, conv, {1, 2, 0, 3}));
     return success();
   }
 };
@@ -481,7 +490,118 @@ Value firstArgmax(OpBuilder &b, Location loc, Value x, RankedTensorType outType,
   return generic.getResult(1);
 }
 
-/// The gather form: each input cell (n, h, w, c) sums, over the window offsets (kh, kw) that
+/// Tiling windows (stride = pool size, no padding): each input cell lies in at most one
+/// window, so dx is one parallel pass over the windows' cells. With x viewed as
+/// (N, OH, PH, OW, PW, C), cell (n, i, p, j, q, c) gets dy[n, i, j, c] if it is its window's
+/// first maximum (max; the window's cells are read through constant-offset maps) or
+/// dy / (PH * PW) (avg). Cells past the last window (the forward's floor) get 0.
+FailureOr<Value> tilingPoolGrad(OpBuilder &b, Location loc, Pool2DGradOp op, Value x, Value dy) {
+  auto resultType = cast<RankedTensorType>(op.getType());
+  auto xType = rankedType(x);
+  auto dyType = rankedType(dy);
+  Type elem = resultType.getElementType();
+  ArrayRef<int64_t> window = op.getPoolSize(), strides = op.getStrides();
+  bool isMax = op.getKind() == "max";
+  int64_t covered[2];
+  for (int d = 0; d < 2; ++d) {
+    int64_t in = xType.getDimSize(d + 1), out = dyType.getDimSize(d + 1);
+    if (strides[d] != window[d])
+      return failure();
+    if (op.getPadding() == "same") {
+      auto [lo, hi] = samePadding(in, window[d], strides[d], 1);
+      if (lo || hi)
+        return failure();
+    }
+    covered[d] = out * window[d];
+    if (covered[d] > in)
+      return failure();
+  }
+  bool whole = covered[0] == xType.getDimSize(1) && covered[1] == xType.getDimSize(2);
+  Value xs = x;
+  if (!whole) {
+    SmallVector<OpFoldResult> off(4, b.getIndexAttr(0)), one(4, b.getIndexAttr(1));
+    SmallVector<OpFoldResult> size = {dimOf(b, loc, x, 0), b.getIndexAttr(covered[0]),
+                                      b.getIndexAttr(covered[1]), dimOf(b, loc, x, 3)};
+    xs = tensor::ExtractSliceOp::create(b, loc, x, off, size, one);
+  }
+  SmallVector<ReassociationIndices> reassoc = {{0}, {1, 2}, {3, 4}, {5}};
+  SmallVector<int64_t> eShape = {xType.getDimSize(0), dyType.getDimSize(1), window[0],
+                                 dyType.getDimSize(2), window[1], xType.getDimSize(3)};
+  SmallVector<OpFoldResult> eSizes = {dimOf(b, loc, x, 0),        b.getIndexAttr(eShape[1]),
+                                      b.getIndexAttr(eShape[2]), b.getIndexAttr(eShape[3]),
+                                      b.getIndexAttr(eShape[4]), b.getIndexAttr(eShape[5])};
+  auto eType = RankedTensorType::get(eShape, elem);
+  MLIRContext *ctx = b.getContext();
+  AffineExpr n, i, p, j, q, c;
+  bindDims(ctx, n, i, p, j, q, c);
+  SmallVector<Value> inputs = {dy};
+  SmallVector<AffineMap> maps = {AffineMap::get(6, 0, {n, i, j, c}, ctx)};
+  if (isMax) {
+    Value xe = tensor::ExpandShapeOp::create(b, loc, eType, xs, reassoc, eSizes);
+    for (int64_t a = 0; a < window[0]; ++a)
+      for (int64_t bb = 0; bb < window[1]; ++bb) {
+        inputs.push_back(xe);
+        maps.push_back(AffineMap::get(
+            6, 0, {n, i, getAffineConstantExpr(a, ctx), j, getAffineConstantExpr(bb, ctx), c},
+            ctx));
+      }
+  }
+  maps.push_back(AffineMap::getMultiDimIdentityMap(6, ctx));
+  SmallVector<Value> dyn;
+  if (eType.isDynamicDim(0))
+    dyn.push_back(tensor::DimOp::create(b, loc, x, 0));
+  Value init = tensor::EmptyOp::create(b, loc, eShape, elem, dyn);
+  int64_t cells = window[0] * window[1];
+  Value dxe =
+      linalg::GenericOp::create(
+          b, loc, TypeRange{eType}, inputs, ValueRange{init}, maps, parallelIterators(6),
+          [&](OpBuilder &nb, Location l, ValueRange a) {
+            Value g = a[0];
+            if (!isMax) {
+              linalg::YieldOp::create(
+                  nb, l, Value(arith::DivFOp::create(nb, l, g, fConst(nb, l, elem, cells))));
+              return;
+            }
+            // The first maximum as the forward's argmax finds it: starting from -inf and an
+            // index past the window, a cell wins if greater, or equal while none has won.
+            Value best = fConst(nb, l, elem, -std::numeric_limits<double>::infinity());
+            Value none = arith::ConstantOp::create(nb, l, nb.getI32IntegerAttr(cells));
+            Value bestIdx = none;
+            for (int64_t k = 0; k < cells; ++k) {
+              Value v = a[1 + k];
+              Value greater = arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OGT, v, best);
+              Value tie = arith::AndIOp::create(
+                  nb, l, arith::CmpFOp::create(nb, l, arith::CmpFPredicate::OEQ, v, best),
+                  arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, bestIdx, none));
+              Value take = arith::OrIOp::create(nb, l, greater, tie);
+              best = arith::SelectOp::create(nb, l, take, v, best);
+              bestIdx = arith::SelectOp::create(
+                  nb, l, take, arith::ConstantOp::create(nb, l, nb.getI32IntegerAttr(k)),
+                  bestIdx);
+            }
+            Value flat = arith::AddIOp::create(
+                nb, l,
+                arith::MulIOp::create(nb, l, linalg::IndexOp::create(nb, l, 2),
+                                      iConst(nb, l, window[1])),
+                linalg::IndexOp::create(nb, l, 4));
+            flat = arith::IndexCastOp::create(nb, l, nb.getI32Type(), flat);
+            Value mine = arith::CmpIOp::create(nb, l, arith::CmpIPredicate::eq, flat, bestIdx);
+            linalg::YieldOp::create(
+                nb, l, Value(arith::SelectOp::create(nb, l, mine, g, fConst(nb, l, elem, 0.0))));
+          })
+          .getResult(0);
+  auto coveredType = RankedTensorType::get(
+      {xType.getDimSize(0), covered[0], covered[1], xType.getDimSize(3)}, elem);
+  Value dx = tensor::CollapseShapeOp::create(b, loc, coveredType, dxe, reassoc);
+  if (whole)
+    return dx;
+  Value zeros = filled(b, loc, emptyLike(b, loc, resultType, x), 0.0);
+  SmallVector<OpFoldResult> off(4, b.getIndexAttr(0)), one(4, b.getIndexAttr(1));
+  return Value(tensor::InsertSliceOp::create(b, loc, dx, zeros, off,
+                                             tensor::getMixedSizes(b, loc, dx), one));
+}
+
+/// Otherwise the gather form: each input cell (n, h, w, c) sums, over the window offsets (kh, kw) that
 /// put it in window (oh, ow) = ((h + before - kh) / s, ...), the gradient of that window:
 /// dy / (its number of valid cells) for avg, dy if the cell is the window's first maximum for
 /// max.
@@ -495,6 +615,10 @@ struct Pool2DGradLowering : OpConversionPattern<Pool2DGradOp> {
     if (failed(requireStaticSpatial(rewriter, op, {x, dy})))
       return failure();
     Location loc = op.getLoc();
+    if (FailureOr<Value> fast = tilingPoolGrad(rewriter, loc, op, x, dy); succeeded(fast)) {
+      rewriter.replaceOp(op, *fast);
+      return success();
+    }
     MLIRContext *ctx = rewriter.getContext();
     auto resultType = cast<RankedTensorType>(op.getType());
     auto dyType = rankedType(dy);

@@ -59,15 +59,24 @@ void forStaticBlocks(OpBuilder &b, Location loc, int64_t total, int64_t block,
     body(b, cIdx(b, loc, full * block), rem);
 }
 
-/// A memref of floats whose shape is static except maybe the first dimension.
-bool isStaticButFirst(Value v) {
+/// A memref of floats whose shape is static except maybe the first dimension and the
+/// dimension `alsoDynamic` (a reduced one, when given).
+bool isStaticButFirst(Value v, int64_t alsoDynamic = -1) {
   auto type = dyn_cast<MemRefType>(v.getType());
   if (!type || !isa<FloatType>(type.getElementType()))
     return false;
   for (int64_t d = 1; d < type.getRank(); ++d)
-    if (type.isDynamicDim(d))
+    if (type.isDynamicDim(d) && d != alsoDynamic)
       return false;
   return true;
+}
+
+/// The size of dimension `d` of memref `v` as an index value.
+Value dimValue(OpBuilder &b, Location loc, Value v, int64_t d) {
+  auto type = cast<MemRefType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return cIdx(b, loc, type.getDimSize(d));
+  return memref::DimOp::create(b, loc, v, d);
 }
 bool hasUnitLastStride(Value v) { return cast<MemRefType>(v.getType()).isLastDimUnitStride(); }
 
@@ -261,10 +270,11 @@ struct LowerToMicrokernelsPass
   }
 
   /// (n, oh, ow, f, kh, kw, c): per image, output row, block of `pixels` output columns and
-  /// chunk of filters, the accumulators live across kh, kw and c.
+  /// chunk of filters, the accumulators live across kh, kw and c. The channel count may be
+  /// dynamic (the weight gradient reduces over the batch as its channels).
   LogicalResult lowerConv(linalg::Conv2DNhwcHwcfOp op) {
     Value x = op.getInputs()[0], k = op.getInputs()[1], y = op.getOutputs()[0];
-    if (!isStaticButFirst(x) || !isStaticButFirst(k) || !isStaticButFirst(y) ||
+    if (!isStaticButFirst(x, 3) || !isStaticButFirst(k, 2) || !isStaticButFirst(y) ||
         cast<MemRefType>(k.getType()).isDynamicDim(0) || !hasUnitLastStride(k) ||
         !hasUnitLastStride(y))
       return failure();
@@ -275,8 +285,8 @@ struct LowerToMicrokernelsPass
       return failure();
     SmallVector<int64_t> strides(op.getStrides().getValues<int64_t>());
     SmallVector<int64_t> dilations(op.getDilations().getValues<int64_t>());
-    int64_t kh = kType.getDimSize(0), kw = kType.getDimSize(1), c = kType.getDimSize(2),
-            f = kType.getDimSize(3), oh = yType.getDimSize(1), ow = yType.getDimSize(2);
+    int64_t kh = kType.getDimSize(0), kw = kType.getDimSize(1), f = kType.getDimSize(3),
+            oh = yType.getDimSize(1), ow = yType.getDimSize(2);
 
     int64_t chunkVecs = std::min<int64_t>(llvm::divideCeil(f, vectorSize), 4);
     int64_t chunk = std::min(f, chunkVecs * vectorSize);
@@ -289,6 +299,7 @@ struct LowerToMicrokernelsPass
     Location loc = op.getLoc();
     Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
     Value batch = memref::DimOp::create(b, loc, y, 0);
+    Value channels = dimValue(b, loc, k, 2);
     scf::ForOp::create(b, loc, c0, batch, c1, ValueRange{}, [&](OpBuilder &b, Location loc,
                                                                  Value n, ValueRange) {
       scf::ForOp::create(b, loc, c0, cIdx(b, loc, oh), c1, ValueRange{}, [&](OpBuilder &b,
@@ -315,7 +326,7 @@ struct LowerToMicrokernelsPass
                       [&](OpBuilder &b, Location loc, Value j, ValueRange accKw) {
                         Value iw0 = addI(b, loc, colBase, mulI(b, loc, j, dilations[1]));
                         auto cLoop = scf::ForOp::create(
-                            b, loc, c0, cIdx(b, loc, c), c1, accKw,
+                            b, loc, c0, channels, c1, accKw,
                             [&](OpBuilder &b, Location loc, Value ci, ValueRange acc) {
                               SmallVector<Value> ws = loadRow(b, loc, k, {i, j, ci}, cols, f0);
                               SmallVector<Value> xs;
@@ -349,15 +360,14 @@ struct LowerToMicrokernelsPass
     if (op.hasUserDefinedMaps() || op.getInputs().size() != 2)
       return failure();
     Value a = op.getInputs()[0], bm = op.getInputs()[1], cm = op.getOutputs()[0];
-    if (!isStaticButFirst(a) || !isStaticButFirst(bm) || !isStaticButFirst(cm) ||
-        cast<MemRefType>(bm.getType()).isDynamicDim(0) || !hasUnitLastStride(bm) ||
-        !hasUnitLastStride(cm))
+    // K may be dynamic (the weight gradient x^T @ dz reduces over the batch).
+    if (!isStaticButFirst(a, 1) || !isStaticButFirst(bm) || !isStaticButFirst(cm) ||
+        !hasUnitLastStride(bm) || !hasUnitLastStride(cm))
       return failure();
     auto cType = cast<MemRefType>(cm.getType());
     if (cast<MemRefType>(a.getType()).getElementType() != cType.getElementType() ||
         cast<MemRefType>(bm.getType()).getElementType() != cType.getElementType())
       return failure();
-    int64_t kDim = cast<MemRefType>(bm.getType()).getDimSize(0);
     int64_t nDim = cType.getDimSize(1);
     const int64_t rowsPerBlock = 8;
     int64_t chunk = std::min(nDim, 2 * vectorSize);
@@ -367,6 +377,7 @@ struct LowerToMicrokernelsPass
     Location loc = op.getLoc();
     Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
     Value m = memref::DimOp::create(b, loc, cm, 0);
+    Value kDim = dimValue(b, loc, bm, 0);
     Value mFull = arith::SubIOp::create(
         b, loc, m, arith::RemUIOp::create(b, loc, m, cIdx(b, loc, rowsPerBlock)));
 
@@ -377,7 +388,7 @@ struct LowerToMicrokernelsPass
         SmallVector<Value> init = abs.fill ? initTile(b, loc, abs, rows, cols)
                                            : loadTile(b, loc, cm, rows, cols, n0, rowIndex);
         auto kLoop = scf::ForOp::create(
-            b, loc, c0, cIdx(b, loc, kDim), c1, init,
+            b, loc, c0, kDim, c1, init,
             [&](OpBuilder &b, Location loc, Value kk, ValueRange acc) {
               SmallVector<Value> ws = loadRow(b, loc, bm, {kk}, cols, n0);
               SmallVector<Value> as;

@@ -69,7 +69,10 @@ struct Compiled {
   std::unique_ptr<mlir::kiln::JitModule> jit;
 };
 
-Compiled compile(const std::string &source, bool vectorize) {
+/// The pipeline variants every test runs through.
+enum class Variant { Plain, Microkernels, Tiled };
+
+Compiled compile(const std::string &source, Variant variant) {
   mlir::DialectRegistry registry;
   mlir::kiln::registerAllKilnDialects(registry);
   Compiled c;
@@ -79,7 +82,8 @@ Compiled compile(const std::string &source, bool vectorize) {
   if (!module)
     return c;
   mlir::kiln::PipelineOptions options;
-  options.tileAndVectorize = vectorize;
+  options.tileAndVectorize = variant != Variant::Plain;
+  options.microkernels = variant == Variant::Microkernels;
   if (mlir::failed(mlir::kiln::lowerToStage(*module, mlir::kiln::Stage::LLVMDialect, options))) {
     ADD_FAILURE() << "lowering failed for\n" << source;
     return c;
@@ -149,7 +153,7 @@ std::string shape4(int64_t a, int64_t b, int64_t c, int64_t d, bool dynamicBatch
   return os.str();
 }
 
-class GradOpsTest : public ::testing::TestWithParam<bool> {};
+class GradOpsTest : public ::testing::TestWithParam<Variant> {};
 
 //===----------------------------------------------------------------------===//
 // unary_grad
@@ -348,6 +352,11 @@ TEST_P(GradOpsTest, Conv2DGrads) {
       {9, 8, 1, 3, 3, 2, 1, 1, 2, 2, false}, // dilation 2, valid
       {7, 9, 2, 3, 2, 2, 1, 1, 2, 2, true},  // dilation 2, same
       {9, 7, 2, 3, 3, 2, 2, 1, 1, 2, true},  // mixed strides and dilations, same
+      // Channel and filter counts off the vector width: the kernel gradient's conv kernel
+      // runs narrow last vectors, with the batch as its (dynamic) reduced channel.
+      {8, 9, 5, 3, 3, 20, 1, 1, 1, 1, false},
+      {10, 9, 3, 3, 3, 33, 2, 2, 1, 1, true},
+      {9, 11, 9, 3, 2, 17, 1, 2, 2, 1, true},
   };
   unsigned seed = 100;
   for (const ConvCase &cc : cases) {
@@ -370,7 +379,7 @@ TEST_P(GradOpsTest, Conv2DGrads) {
         << yt << ") -> " << kt << "\n  return %0 : " << kt << "\n}\n";
     Compiled c = compile(src.str(), GetParam());
     ASSERT_TRUE(c.jit) << convName(cc);
-    for (int64_t n : {1, 3}) {
+    for (int64_t n : {1, 3, 7}) {
       ++seed;
       std::string what = convName(cc) + " batch " + std::to_string(n);
       int64_t xs = n * cc.h * cc.w * cc.c, ks = cc.kh * cc.kw * cc.c * cc.f,
@@ -424,6 +433,37 @@ TEST_P(GradOpsTest, Conv2DGrads) {
       expectMatchesFiniteDifferences(x, dy, gx, forwardX, what + " FD input", seed);
       expectMatchesFiniteDifferences(k, dy, gk, forwardK, what + " FD kernel", seed + 7);
     }
+  }
+}
+
+/// The dense layers' weight gradient x^T @ dz: a matmul whose contracting dimension is the
+/// dynamic batch, with row and column counts off the vector width.
+TEST_P(GradOpsTest, MatmulOverBatch) {
+  const int64_t k = 19, m = 37;
+  std::ostringstream src;
+  src << "func.func @dw(%x: tensor<?x" << k << "xf32>, %dz: tensor<?x" << m << "xf32>) -> tensor<"
+      << k << "x" << m << "xf32> {\n"
+      << "  %t = kiln.transpose %x {perm = array<i64: 1, 0>} : (tensor<?x" << k
+      << "xf32>) -> tensor<" << k << "x?xf32>\n"
+      << "  %0 = kiln.matmul %t, %dz : (tensor<" << k << "x?xf32>, tensor<?x" << m
+      << "xf32>) -> tensor<" << k << "x" << m << "xf32>\n"
+      << "  return %0 : tensor<" << k << "x" << m << "xf32>\n}\n";
+  Compiled c = compile(src.str(), GetParam());
+  ASSERT_TRUE(c.jit);
+  unsigned seed = 200;
+  for (int64_t n : {1, 7, 20}) {
+    std::vector<float> x = randomData(n * k, ++seed), dz = randomData(n * m, ++seed);
+    std::vector<float> dw(k * m, -99.f);
+    auto dX = desc<2>(x, {n, k});
+    auto dDz = desc<2>(dz, {n, m});
+    auto dDw = desc<2>(dw, {k, m});
+    call(*c.jit, "dw", &dX, &dDz, &dDw);
+    std::vector<double> want(k * m, 0.0);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = 0; j < m; ++j)
+          want[i * m + j] += double(x[b * k + i]) * dz[b * m + j];
+    expectNear(dw, want, "x^T dz, batch " + std::to_string(n));
   }
 }
 
@@ -490,6 +530,11 @@ TEST_P(GradOpsTest, Pool2DGrad) {
       {false, 7, 7, 2, 3, 3, 2, 2, false}, // overlapping windows
       {false, 6, 7, 2, 3, 3, 2, 2, true},  // partial windows at the borders
       {false, 5, 5, 1, 2, 3, 1, 2, true},
+      // Tiling windows (stride = pool, no padding) take the one-pass path.
+      {true, 6, 4, 3, 2, 2, 2, 2, true},    // same without padding
+      {true, 9, 10, 11, 3, 2, 3, 2, false}, // 3x2 windows, the last row in none
+      {true, 6, 6, 17, 1, 1, 1, 1, false},  // 1x1 windows
+      {false, 7, 6, 5, 2, 3, 2, 3, false},
   };
   unsigned seed = 300;
   for (const PoolCase &pc : cases) {
@@ -511,7 +556,7 @@ TEST_P(GradOpsTest, Pool2DGrad) {
         << "\n  return %0 : " << xt << "\n}\n";
     Compiled c = compile(src.str(), GetParam());
     ASSERT_TRUE(c.jit) << poolName(pc);
-    for (int64_t n : {1, 3}) {
+    for (int64_t n : {1, 3, 7}) {
       ++seed;
       std::string what = poolName(pc) + " batch " + std::to_string(n);
       int64_t xs = n * pc.h * pc.w * pc.c, ys = n * oh * ow * pc.c;
@@ -706,7 +751,12 @@ func.func @column(%l: tensor<?x1xf32>) -> tensor<?x5xf32> {
   expectNear(y, want, "labels (N, 1)");
 }
 
-INSTANTIATE_TEST_SUITE_P(TileAndVectorize, GradOpsTest, ::testing::Values(true, false),
-                         [](const auto &info) { return info.param ? "vectorized" : "plain"; });
+INSTANTIATE_TEST_SUITE_P(TileAndVectorize, GradOpsTest,
+                         ::testing::Values(Variant::Microkernels, Variant::Tiled, Variant::Plain),
+                         [](const auto &info) {
+                           return info.param == Variant::Microkernels ? "vectorized"
+                                  : info.param == Variant::Tiled      ? "tiled"
+                                                                      : "plain";
+                         });
 
 } // namespace

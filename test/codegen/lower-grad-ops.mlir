@@ -106,17 +106,18 @@ func.func @conv2d_grad_input_dilated(%dy: tensor<?x3x3x2xf32>, %k: tensor<3x3x1x
 
 // -----
 
-// CHECK-DAG: #[[$X:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5 * 2 + d0, d6 * 2 + d1, d2)>
-// CHECK-DAG: #[[$DY:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d4, d5, d6, d3)>
-// CHECK-DAG: #[[$K:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d1, d2, d3)>
+// A convolution of x as (C, H, W, N) with dy as (OH, OW, N, F): stride = the forward's
+// dilation, dilation = the forward's stride, the batch as the reduced channel.
 // CHECK-LABEL: func.func @conv2d_grad_kernel
 func.func @conv2d_grad_kernel(%x: tensor<?x9x9x3xf32>, %dy: tensor<?x5x5x4xf32>)
     -> tensor<3x3x3x4xf32> {
   // CHECK: tensor.pad %{{.*}} low[0, 1, 1, 0] high[0, 1, 1, 0]
+  // CHECK: linalg.transpose ins(%{{.*}} : tensor<?x11x11x3xf32>) outs(%{{.*}} : tensor<3x11x11x?xf32>) permutation = [3, 1, 2, 0]
+  // CHECK: linalg.transpose ins(%{{.*}} : tensor<?x5x5x4xf32>) outs(%{{.*}} : tensor<5x5x?x4xf32>) permutation = [1, 2, 0, 3]
   // CHECK: linalg.fill {{.*}} -> tensor<3x3x3x4xf32>
-  // CHECK: linalg.generic {indexing_maps = [#[[$X]], #[[$DY]], #[[$K]]], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
-  // CHECK: arith.mulf
-  // CHECK: arith.addf
+  // CHECK: linalg.conv_2d_nhwc_hwcf {dilations = dense<2> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+  // CHECK-SAME: -> tensor<3x3x3x4xf32>
+  // CHECK: linalg.transpose {{.*}} permutation = [1, 2, 0, 3]
   %0 = kiln.conv2d_grad_kernel %x, %dy {strides = array<i64: 2, 2>, padding = "same"}
       : (tensor<?x9x9x3xf32>, tensor<?x5x5x4xf32>) -> tensor<3x3x3x4xf32>
   return %0 : tensor<3x3x3x4xf32>
@@ -147,19 +148,42 @@ func.func @max_pool_grad(%x: tensor<?x5x5x2xf32>, %dy: tensor<?x3x3x2xf32>)
 
 // -----
 
-// Avg: dy divided by each window's count of valid cells.
+// Avg with overlapping windows: dy divided by each window's count of valid cells, gathered.
 // CHECK-LABEL: func.func @avg_pool_grad
-func.func @avg_pool_grad(%x: tensor<?x6x6x2xf32>, %dy: tensor<?x2x2x2xf32>)
-    -> tensor<?x6x6x2xf32> {
+func.func @avg_pool_grad(%x: tensor<?x7x7x2xf32>, %dy: tensor<?x3x3x2xf32>)
+    -> tensor<?x7x7x2xf32> {
   // CHECK-NOT: tensor.pad
   // CHECK: linalg.generic
-  // CHECK: tensor.extract %{{.*}} : tensor<?x2x2x2xf32>
+  // CHECK: tensor.extract %{{.*}} : tensor<?x3x3x2xf32>
   // CHECK: arith.sitofp
   // CHECK: arith.divf
   %0 = kiln.pool2d_grad %x, %dy {kind = "avg", pool_size = array<i64: 3, 3>,
-                                 strides = array<i64: 3, 3>}
-      : (tensor<?x6x6x2xf32>, tensor<?x2x2x2xf32>) -> tensor<?x6x6x2xf32>
-  return %0 : tensor<?x6x6x2xf32>
+                                 strides = array<i64: 2, 2>}
+      : (tensor<?x7x7x2xf32>, tensor<?x3x3x2xf32>) -> tensor<?x7x7x2xf32>
+  return %0 : tensor<?x7x7x2xf32>
+}
+
+// -----
+
+// Tiling windows: one parallel pass over x viewed as (N, OH, PH, OW, PW, C), each window's
+// cells read through constant-offset maps; the row and column past the last window stay 0.
+// CHECK-LABEL: func.func @max_pool_grad_tiling
+func.func @max_pool_grad_tiling(%x: tensor<?x5x5x3xf32>, %dy: tensor<?x2x2x3xf32>)
+    -> tensor<?x5x5x3xf32> {
+  // CHECK: tensor.extract_slice %{{.*}}[0, 0, 0, 0] [%{{.*}}, 4, 4, 3] [1, 1, 1, 1]
+  // CHECK: tensor.expand_shape {{.*}} into tensor<?x2x2x2x2x3xf32>
+  // CHECK: linalg.generic
+  // CHECK-SAME: iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "parallel"]
+  // CHECK-SAME: ins(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} :
+  // CHECK-NOT: tensor.extract
+  // CHECK: linalg.index 2
+  // CHECK: tensor.collapse_shape {{.*}} into tensor<?x4x4x3xf32>
+  // CHECK: linalg.fill
+  // CHECK: tensor.insert_slice
+  %0 = kiln.pool2d_grad %x, %dy {kind = "max", pool_size = array<i64: 2, 2>,
+                                 strides = array<i64: 2, 2>}
+      : (tensor<?x5x5x3xf32>, tensor<?x2x2x3xf32>) -> tensor<?x5x5x3xf32>
+  return %0 : tensor<?x5x5x3xf32>
 }
 
 // -----

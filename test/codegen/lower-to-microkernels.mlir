@@ -99,3 +99,35 @@ func.func @strided(%a: memref<?x4xf32>, %b: memref<4x8xf32, strided<[1, 4]>>, %c
   linalg.matmul ins(%a, %b : memref<?x4xf32>, memref<4x8xf32, strided<[1, 4]>>) outs(%c : memref<?x8xf32>)
   return
 }
+
+// -----
+
+// The weight gradients reduce over the dynamic batch: x^T @ dz with a dynamic K, and the
+// kernel gradient's conv of x as (C, H, W, N) with dy as (OH, OW, N, F), a dynamic channel
+// count. Both loop up to the memref's size.
+
+// CHECK-LABEL: func.func @matmul_dynamic_k
+// CHECK: %[[K:.*]] = memref.dim %arg1, %c0
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %[[K]] step %c1
+// CHECK: vector.fma {{.*}} : vector<16xf32>
+// CHECK-NOT: linalg.matmul
+func.func @matmul_dynamic_k(%a: memref<24x?xf32>, %b: memref<?x32xf32>, %c: memref<24x32xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  linalg.fill ins(%cst : f32) outs(%c : memref<24x32xf32>)
+  linalg.matmul ins(%a, %b : memref<24x?xf32>, memref<?x32xf32>) outs(%c : memref<24x32xf32>)
+  return
+}
+
+// CHECK-LABEL: func.func @conv_dynamic_channels
+// CHECK: %[[C:.*]] = memref.dim %arg1, %c2
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %[[C]] step %c1
+// CHECK: vector.fma {{.*}} : vector<16xf32>
+// CHECK-NOT: linalg.conv_2d_nhwc_hwcf
+func.func @conv_dynamic_channels(%x: memref<32x13x13x?xf32>, %k: memref<11x11x?x64xf32>,
+                                 %y: memref<32x3x3x64xf32>) {
+  %cst = arith.constant 0.000000e+00 : f32
+  linalg.fill ins(%cst : f32) outs(%y : memref<32x3x3x64xf32>)
+  linalg.conv_2d_nhwc_hwcf {dilations = dense<1> : tensor<2xi64>, strides = dense<1> : tensor<2xi64>}
+    ins(%x, %k : memref<32x13x13x?xf32>, memref<11x11x?x64xf32>) outs(%y : memref<32x3x3x64xf32>)
+  return
+}
