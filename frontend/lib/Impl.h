@@ -127,7 +127,8 @@ struct Compiled {
   std::unique_ptr<mlir::MLIRContext> context;
   std::unique_ptr<mlir::kiln::JitModule> jit;
   void (*predict)(void **) = nullptr;
-  void (*trainStep)(void **) = nullptr;
+  void (*gradStep)(void **) = nullptr;
+  void (*applyStep)(void **) = nullptr;
   void (*evalStep)(void **) = nullptr;
 };
 /// Lowers `module` (in `c.context`) to native code; throws kiln::Error naming `model`.

@@ -44,7 +44,8 @@ void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
     return mlir::failed(fn) ? nullptr : *fn;
   };
   c.predict = find("predict");
-  c.trainStep = find("train_step");
+  c.gradStep = find("grad_step");
+  c.applyStep = find("apply_step");
   c.evalStep = find("eval_step");
 }
 

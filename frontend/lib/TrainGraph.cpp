@@ -360,8 +360,26 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
   auto loc = mlir::NameLoc::get(b.getStringAttr(m.name));
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::ModuleOp::create(loc);
   std::vector<Weight *> weights = m.allWeights();
+  size_t nIn = m.inputs.size(), nOut = m.outputs.size(), nW = weights.size();
   int slots = slotCount(t.optimizer);
 
+  auto function = [&](llvm::StringRef name, llvm::ArrayRef<mlir::Type> args,
+                      llvm::ArrayRef<mlir::Type> results) {
+    b.setInsertionPointToEnd(module->getBody());
+    auto func = mlir::func::FuncOp::create(b, loc, name, b.getFunctionType(args, results));
+    // Everything passed in belongs to the caller: bufferization must not write into it.
+    for (unsigned i = 0; i < args.size(); ++i)
+      func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
+    mlir::Block *entry = func.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    return entry->getArguments();
+  };
+  llvm::SmallVector<mlir::Type> weightTypes;
+  for (Weight *w : weights)
+    weightTypes.push_back(typeOf(b, w->value.shape));
+
+  // @grad_step and @eval_step: (inputs, targets, sample weights, weights[, step]) ->
+  // (mean loss, predictions[, gradients]).
   for (bool train : {true, false}) {
     llvm::SmallVector<mlir::Type> args, results;
     for (const auto &in : m.inputs)
@@ -369,40 +387,18 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     for (const Shape &s : t.targetShapes)
       args.push_back(typeOf(b, s));
     args.push_back(typeOf(b, {-1})); // sample weights
-    for (Weight *w : weights)
-      args.push_back(typeOf(b, w->value.shape));
-    if (train) {
-      for (Weight *w : weights)
-        for (int k = 0; k < slots; ++k)
-          args.push_back(typeOf(b, w->value.shape));
-      for (int k = 0; k < kHyperScalars; ++k) // learning rate, then per-optimizer factors
-        args.push_back(typeOf(b, {}));
+    args.append(weightTypes.begin(), weightTypes.end());
+    if (train)
       args.push_back(mlir::RankedTensorType::get({}, b.getI64Type())); // the iteration
-    }
     results.push_back(typeOf(b, {}));
     for (const auto &out : m.outputs)
       results.push_back(typeOf(b, out->shape));
-    if (train) {
-      for (Weight *w : weights)
-        results.push_back(typeOf(b, w->value.shape));
-      for (Weight *w : weights)
-        for (int k = 0; k < slots; ++k)
-          results.push_back(typeOf(b, w->value.shape));
-    }
-
-    b.setInsertionPointToEnd(module->getBody());
-    auto func = mlir::func::FuncOp::create(b, loc, train ? "train_step" : "eval_step",
-                                           b.getFunctionType(args, results));
-    for (unsigned i = 0; i < args.size(); ++i)
-      func.setArgAttr(i, "bufferization.writable", b.getBoolAttr(false));
-    mlir::Block *entry = func.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-    auto a = entry->getArguments();
-    size_t nIn = m.inputs.size(), nOut = m.outputs.size(), nW = weights.size();
+    if (train)
+      results.append(weightTypes.begin(), weightTypes.end());
+    auto a = function(train ? "grad_step" : "eval_step", args, results);
     mlir::ValueRange xs = a.take_front(nIn), ys = a.slice(nIn, nOut);
     Value sw = a[nIn + nOut];
     mlir::ValueRange ws = a.slice(nIn + nOut + 1, nW);
-
     Value step = train ? a.back() : Value();
     llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step);
     E e{b, mlir::NameLoc::get(b.getStringAttr("loss"))};
@@ -414,40 +410,58 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     llvm::SmallVector<Value> rets = {loss};
     rets.append(preds.begin(), preds.end());
     if (train) {
-      mlir::ValueRange slotArgs = a.slice(nIn + nOut + 1 + nW, nW * slots);
-      mlir::ValueRange hyper = a.drop_back().take_back(kHyperScalars);
-      E u{b, mlir::NameLoc::get(b.getStringAttr("optimizer"))};
-      llvm::SmallVector<mlir::Type> gradTypes;
-      for (Value w : ws)
-        gradTypes.push_back(w.getType());
-      auto grad = GradOp::create(b, loc, gradTypes, loss, ws);
-      llvm::SmallVector<Value> grads(grad.getResults());
-      const auto &o = t.optimizer;
-      if (o.global_clipnorm) {
-        Value total;
-        for (Value g : grads) {
-          Value s = u.all(u.square(g), 0);
-          total = total ? u.add(total, s) : s;
-        }
-        Value c = u.scalar(*o.global_clipnorm);
-        Value scale = u.div(c, u.max(u.sqrt(total), c));
-        for (Value &g : grads)
-          g = u.mul(g, scale);
-      }
-      for (Value &g : grads) {
-        if (o.clipnorm) {
-          Value c = u.scalar(*o.clipnorm);
-          g = u.div(u.mul(g, c), u.max(u.sqrt(u.all(u.square(g), 0)), c));
-        }
-        if (o.clipvalue)
-          g = u.clip(g, -*o.clipvalue, *o.clipvalue);
-      }
-      llvm::SmallVector<Value> newW, newSlots;
-      for (size_t i = 0; i < nW; ++i)
-        update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), hyper, newW, newSlots);
-      rets.append(newW.begin(), newW.end());
-      rets.append(newSlots.begin(), newSlots.end());
+      auto grad = GradOp::create(b, loc, weightTypes, loss, ws);
+      rets.append(grad.getResults().begin(), grad.getResults().end());
     }
+    mlir::func::ReturnOp::create(b, loc, rets);
+  }
+
+  // @apply_step: (weights, gradients, slots, scalars) -> (new weights, new slots): clipping
+  // and the optimizer's update, once the gradients of all batch slices are summed.
+  {
+    llvm::SmallVector<mlir::Type> args, results;
+    args.append(weightTypes.begin(), weightTypes.end());
+    args.append(weightTypes.begin(), weightTypes.end());
+    for (Weight *w : weights)
+      for (int k = 0; k < slots; ++k)
+        args.push_back(typeOf(b, w->value.shape));
+    for (int k = 0; k < kHyperScalars; ++k) // learning rate, then per-optimizer factors
+      args.push_back(typeOf(b, {}));
+    results.append(weightTypes.begin(), weightTypes.end());
+    for (Weight *w : weights)
+      for (int k = 0; k < slots; ++k)
+        results.push_back(typeOf(b, w->value.shape));
+    auto a = function("apply_step", args, results);
+    mlir::ValueRange ws = a.take_front(nW), gs = a.slice(nW, nW);
+    mlir::ValueRange slotArgs = a.slice(2 * nW, nW * slots);
+    mlir::ValueRange hyper = a.take_back(kHyperScalars);
+    E u{b, mlir::NameLoc::get(b.getStringAttr("optimizer"))};
+    llvm::SmallVector<Value> grads(gs.begin(), gs.end());
+    const auto &o = t.optimizer;
+    if (o.global_clipnorm) {
+      Value total;
+      for (Value g : grads) {
+        Value sq = u.all(u.square(g), 0);
+        total = total ? u.add(total, sq) : sq;
+      }
+      Value c = u.scalar(*o.global_clipnorm);
+      Value scale = u.div(c, u.max(u.sqrt(total), c));
+      for (Value &g : grads)
+        g = u.mul(g, scale);
+    }
+    for (Value &g : grads) {
+      if (o.clipnorm) {
+        Value c = u.scalar(*o.clipnorm);
+        g = u.div(u.mul(g, c), u.max(u.sqrt(u.all(u.square(g), 0)), c));
+      }
+      if (o.clipvalue)
+        g = u.clip(g, -*o.clipvalue, *o.clipvalue);
+    }
+    llvm::SmallVector<Value> newW, newSlots;
+    for (size_t i = 0; i < nW; ++i)
+      update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), hyper, newW, newSlots);
+    llvm::SmallVector<Value> rets(newW.begin(), newW.end());
+    rets.append(newSlots.begin(), newSlots.end());
     mlir::func::ReturnOp::create(b, loc, rets);
   }
   return module;

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <unistd.h>
 
 namespace kiln {
@@ -546,7 +547,7 @@ void ensureSteps(ModelImpl &m, Training &t, const std::vector<Shape> &targets) {
   });
   auto module = emitTraining(m, t, *c->context);
   compileModule(*c, *module, m.name, diagnostics);
-  if (!c->trainStep || !c->evalStep)
+  if (!c->gradStep || !c->applyStep || !c->evalStep)
     throw Error(m.name, "the compiled training code lacks its entry points");
   t.steps = c;
 }
@@ -556,82 +557,140 @@ struct StepResult {
   std::vector<Array> preds;
 };
 
-/// One call of @eval_step (train = false) or @train_step on a batch.
+/// One batch: @eval_step, or (train) @grad_step on slices of the rows in parallel threads,
+/// the slices' gradients combined by their row counts, then @apply_step.
 StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Array> &xs,
                    const std::vector<Array> &ys, const Array &sw, int64_t rows) {
   std::vector<Weight *> weights = m.allWeights();
-  std::vector<Descriptor> d;
-  for (const Array &x : xs)
-    d.emplace_back(x.ptr(), x.shape);
-  for (const Array &y : ys)
-    d.emplace_back(y.ptr(), y.shape);
-  d.emplace_back(sw.ptr(), sw.shape);
-  for (Weight *w : weights)
-    d.emplace_back(w->value.ptr(), w->value.shape);
-  std::array<float, kHyperScalars> hyper{};
-  int64_t iteration = t.iterations;
-  double nextProduct = t.nadamProduct;
-  if (train) {
-    for (auto &s : t.slots)
-      for (Array &a : s)
-        d.emplace_back(a.ptr(), a.shape);
-    const auto &o = t.optimizer;
-    double step = double(t.iterations + 1), lr = o.learningRateAt(t.iterations);
-    hyper[0] = float(lr);
-    if (o.name == "adam" || o.name == "adamw")
-      hyper[1] = float(lr * std::sqrt(1 - std::pow(o.beta_2, step)) /
-                       (1 - std::pow(o.beta_1, step)));
-    else if (o.name == "adamax")
-      hyper[1] = float(lr / (1 - std::pow(o.beta_1, step)));
-    else if (o.name == "nadam") {
-      double ut = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step));
-      double ut1 = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step + 1));
-      nextProduct = t.nadamProduct * ut;
-      hyper[1] = float(ut1 / (1 - nextProduct * ut1));
-      hyper[2] = float((1 - ut) / (1 - nextProduct));
-      hyper[3] = float(1 / (1 - std::pow(o.beta_2, step)));
-    } else if (o.name == "ftrl")
-      hyper[1] = float(o.l2_regularization_strength + o.beta / (2.0 * lr));
-    for (float &h : hyper)
-      d.emplace_back(&h, Shape{});
-    d.emplace_back(&iteration, Shape{});
-  }
-  float loss = 0;
-  d.emplace_back(&loss, Shape{});
   StepResult r;
   for (const auto &out : m.outputs) {
     Shape s = out->shape;
     s[0] = rows;
     r.preds.emplace_back(s);
   }
-  for (Array &p : r.preds)
-    d.emplace_back(p.ptr(), p.shape);
-  std::vector<Array> newW, newSlots;
-  if (train) {
+  // Rows [begin, end) through @grad_step / @eval_step; `grads` receives the slice's gradients.
+  int64_t iteration = t.iterations;
+  auto slice = [&](int64_t begin, int64_t end, float &loss, std::vector<Array> *grads) {
+    std::vector<Descriptor> d;
+    auto rowsOf = [&](const Array &a) {
+      Shape s = a.shape;
+      int64_t row = s[0] ? a.size() / s[0] : 0;
+      s[0] = end - begin;
+      d.emplace_back(a.ptr() + begin * row, s);
+    };
+    for (const Array &x : xs)
+      rowsOf(x);
+    for (const Array &y : ys)
+      rowsOf(y);
+    rowsOf(sw);
     for (Weight *w : weights)
-      newW.emplace_back(w->value.shape);
-    for (auto &s : t.slots)
-      for (Array &a : s)
-        newSlots.emplace_back(a.shape);
-    for (Array &a : newW)
-      d.emplace_back(a.ptr(), a.shape);
-    for (Array &a : newSlots)
-      d.emplace_back(a.ptr(), a.shape);
+      d.emplace_back(w->value.ptr(), w->value.shape);
+    if (grads)
+      d.emplace_back(&iteration, Shape{});
+    d.emplace_back(&loss, Shape{});
+    for (Array &p : r.preds)
+      rowsOf(p);
+    if (grads)
+      for (Array &g : *grads)
+        d.emplace_back(g.ptr(), g.shape);
+    callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d);
+  };
+
+  if (!train) {
+    float loss = 0;
+    slice(0, rows, loss, nullptr);
+    r.loss = loss;
+    return r;
   }
-  callPacked(train ? t.steps->trainStep : t.steps->evalStep, d);
+
+  // Data parallel: each thread takes at least 16 rows.
+  int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
+  std::vector<std::vector<Array>> grads(parts);
+  std::vector<float> losses(parts, 0.0f);
+  std::vector<int64_t> bounds(parts + 1);
+  for (int64_t p = 0; p <= parts; ++p)
+    bounds[p] = rows * p / parts;
+  for (auto &g : grads)
+    for (Weight *w : weights)
+      g.emplace_back(w->value.shape);
+  {
+    std::vector<std::thread> workers;
+    for (int64_t p = 1; p < parts; ++p)
+      workers.emplace_back([&, p] { slice(bounds[p], bounds[p + 1], losses[p], &grads[p]); });
+    slice(bounds[0], bounds[1], losses[0], &grads[0]);
+    for (std::thread &w : workers)
+      w.join();
+  }
+  double loss = 0;
+  for (int64_t p = 0; p < parts; ++p)
+    loss += double(losses[p]) * double(bounds[p + 1] - bounds[p]) / double(rows);
   r.loss = loss;
-  if (train && std::isfinite(loss)) {
-    // A step whose loss is not finite changes nothing: the caller stops with the weights from
-    // before it.
-    for (size_t i = 0; i < weights.size(); ++i)
-      weights[i]->value.data.swap(newW[i].data);
-    size_t k = 0;
-    for (auto &s : t.slots)
-      for (Array &a : s)
-        a.data.swap(newSlots[k++].data);
-    ++t.iterations;
-    t.nadamProduct = nextProduct;
-  }
+  if (!std::isfinite(r.loss))
+    return r; // nothing changes: the caller stops with the weights from before this batch
+  // The mean loss's gradient is the row-weighted mean of the slices' gradients.
+  if (parts > 1)
+    for (size_t i = 0; i < weights.size(); ++i) {
+      float *g0 = grads[0][i].ptr();
+      int64_t n = grads[0][i].size();
+      double w0 = double(bounds[1] - bounds[0]) / double(rows);
+      for (int64_t j = 0; j < n; ++j)
+        g0[j] = float(g0[j] * w0);
+      for (int64_t p = 1; p < parts; ++p) {
+        const float *gp = grads[p][i].ptr();
+        float wp = float(double(bounds[p + 1] - bounds[p]) / double(rows));
+        for (int64_t j = 0; j < n; ++j)
+          g0[j] += gp[j] * wp;
+      }
+    }
+
+  std::vector<Descriptor> d;
+  for (Weight *w : weights)
+    d.emplace_back(w->value.ptr(), w->value.shape);
+  for (Array &g : grads[0])
+    d.emplace_back(g.ptr(), g.shape);
+  for (auto &s : t.slots)
+    for (Array &a : s)
+      d.emplace_back(a.ptr(), a.shape);
+  std::array<float, kHyperScalars> hyper{};
+  double nextProduct = t.nadamProduct;
+  const auto &o = t.optimizer;
+  double step = double(t.iterations + 1), lr = o.learningRateAt(t.iterations);
+  hyper[0] = float(lr);
+  if (o.name == "adam" || o.name == "adamw")
+    hyper[1] =
+        float(lr * std::sqrt(1 - std::pow(o.beta_2, step)) / (1 - std::pow(o.beta_1, step)));
+  else if (o.name == "adamax")
+    hyper[1] = float(lr / (1 - std::pow(o.beta_1, step)));
+  else if (o.name == "nadam") {
+    double ut = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step));
+    double ut1 = o.beta_1 * (1.0 - 0.5 * std::pow(0.96, step + 1));
+    nextProduct = t.nadamProduct * ut;
+    hyper[1] = float(ut1 / (1 - nextProduct * ut1));
+    hyper[2] = float((1 - ut) / (1 - nextProduct));
+    hyper[3] = float(1 / (1 - std::pow(o.beta_2, step)));
+  } else if (o.name == "ftrl")
+    hyper[1] = float(o.l2_regularization_strength + o.beta / (2.0 * lr));
+  for (float &h : hyper)
+    d.emplace_back(&h, Shape{});
+  std::vector<Array> newW, newSlots;
+  for (Weight *w : weights)
+    newW.emplace_back(w->value.shape);
+  for (auto &s : t.slots)
+    for (Array &a : s)
+      newSlots.emplace_back(a.shape);
+  for (Array &a : newW)
+    d.emplace_back(a.ptr(), a.shape);
+  for (Array &a : newSlots)
+    d.emplace_back(a.ptr(), a.shape);
+  callPacked(t.steps->applyStep, d);
+  for (size_t i = 0; i < weights.size(); ++i)
+    weights[i]->value.data.swap(newW[i].data);
+  size_t k = 0;
+  for (auto &s : t.slots)
+    for (Array &a : s)
+      a.data.swap(newSlots[k++].data);
+  ++t.iterations;
+  t.nadamProduct = nextProduct;
   return r;
 }
 
