@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds kiln and runs the main demo: the seed CNN on Fashion-MNIST,
-# compiled to native code and run in process, then emitted as an object file + C header.
+# trained, evaluated and run in process, then written out as kiln IR, an object file and .h5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
