@@ -464,6 +464,72 @@ TEST_F(Train, EvaluateMatchesPredictAndMetrics) {
   EXPECT_NEAR(got[2], 1.0, 1e-9); // top 5 of 3 classes
 }
 
+TEST_F(Train, FitOptions) {
+  auto in = Input({3});
+  Model m(in, Dense(2, {.activation = "softmax"})(in));
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "categorical_crossentropy",
+             .metrics = {"accuracy"}});
+  Array x = random({40, 3}, 1);
+  Array y = utils::to_categorical(Array({40}), 2);
+  for (int i = 0; i < 40; ++i)
+    y.data[i * 2] = i % 3 == 0, y.data[i * 2 + 1] = i % 3 != 0;
+  // initial_epoch, validation_data, steps_per_epoch
+  History h = m.fit(x, y, {.batch_size = 8, .epochs = 3, .verbose = 0, .seed = 1,
+                           .validation_x = {x.rows(0, 10)}, .validation_y = {y.rows(0, 10)},
+                           .initial_epoch = 1, .steps_per_epoch = 2});
+  EXPECT_EQ(h.epoch, (std::vector<int>{1, 2}));
+  EXPECT_EQ(h.history.at("val_loss").size(), 2u);
+  EXPECT_EQ(h.history.at("val_accuracy").size(), 2u);
+
+  // A zero sample weight removes a sample from the gradient; class weights scale by label.
+  std::vector<Array> w0 = m.get_weights();
+  Array sw({40});
+  for (int i = 0; i < 40; ++i)
+    sw.data[i] = i < 20 ? 1.0f : 0.0f;
+  m.fit(x, y, {.batch_size = 40, .epochs = 1, .verbose = 0, .shuffle = false,
+               .sample_weight = sw});
+  std::vector<Array> viaWeights = m.get_weights();
+  m.set_weights(w0);
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "categorical_crossentropy"});
+  // The same step from the first 20 samples alone, with the loss still averaged over 40.
+  Array xs = x.rows(0, 20), ys = y.rows(0, 20);
+  m.fit(xs, ys, {.batch_size = 20, .epochs = 1, .verbose = 0, .shuffle = false});
+  std::vector<Array> viaHalf = m.get_weights();
+  for (size_t i = 0; i < w0.size(); ++i)
+    for (int64_t j = 0; j < w0[i].size(); ++j) // half the data, half the mean's weight
+      EXPECT_NEAR(viaWeights[i].data[j] - w0[i].data[j],
+                  0.5 * (viaHalf[i].data[j] - w0[i].data[j]), 1e-6);
+  m.set_weights(w0);
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "categorical_crossentropy"});
+  m.fit(x, y, {.batch_size = 40, .epochs = 1, .verbose = 0, .shuffle = false,
+               .class_weight = {{0, 0.0}, {1, 1.0}}});
+  std::vector<Array> viaClass = m.get_weights();
+  Array swClass({40});
+  for (int i = 0; i < 40; ++i)
+    swClass.data[i] = i % 3 != 0;
+  m.set_weights(w0);
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "categorical_crossentropy"});
+  m.fit(x, y, {.batch_size = 40, .epochs = 1, .verbose = 0, .shuffle = false,
+               .sample_weight = swClass});
+  std::vector<Array> viaSw = m.get_weights();
+  for (size_t i = 0; i < w0.size(); ++i)
+    for (int64_t j = 0; j < w0[i].size(); ++j)
+      EXPECT_NEAR(viaClass[i].data[j], viaSw[i].data[j], 1e-7);
+}
+
+TEST(DataUtils, ToCategoricalAndNormalize) {
+  Array y = utils::to_categorical(Array({3, 1}, {2, 0, 1}));
+  EXPECT_EQ(y.shape, (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(y.data, (std::vector<float>{0, 0, 1, 1, 0, 0, 0, 1, 0}));
+  EXPECT_EQ(utils::to_categorical(Array({2}, {1, 0}), 4).shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_THROW(utils::to_categorical(Array({1}, {1.5f})), std::invalid_argument);
+  EXPECT_THROW(utils::to_categorical(Array({1}, {5}), 3), std::invalid_argument);
+  Array n = utils::normalize(Array({2, 2}, {3, 4, 0, 0}));
+  EXPECT_NEAR(n.data[0], 0.6, 1e-7);
+  EXPECT_NEAR(n.data[1], 0.8, 1e-7);
+  EXPECT_EQ(n.data[2], 0.0f);
+}
+
 template <typename F> void expectError(F f, const std::string &text) {
   try {
     f();
