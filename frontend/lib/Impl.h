@@ -149,6 +149,7 @@ struct ModelImpl {
 
   std::shared_ptr<Compiled> compiled;
   std::shared_ptr<Training> training;
+  bool stopTraining = false;
   ~ModelImpl();
 
   bool isBuilt() const { return !outputs.empty(); }

@@ -705,7 +705,8 @@ Training &requireCompiled(const ModelImpl &m, const char *what) {
 /// Runs `xs`/`ys` through @eval_step in order; returns loss then metrics.
 std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Array> &xs,
                                 const std::vector<Array> &ys, const Array *sampleWeight,
-                                int64_t batch, int verbose) {
+                                int64_t batch, int verbose,
+                                const std::vector<std::shared_ptr<Callback>> &callbacks = {}) {
   int64_t n = checkData(m, t, xs, ys, "evaluate");
   ensureSteps(m, t, targetShapesOf(ys));
   std::vector<int64_t> idx(n);
@@ -724,8 +725,13 @@ std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Arr
         logs.emplace_back(name, result(ms, states[k++]));
       }
   };
+  Logs cbLogs;
+  for (const auto &cb : callbacks)
+    cb->on_test_begin(cbLogs);
   for (int64_t s = 0; s < steps; ++s) {
     int64_t b = s * batch, e = std::min(n, b + batch);
+    for (const auto &cb : callbacks)
+      cb->on_test_batch_begin(s, cbLogs);
     std::vector<Array> bx, by;
     for (const Array &x : xs)
       bx.push_back(gather(x, idx, b, e));
@@ -741,9 +747,15 @@ std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Arr
         accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
     collect(e);
     bar.update(s + 1, logs);
+    cbLogs = Logs(logs.begin(), logs.end());
+    for (const auto &cb : callbacks)
+      cb->on_test_batch_end(s, cbLogs);
   }
   collect(n);
   bar.finish(logs);
+  cbLogs = Logs(logs.begin(), logs.end());
+  for (const auto &cb : callbacks)
+    cb->on_test_end(cbLogs);
   std::vector<double> out;
   for (const auto &[k, v] : logs)
     out.push_back(v);
@@ -825,6 +837,15 @@ std::vector<std::string> Model::metrics_names() const {
   return out;
 }
 
+optimizers::Optimizer &Model::optimizer() {
+  return requireCompiled(*impl, "optimizer()").optimizer;
+}
+void Model::stop_training(bool stop) { impl->stopTraining = stop; }
+bool Model::stop_training() const { return impl->stopTraining; }
+int64_t Model::iterations() const {
+  return impl->training ? impl->training->iterations : 0;
+}
+
 void Model::checkScoreCount(size_t got, size_t want) const {
   if (got != want)
     throw Error(impl->name, "evaluate<" + std::to_string(want) + "> asked for " +
@@ -897,9 +918,18 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
 
   History history;
   std::vector<int64_t> idx(n);
-  for (int epoch = options.initial_epoch; epoch < options.epochs; ++epoch) {
+  m.stopTraining = false;
+  for (const auto &cb : options.callbacks)
+    cb->model = this;
+  Logs cbLogs;
+  for (const auto &cb : options.callbacks)
+    cb->on_train_begin(cbLogs);
+  for (int epoch = options.initial_epoch; epoch < options.epochs && !m.stopTraining; ++epoch) {
     if (verbose)
       std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
+    cbLogs.clear();
+    for (const auto &cb : options.callbacks)
+      cb->on_epoch_begin(epoch, cbLogs);
     std::iota(idx.begin(), idx.end(), 0);
     if (options.shuffle)
       std::shuffle(idx.begin(), idx.end(), rng);
@@ -916,8 +946,11 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
                                                  : ms.name,
                             result(ms, states[k++]));
     };
-    for (int64_t s = 0; s < steps; ++s) {
+    for (int64_t s = 0; s < steps && !m.stopTraining; ++s) {
       int64_t b = s * options.batch_size, e = std::min(n, b + options.batch_size);
+      Logs batchLogs;
+      for (const auto &cb : options.callbacks)
+        cb->on_train_batch_begin(s, batchLogs);
       std::vector<Array> bx, by;
       for (const Array &x : xAll)
         bx.push_back(gather(x, idx, b, e));
@@ -942,6 +975,9 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
           accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
       collect();
       bar.update(s + 1, logs);
+      batchLogs = Logs(logs.begin(), logs.end());
+      for (const auto &cb : options.callbacks)
+        cb->on_train_batch_end(s, batchLogs);
     }
     collect();
     if (validate) {
@@ -954,7 +990,12 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
     history.epoch.push_back(epoch);
     for (const auto &[k, v] : logs)
       history.history[k].push_back(v);
+    cbLogs = Logs(logs.begin(), logs.end());
+    for (const auto &cb : options.callbacks)
+      cb->on_epoch_end(epoch, cbLogs);
   }
+  for (const auto &cb : options.callbacks)
+    cb->on_train_end(cbLogs);
   return history;
 }
 
@@ -967,8 +1008,10 @@ std::vector<double> Model::evaluate(const std::vector<Array> &x, const std::vect
   Training &t = requireCompiled(*impl, "evaluate()");
   if (options.batch_size <= 0)
     throw Error(impl->name, "batch_size must be positive");
+  for (const auto &cb : options.callbacks)
+    cb->model = this;
   return evaluateAll(*impl, t, x, y, options.sample_weight ? &*options.sample_weight : nullptr,
-                     options.batch_size, options.verbose);
+                     options.batch_size, options.verbose, options.callbacks);
 }
 
 std::vector<double> Model::train_on_batch(const Array &x, const Array &y) {

@@ -517,6 +517,46 @@ TEST_F(Train, FitOptions) {
       EXPECT_NEAR(viaClass[i].data[j], viaSw[i].data[j], 1e-7);
 }
 
+TEST_F(Train, CallbacksSeeEveryHookStopAndChangeTheRate) {
+  struct Recorder : Callback {
+    std::vector<std::string> calls;
+    int stopAfterEpoch = 1;
+    void on_train_begin(Logs &) override { calls.push_back("train_begin"); }
+    void on_train_end(Logs &) override { calls.push_back("train_end"); }
+    void on_epoch_begin(int e, Logs &) override {
+      calls.push_back("epoch_begin " + std::to_string(e));
+    }
+    void on_epoch_end(int e, Logs &logs) override {
+      calls.push_back("epoch_end " + std::to_string(e) + (logs.count("val_loss") ? " val" : ""));
+      model->optimizer().learning_rate *= 0.5;
+      if (e == stopAfterEpoch)
+        model->stop_training(true);
+    }
+    void on_train_batch_end(int64_t b, Logs &logs) override {
+      calls.push_back("batch_end " + std::to_string(b) + (logs.count("loss") ? " loss" : ""));
+    }
+    void on_test_begin(Logs &) override { calls.push_back("test_begin"); }
+  };
+  auto in = Input({3});
+  Model m(in, Dense(1)(in));
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "mse"});
+  auto rec = std::make_shared<Recorder>();
+  Array x = random({8, 3}, 1), y = random({8, 1}, 2);
+  History h = m.fit(x, y, {.batch_size = 4, .epochs = 5, .verbose = 0,
+                           .validation_x = {x}, .validation_y = {y}, .callbacks = {rec}});
+  EXPECT_EQ(h.epoch.size(), 2u); // stopped after epoch index 1
+  EXPECT_NEAR(m.optimizer().learning_rate, 0.025, 1e-12);
+  EXPECT_EQ(m.iterations(), 4);
+  std::vector<std::string> want = {"train_begin",        "epoch_begin 0",     "batch_end 0 loss",
+                                   "batch_end 1 loss",   "epoch_end 0 val",   "epoch_begin 1",
+                                   "batch_end 0 loss",   "batch_end 1 loss",  "epoch_end 1 val",
+                                   "train_end"};
+  EXPECT_EQ(rec->calls, want);
+  auto test = std::make_shared<Recorder>();
+  m.evaluate(x, y, {.verbose = 0, .callbacks = {test}});
+  EXPECT_EQ(test->calls, (std::vector<std::string>{"test_begin"}));
+}
+
 TEST(DataUtils, ToCategoricalAndNormalize) {
   Array y = utils::to_categorical(Array({3, 1}, {2, 0, 1}));
   EXPECT_EQ(y.shape, (std::vector<int64_t>{3, 3}));

@@ -106,6 +106,14 @@ public:
   Array predict_on_batch(const Array &x) { return predict(x, {.batch_size = x.shape.empty() ? 1 : std::max<int64_t>(1, x.shape[0])}); }
   /// "loss", then the metrics' names, as evaluate and the History use them.
   std::vector<std::string> metrics_names() const;
+  /// The compiled optimizer (its learning_rate may be changed between steps, as Keras'
+  /// ReduceLROnPlateau does); throws before compile().
+  optimizers::Optimizer &optimizer();
+  /// Set by a callback to end fit after the current batch.
+  void stop_training(bool stop);
+  bool stop_training() const;
+  /// Optimizer steps taken so far (Keras' optimizer.iterations).
+  int64_t iterations() const;
 
   std::shared_ptr<detail::ModelImpl> impl;
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -154,6 +155,34 @@ Loss Huber(double delta = 1.0);
 
 } // namespace losses
 
+class Model;
+
+/// What callbacks see: the loss and metrics so far (Keras' `logs`).
+using Logs = std::map<std::string, double>;
+
+/// A Keras callback: override the hooks you need. fit / evaluate / predict set `model` before
+/// the first hook; a callback may call model->stop_training(true) or change
+/// model->optimizer().learning_rate.
+class Callback {
+public:
+  virtual ~Callback() = default;
+  virtual void on_train_begin(Logs &logs) {}
+  virtual void on_train_end(Logs &logs) {}
+  virtual void on_epoch_begin(int epoch, Logs &logs) {}
+  virtual void on_epoch_end(int epoch, Logs &logs) {}
+  virtual void on_train_batch_begin(int64_t batch, Logs &logs) {}
+  virtual void on_train_batch_end(int64_t batch, Logs &logs) {}
+  virtual void on_test_begin(Logs &logs) {}
+  virtual void on_test_end(Logs &logs) {}
+  virtual void on_test_batch_begin(int64_t batch, Logs &logs) {}
+  virtual void on_test_batch_end(int64_t batch, Logs &logs) {}
+  virtual void on_predict_begin(Logs &logs) {}
+  virtual void on_predict_end(Logs &logs) {}
+  virtual void on_predict_batch_begin(int64_t batch, Logs &logs) {}
+  virtual void on_predict_batch_end(int64_t batch, Logs &logs) {}
+  Model *model = nullptr;
+};
+
 struct CompileOptions {
   optimizers::Optimizer optimizer = "rmsprop";
   losses::Loss loss;
@@ -179,12 +208,14 @@ struct FitOptions {
   std::map<int64_t, double> class_weight;
   /// Batches per epoch; 0: all of the data.
   int64_t steps_per_epoch = 0;
+  std::vector<std::shared_ptr<Callback>> callbacks;
 };
 
 struct EvaluateOptions {
   int64_t batch_size = 32;
   int verbose = 0;
   std::optional<Array> sample_weight;
+  std::vector<std::shared_ptr<Callback>> callbacks;
 };
 
 /// What fit returns: each logged quantity (loss, metrics, val_*) per epoch.
