@@ -1,6 +1,7 @@
 //===- Registration.cpp - register every kiln dialect, pass and pipeline ---===//
 #include "codegen/Registration.h"
 #include "codegen/Passes.h"
+#include "codegen/GpuPipeline.h"
 #include "codegen/Pipelines.h"
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
@@ -25,5 +26,6 @@ void registerAllKilnPasses() {
   registerKilnPasses();
   registerKilnCodegenPasses();
   registerKilnPipelines();
+  registerKilnGpuPipeline();
 }
 } // namespace mlir::kiln
