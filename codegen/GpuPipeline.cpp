@@ -306,14 +306,18 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
   pm.addPass(createCanonicalizerPass());
 }
 
-void prepareGpuContext(MLIRContext *ctx) {
-  prepareContext(ctx);
-  DialectRegistry registry;
+void registerGpuTranslations(DialectRegistry &registry) {
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
   registerGPUDialectTranslation(registry);
   // gpu.binary + gpu.launch_func -> the PTX as a global, module load in a constructor.
   gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
   registerNVVMDialectTranslation(registry);
+}
+
+void prepareGpuContext(MLIRContext *ctx) {
+  prepareContext(ctx);
+  DialectRegistry registry;
+  registerGpuTranslations(registry);
   ctx->appendDialectRegistry(registry);
 }
 

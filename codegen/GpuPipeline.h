@@ -20,6 +20,10 @@ inline constexpr int64_t kGpuBlockSize = 256;
 /// planned workspace. Needs `options.planMemory == false`.
 void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options);
 
+/// Registers the NVVM target's serialization (PTX) and the gpu/NVVM translations to LLVM IR
+/// (registerAllKilnDialects calls it).
+void registerGpuTranslations(DialectRegistry &registry);
+
 /// Adds what the GPU pipeline needs beyond prepareContext: the NVVM target's serialization
 /// and the gpu/NVVM dialects' translation to LLVM IR.
 void prepareGpuContext(MLIRContext *ctx);

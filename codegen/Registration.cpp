@@ -20,6 +20,7 @@ void registerAllKilnDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerGpuTranslations(registry);
 }
 
 void registerAllKilnPasses() {
