@@ -23,6 +23,12 @@ namespace {
 const char kPredictMain[] =
 #include "codegen/PredictMain.c.inc"
     ;
+const char kGpuRuntime[] =
+#include "codegen/CudaRuntime.c.inc"
+    ;
+const char kGpuRuntimeHeader[] =
+#include "codegen/kiln_gpu.h.inc"
+    ;
 
 int64_t numElements(ArrayRef<int64_t> shape, int64_t batch) {
   int64_t n = 1;
@@ -86,7 +92,7 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
            << model.prefix << "' is not a C identifier";
   auto predict = module.lookupSymbol<LLVM::LLVMFuncOp>("predict");
   auto sizeFn = module.lookupSymbol<LLVM::LLVMFuncOp>("predict_workspace_size");
-  if (!predict || predict.isExternal() || !sizeFn)
+  if (!predict || predict.isExternal() || (!sizeFn && !model.gpu))
     return mlir::emitError(loc, "kiln: embedModel needs @predict and @predict_workspace_size "
                                 "lowered to the LLVM dialect");
 
@@ -96,7 +102,8 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   for (const auto *list : {&model.inputs, &model.weights, &model.outputs})
     for (const AotArray &a : *list)
       memrefShapes.push_back(a.shape);
-  memrefShapes.push_back({-1});
+  if (!model.gpu)
+    memrefShapes.push_back({-1});
   unsigned expected = 0;
   for (const auto &s : memrefShapes)
     expected += 3 + 2 * s.size();
@@ -127,8 +134,10 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
                                               LLVM::LLVMFunctionType::get(i64, {i64}));
   {
     OpBuilder fb = OpBuilder::atBlockBegin(sizeWrapper.addEntryBlock(b));
-    auto call = LLVM::CallOp::create(fb, loc, sizeFn, sizeWrapper.getArgument(0));
-    LLVM::ReturnOp::create(fb, loc, call.getResult());
+    Value bytes = model.gpu
+                      ? LLVM::ConstantOp::create(fb, loc, i64, 0).getResult()
+                      : LLVM::CallOp::create(fb, loc, sizeFn, sizeWrapper.getArgument(0)).getResult();
+    LLVM::ReturnOp::create(fb, loc, bytes);
   }
 
   // int <prefix>_predict(const float *x..., float *y..., int64_t batch, void *workspace)
@@ -150,7 +159,7 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   for (unsigned i = 0; i + 2 < params.size(); ++i)
     bad = LLVM::OrOp::create(
         fb, loc, bad, LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::eq, wrapper.getArgument(i), null));
-  Value wsBytes = LLVM::CallOp::create(fb, loc, sizeFn, batch).getResult();
+  Value wsBytes = model.gpu ? zero : LLVM::CallOp::create(fb, loc, sizeFn, batch).getResult();
   Value needWs = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::sgt, wsBytes, zero);
   Value wsNull = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::eq, ws, null);
   bad = LLVM::OrOp::create(fb, loc, bad, LLVM::AndOp::create(fb, loc, needWs, wsNull));
@@ -160,6 +169,23 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 1)});
 
   fb.setInsertionPointToStart(run);
+  LLVM::LLVMFuncOp gpuStatus;
+  if (model.gpu) {
+    // The device first: without one, return KILN_GPU_UNAVAILABLE before touching anything.
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto statusType = LLVM::LLVMFunctionType::get(i32, {});
+    auto init = LLVM::LLVMFuncOp::create(mb, loc, "kiln_gpu_init", statusType);
+    gpuStatus = LLVM::LLVMFuncOp::create(mb, loc, "kiln_gpu_status", statusType);
+    Value status = LLVM::CallOp::create(fb, loc, init, ValueRange()).getResult();
+    Block *noDevice = wrapper.addBlock();
+    Block *device = wrapper.addBlock();
+    Value failed = LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::ne, status,
+                                        LLVM::ConstantOp::create(fb, loc, i32, 0));
+    LLVM::CondBrOp::create(fb, loc, failed, noDevice, device);
+    fb.setInsertionPointToStart(noDevice);
+    LLVM::ReturnOp::create(fb, loc, status);
+    fb.setInsertionPointToStart(device);
+  }
   SmallVector<Value> args;
   auto pushMemref = [&](Value base, ArrayRef<int64_t> shape, Value size0) {
     args.push_back(base);
@@ -176,19 +202,24 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
     pushMemref(LLVM::AddressOfOp::create(fb, loc, g), w.shape, Value());
   for (const AotArray &out : model.outputs)
     pushMemref(wrapper.getArgument(argIndex++), out.shape, batch);
-  pushMemref(ws, {-1}, wsBytes);
+  if (!model.gpu)
+    pushMemref(ws, {-1}, wsBytes);
   if (llvm::is_contained(args, Value()))
     return mlir::emitError(loc, "kiln: only the first dimension of an input or output may be "
                                 "dynamic (the batch)");
   LLVM::CallOp::create(fb, loc, predict, args);
-  LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 0)});
+  // On the GPU a failed launch or copy shows only in the runtime's sticky status.
+  Value result = model.gpu ? LLVM::CallOp::create(fb, loc, gpuStatus, ValueRange()).getResult()
+                           : LLVM::ConstantOp::create(fb, loc, i32, 0).getResult();
+  LLVM::ReturnOp::create(fb, loc, result);
 
   // Only the two entry points stay visible: two models can then share one program.
   for (auto func : module.getOps<LLVM::LLVMFuncOp>())
     if (!func.isExternal() && func != wrapper && func != sizeWrapper)
       func.setLinkage(LLVM::Linkage::Internal);
   for (auto global : module.getOps<LLVM::GlobalOp>())
-    global.setLinkage(LLVM::Linkage::Internal);
+    if (global.getSymName() != "llvm.global_ctors" && global.getSymName() != "llvm.global_dtors")
+      global.setLinkage(LLVM::Linkage::Internal);
   return success();
 }
 
@@ -218,7 +249,10 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
      << " * Generated by kilnc " << kKilnVersion << " (C ABI version " << kAotAbiVersion
      << "); do not edit. The object file that\n"
      << " * goes with it holds the compiled model and its weights (read-only data) and needs\n"
-     << " * only libc and libm. See docs/AOT.md in kiln's sources.\n"
+     << (model.gpu ? " * libc, libm and kiln's CUDA runtime shim (libKilnGpuRuntime.a: libdl, pthreads;\n"
+                     " * the NVIDIA driver is opened at run time). Its kernels run on the GPU; buffers\n"
+                     " * stay in host memory. See docs/GPU.md in kiln's sources.\n"
+                   : " * only libc and libm. See docs/AOT.md in kiln's sources.\n")
      << " *\n"
      << " * Usage:\n"
      << " *   void *ws = malloc(" << p << "_workspace_size(batch));\n"
@@ -253,7 +287,13 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
      << "/* Status codes of " << p << "_predict. */\n"
      << "#define " << P << "_STATUS_OK 0\n"
      << "/* batch < 1, a NULL buffer, or a NULL workspace where one is needed. */\n"
-     << "#define " << P << "_STATUS_INVALID_ARGUMENT 1\n\n"
+     << "#define " << P << "_STATUS_INVALID_ARGUMENT 1\n"
+     << (model.gpu ? "/* Compiled for the GPU: no usable GPU or driver (nothing is touched), or a\n"
+                     " * CUDA call failed; the runtime printed why (kiln_gpu_error_message()). */\n"
+                     "#define " + P + "_STATUS_DEVICE_UNAVAILABLE 2\n"
+                     "#define " + P + "_STATUS_DEVICE_ERROR 3\n"
+                   : std::string())
+     << "\n"
      << "/* Shapes; -1 is the batch. SAMPLE_SIZE is the number of floats per batch row. */\n"
      << "#define " << P << "_NUM_INPUTS " << model.inputs.size() << "\n"
      << "#define " << P << "_NUM_OUTPUTS " << model.outputs.size() << "\n";
@@ -296,9 +336,11 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
 }
 
 StringRef predictDriverSource() { return kPredictMain; }
+StringRef gpuRuntimeSource() { return kGpuRuntime; }
+StringRef gpuRuntimeHeader() { return kGpuRuntimeHeader; }
 
 LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
-                                    StringRef outputPath, std::string &err) {
+                                    StringRef outputPath, std::string &err, bool gpu) {
   llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName(compiler);
   if (!cc) {
     err = "cannot find the C compiler '" + compiler.str() + "' (set --cc)";
@@ -324,14 +366,21 @@ LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, S
   std::string obj = write("kiln_model.o", objectBytes);
   write("kiln_model.h", header);
   std::string src = write("predict_main.c", predictDriverSource());
+  std::string runtime = gpu ? write("kiln_gpu_runtime.c", gpuRuntimeSource()) : "";
+  if (gpu)
+    write("kiln_gpu.h", gpuRuntimeHeader());
   if (!err.empty())
     return failure();
   // Link into the temporary directory first: a failed link leaves no output behind.
   llvm::SmallString<128> exe(dir);
   llvm::sys::path::append(exe, "a.out");
   std::string include = "-I" + dir.str().str();
-  SmallVector<StringRef> argv{*cc, "-std=c99", "-O2", include, src, obj, "-o", exe,
-                              "-lm", "-pthread"};
+  SmallVector<StringRef> argv{*cc, "-std=c99", "-O2", include, src, obj};
+  if (gpu)
+    argv.push_back(runtime);
+  argv.append({"-o", exe, "-lm", "-pthread"});
+  if (gpu)
+    argv.push_back("-ldl");
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cc, argv, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {

@@ -30,6 +30,10 @@ struct AotModel {
   std::vector<AotArray> inputs, outputs;
   /// In `@predict`'s argument order (Keras' get_weights()).
   std::vector<AotArray> weights;
+  /// `@predict` was lowered for the GPU (codegen/GpuPipeline.h): no workspace (device
+  /// buffers come from the runtime, `<prefix>_workspace_size` returns 0), and the entry
+  /// point checks the device first and reports device failures (kiln_gpu.h's status codes).
+  bool gpu = false;
 };
 
 /// The static memory plan of `@predict`, from the `kiln.memory_plan` module attribute.
@@ -64,11 +68,17 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan);
 /// prefix `kiln_model` whose header is `kiln_model.h`.
 StringRef predictDriverSource();
 
+/// The C source of kiln's CUDA runtime shim (runtime/gpu/CudaRuntime.c) and its header
+/// (kiln_gpu.h), which `--emit=exe --device gpu` compiles into the program.
+StringRef gpuRuntimeSource();
+StringRef gpuRuntimeHeader();
+
 /// Compiles `driverSource` with `compiler` (a C compiler such as clang-22 or cc) and links it
 /// with the object `objectBytes` into the executable `outputPath`, written atomically.
 /// `header` is the object's header (kiln_model.h). Errors go to `err`.
+/// With `gpu`, the CUDA runtime shim is compiled in too and the program links libdl.
 LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
-                                    StringRef outputPath, std::string &err);
+                                    StringRef outputPath, std::string &err, bool gpu = false);
 
 } // namespace mlir::kiln
 

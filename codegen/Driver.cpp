@@ -1,5 +1,6 @@
 //===- Driver.cpp - compile a kiln .mlir file to one of the pipeline's stages -===//
 #include "codegen/Driver.h"
+#include "codegen/GpuPipeline.h"
 #include "codegen/Registration.h"
 
 #include "mlir/IR/AsmState.h"
@@ -71,7 +72,12 @@ LogicalResult compileFile(StringRef inputPath, StringRef outputPath, Stage stage
     return failure();
 
   std::string text;
-  if (stage <= Stage::LLVMDialect) {
+  if (stage == Stage::Ptx) {
+    FailureOr<std::string> ptx = extractPtx(*module);
+    if (failed(ptx))
+      return failure();
+    text = std::move(*ptx);
+  } else if (stage <= Stage::LLVMDialect) {
     llvm::raw_string_ostream os(text);
     module->print(os);
   } else {

@@ -1,5 +1,6 @@
 //===- Pipelines.cpp - the compile pipelines from kiln to LLVM --------------===//
 #include "codegen/Pipelines.h"
+#include "codegen/GpuPipeline.h"
 #include "codegen/IRDump.h"
 #include "codegen/Passes.h"
 #include "codegen/Registration.h"
@@ -43,6 +44,7 @@ std::optional<Stage> parseStage(StringRef name) {
       .Case("llvm-ir", Stage::LLVMIR)
       .Case("asm", Stage::Asm)
       .Case("obj", Stage::Obj)
+      .Case("ptx", Stage::Ptx)
       .Default(std::nullopt);
 }
 
@@ -271,12 +273,18 @@ void prepareContext(MLIRContext *ctx) {
 }
 
 LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &options) {
-  prepareContext(module.getContext());
+  bool gpu = options.device == Device::GPU;
+  if (gpu)
+    prepareGpuContext(module.getContext());
+  else
+    prepareContext(module.getContext());
   if (stage == Stage::Kiln)
     return mlir::verify(module.getOperation());
   PassManager pm(module.getContext());
   buildKilnToLinalgPipeline(pm, options);
-  if (stage != Stage::Linalg)
+  if (stage != Stage::Linalg && gpu)
+    buildLinalgToGpuPipeline(pm, options);
+  else if (stage != Stage::Linalg)
     buildLinalgToLLVMPipeline(pm, options);
   if (!options.dumpIRDir.empty() && failed(enableIRDumps(pm, options.dumpIRDir)))
     return failure();
@@ -286,7 +294,10 @@ LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &
 
 FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
                                        const PipelineOptions &options) {
-  prepareContext(module.getContext());
+  if (options.device == Device::GPU)
+    prepareGpuContext(module.getContext());
+  else
+    prepareContext(module.getContext());
   if (stage != Stage::LLVMIR && stage != Stage::Asm && stage != Stage::Obj)
     return mlir::emitError(module.getLoc(), "kiln: translateModule needs stage llvm-ir, asm or obj");
   std::string err;

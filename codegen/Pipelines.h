@@ -15,13 +15,23 @@ class TargetMachine;
 
 namespace mlir::kiln {
 
-/// The stages `kilnc --emit=` can stop at, in pipeline order.
-enum class Stage { Kiln, Linalg, LLVMDialect, LLVMIR, Asm, Obj };
+/// The stages `kilnc --emit=` can stop at, in pipeline order. Ptx is the GPU kernels'
+/// PTX text (Device::GPU only), taken from the LLVM-dialect module.
+enum class Stage { Kiln, Linalg, LLVMDialect, LLVMIR, Asm, Obj, Ptx };
 
-/// Parses "kiln", "linalg", "llvm-dialect", "llvm-ir", "asm", "obj".
+/// Parses "kiln", "linalg", "llvm-dialect", "llvm-ir", "asm", "obj", "ptx".
 std::optional<Stage> parseStage(StringRef name);
 
+/// Where generated code runs.
+enum class Device { CPU, GPU };
+
 struct PipelineOptions {
+  /// CPU: the tile/vectorize pipeline below. GPU: codegen/GpuPipeline.h (NVIDIA, PTX); the
+  /// CPU-only options (tiling, microkernels, targetCpu, planMemory) do not apply to it.
+  Device device = Device::CPU;
+  /// With Device::GPU: the chip the PTX targets ("sm_90" for Hopper; "sm_80" PTX also runs on
+  /// later chips, compiled by the driver).
+  std::string gpuChip = "sm_90";
   /// Tile and vectorize matmul and conv (off only to compare against the plain lowering).
   bool tileAndVectorize = true;
   /// LLVM optimization level for the JIT and object emission.

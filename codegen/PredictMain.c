@@ -278,8 +278,12 @@ int main(int argc, char **argv) {
   for (long t = 1; t < threads; ++t)
     pthread_join(ids[t], NULL);
   for (long t = 0; t < threads; ++t)
-    if (jobs[t].status != 0)
+    if (jobs[t].status == 1)
       die("%s", "the compiled model refused its arguments");
+    else if (jobs[t].status != 0)
+      die("%s", jobs[t].status == 2   ? "no usable GPU (see the message above)"
+                : jobs[t].status == 3 ? "the GPU code failed (see the message above)"
+                                      : "out of memory");
 
   if (topK) {
     long k = topK < KILN_MODEL_OUTPUT_SAMPLE_SIZE ? topK : KILN_MODEL_OUTPUT_SAMPLE_SIZE;

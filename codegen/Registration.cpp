@@ -1,6 +1,7 @@
 //===- Registration.cpp - register every kiln dialect, pass and pipeline ---===//
 #include "codegen/Registration.h"
 #include "codegen/Passes.h"
+#include "codegen/GpuPipeline.h"
 #include "codegen/Pipelines.h"
 #include "ir/KilnOps.h"
 #include "passes/Passes.h"
@@ -19,11 +20,13 @@ void registerAllKilnDialects(DialectRegistry &registry) {
   registerAllExtensions(registry);
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
+  registerGpuTranslations(registry);
 }
 
 void registerAllKilnPasses() {
   registerKilnPasses();
   registerKilnCodegenPasses();
   registerKilnPipelines();
+  registerKilnGpuPipeline();
 }
 } // namespace mlir::kiln

@@ -1,6 +1,7 @@
 //===- Kilnc.cpp - the kiln driver: compile kiln IR; summary and predict on Keras files -===//
 #include "codegen/Aot.h"
 #include "codegen/Driver.h"
+#include "codegen/GpuPipeline.h"
 #include "codegen/Registration.h"
 
 #include "kiln/Npy.h"
@@ -199,6 +200,7 @@ struct CompileArgs {
 int compileModel(const CompileArgs &a) {
   using namespace mlir::kiln;
   bool exe = a.emit == "exe";
+  bool gpu = a.options.device == Device::GPU;
   std::optional<Stage> stage = exe ? Stage::Obj : parseStage(a.emit);
   std::string prefix = exe ? "kiln_model" : a.prefix;
   if (!isValidPrefix(prefix)) {
@@ -220,8 +222,20 @@ int compileModel(const CompileArgs &a) {
   mlir::OwningOpRef<mlir::ModuleOp> module = kiln::toMLIR(model, context);
 
   PipelineOptions options = a.options;
-  options.planMemory = true;
+  // Device memory is not planned: the GPU code allocates through kiln's runtime.
+  options.planMemory = !gpu;
   std::string text;
+  if (*stage == Stage::Ptx) {
+    mlir::FailureOr<std::string> ptx = mlir::failure();
+    if (mlir::failed(lowerToStage(*module, Stage::LLVMDialect, options)) ||
+        mlir::failed(ptx = extractPtx(*module)) ||
+        mlir::failed(writeFileAtomically(a.output, *ptx, text))) {
+      if (!text.empty())
+        llvm::errs() << "kilnc: error: " << text << "\n";
+      return 1;
+    }
+    return 0;
+  }
   if (*stage <= Stage::Linalg) {
     if (mlir::failed(lowerToStage(*module, *stage, options)))
       return 1;
@@ -232,6 +246,7 @@ int compileModel(const CompileArgs &a) {
   AotModel aot;
   aot.prefix = prefix;
   aot.modelName = model.name();
+  aot.gpu = gpu;
   auto ins = model.inputs(), outs = model.outputs();
   for (size_t i = 0; i < ins.size(); ++i)
     aot.inputs.push_back({ins.size() == 1 ? "x" : "x" + std::to_string(i), ins[i].shape(), {}});
@@ -244,7 +259,8 @@ int compileModel(const CompileArgs &a) {
   if (*stage > Stage::Linalg) {
     if (mlir::failed(lowerToStage(*module, Stage::LLVMDialect, options)))
       return 1;
-    mlir::FailureOr<WorkspacePlan> read = readWorkspacePlan(*module);
+    mlir::FailureOr<WorkspacePlan> read =
+        gpu ? mlir::FailureOr<WorkspacePlan>(WorkspacePlan{}) : readWorkspacePlan(*module);
     if (mlir::failed(read) || mlir::failed(embedModel(*module, aot)))
       return 1;
     plan = *read;
@@ -267,7 +283,8 @@ int compileModel(const CompileArgs &a) {
                    << ins.size() << " and " << outs.size() << " (use --emit=obj)\n";
       return 1;
     }
-    if (mlir::failed(linkPredictExecutable(a.cc, text, emitHeader(aot, plan), a.output, err))) {
+    if (mlir::failed(
+            linkPredictExecutable(a.cc, text, emitHeader(aot, plan), a.output, err, gpu))) {
       llvm::errs() << "kilnc: error: " << err << "\n";
       return 1;
     }
@@ -281,7 +298,7 @@ int compileModel(const CompileArgs &a) {
       return 1;
     }
   }
-  if (*stage > Stage::Linalg && a.output != "-")
+  if (*stage > Stage::Linalg && a.output != "-" && !gpu)
     llvm::errs() << "kilnc: workspace " << plan.bytes(1) << " bytes for batch 1 ("
                  << plan.buffers << " buffers, " << plan.naiveBytes(1)
                  << " bytes if each had its own)\n";
@@ -297,7 +314,7 @@ int runCompile(int argc, char **argv) {
                               cl::value_desc("file"), cl::init("-"), cl::cat(category));
   cl::opt<std::string> emit("emit",
                             cl::desc("What to produce: kiln, linalg, llvm-dialect, llvm-ir, "
-                                     "asm, obj, exe (Keras models), ptx (not built yet)"),
+                                     "asm, obj, exe (Keras models), ptx (--device gpu)"),
                             cl::init("llvm-dialect"), cl::cat(category));
   cl::opt<std::string> header("header",
                               cl::desc("With a Keras model and --emit=obj: write the object's "
@@ -320,11 +337,28 @@ int runCompile(int argc, char **argv) {
                             cl::init(false), cl::cat(category));
   cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"), cl::Prefix,
                              cl::init(3), cl::cat(category));
+  cl::opt<std::string> device("device",
+                              cl::desc("Where the generated code runs: cpu, or gpu (NVIDIA, "
+                                       "PTX kernels; docs/GPU.md)"),
+                              cl::init("cpu"), cl::cat(category));
+  cl::opt<std::string> gpuChip("gpu-chip",
+                               cl::desc("With --device gpu: the chip the PTX targets (sm_90; "
+                                        "sm_80 PTX also runs on later chips)"),
+                               cl::init("sm_90"), cl::cat(category));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, kOverview);
 
-  if (emit == "ptx") {
-    llvm::errs() << "kilnc: error: --emit=ptx: not built: the GPU backend is issue 5\n";
+  if (device != "cpu" && device != "gpu") {
+    llvm::errs() << "kilnc: error: --device must be cpu or gpu, got '" << device << "'\n";
+    return 1;
+  }
+  if (emit == "ptx" && device != "gpu") {
+    llvm::errs() << "kilnc: error: --emit=ptx needs --device gpu\n";
+    return 1;
+  }
+  if (!llvm::StringRef(gpuChip).starts_with("sm_")) {
+    llvm::errs() << "kilnc: error: --gpu-chip must name an NVIDIA chip such as sm_90, got '"
+                 << gpuChip << "'\n";
     return 1;
   }
   llvm::StringRef in(input);
@@ -332,7 +366,7 @@ int runCompile(int argc, char **argv) {
   std::optional<mlir::kiln::Stage> stage = mlir::kiln::parseStage(emit);
   if (!stage && !(isModel && emit == "exe")) {
     llvm::errs() << "kilnc: error: unknown --emit stage '" << emit
-                 << "' (expected kiln, linalg, llvm-dialect, llvm-ir, asm, obj"
+                 << "' (expected kiln, linalg, llvm-dialect, llvm-ir, asm, obj, ptx"
                  << (isModel ? ", exe" : "; exe needs a Keras model") << ")\n";
     return 1;
   }
@@ -340,6 +374,15 @@ int runCompile(int argc, char **argv) {
   options.tileAndVectorize = !noVectorize;
   options.optLevel = std::min(optLevel.getValue(), 3u);
   options.dumpIRDir = dumpDir;
+  if (device == "gpu") {
+    options.device = mlir::kiln::Device::GPU;
+    options.gpuChip = gpuChip;
+    if (planMemory) {
+      llvm::errs() << "kilnc: error: --plan-memory is for the CPU: GPU code allocates device "
+                      "memory through kiln's runtime\n";
+      return 1;
+    }
+  }
   if (isModel) {
     if (emit == "exe" && output == "-") {
       llvm::errs() << "kilnc: error: --emit=exe needs -o FILE\n";

@@ -1,0 +1,361 @@
+//===- GpuPipeline.cpp - the NVIDIA GPU pipeline: linalg -> gpu -> NVVM -> PTX ---===//
+#include "codegen/GpuPipeline.h"
+#include "codegen/Passes.h"
+#include "codegen/Registration.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+#include <numeric>
+
+namespace mlir::kiln {
+
+#define GEN_PASS_DECL
+#define GEN_PASS_DEF_KILNGPUMARKOUTPUTS
+#define GEN_PASS_DEF_KILNGPUMAPLOOPS
+#define GEN_PASS_DEF_KILNGPUHOSTBUFFERS
+#include "codegen/GpuPasses.h.inc"
+#define GEN_PASS_REGISTRATION
+#include "codegen/GpuPasses.h.inc"
+
+namespace {
+
+constexpr StringLiteral kNumOutputsAttr = "kiln.gpu.num_outputs";
+
+bool isEntryPoint(func::FuncOp func) { return func.isPublic() && !func.isExternal(); }
+
+struct KilnGpuMarkOutputs : impl::KilnGpuMarkOutputsBase<KilnGpuMarkOutputs> {
+  void runOnOperation() override {
+    Builder b(&getContext());
+    for (auto func : getOperation().getOps<func::FuncOp>())
+      if (isEntryPoint(func))
+        func->setAttr(kNumOutputsAttr, b.getI64IntegerAttr(func.getNumResults()));
+  }
+};
+
+struct KilnGpuMapLoops : impl::KilnGpuMapLoopsBase<KilnGpuMapLoops> {
+  using Base::Base;
+  void runOnOperation() override {
+    SmallVector<scf::ParallelOp> roots;
+    getOperation().walk([&](scf::ParallelOp op) {
+      if (!op->getParentOfType<scf::ParallelOp>())
+        roots.push_back(op);
+    });
+    IRRewriter rewriter(&getContext());
+    for (scf::ParallelOp op : roots) {
+      if (op.getNumResults()) {
+        op.emitOpError("kiln-gpu-map-loops: parallel reductions are not mapped to the GPU yet");
+        return signalPassFailure();
+      }
+      scf::ParallelOp flat = op;
+      if (op.getNumLoops() > 1) {
+        // The collapse replaces the loop; find the new one between its neighbours.
+        Operation *before = op->getPrevNode();
+        Block *block = op->getBlock();
+        std::vector<unsigned> all(op.getNumLoops());
+        std::iota(all.begin(), all.end(), 0u);
+        rewriter.setInsertionPoint(op);
+        collapseParallelLoops(rewriter, op, {all});
+        flat = nullptr;
+        for (Operation &next :
+             llvm::make_range(before ? std::next(before->getIterator()) : block->begin(),
+                              block->end()))
+          if ((flat = dyn_cast<scf::ParallelOp>(next)))
+            break;
+        assert(flat && flat.getNumLoops() == 1 && "collapse left no 1-D loop");
+      }
+      // Blocks of blockSize threads; the inner loop guards the last block with an scf.if.
+      scf::tileParallelLoop(flat, {blockSize}, /*noMinMaxBounds=*/true);
+    }
+  }
+};
+
+/// Whether `op` reads or writes memory on the host, outside any kernel.
+bool touchesMemoryOnHost(Operation *op) {
+  if (op->getParentOfType<gpu::LaunchOp>() || isa<gpu::GPUDialect>(op->getDialect()))
+    return false;
+  if (isa<memref::AllocOp, memref::DeallocOp, memref::DimOp>(op))
+    return false;
+  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+  if (!effects)
+    return false;
+  SmallVector<MemoryEffects::EffectInstance> list;
+  effects.getEffects(list);
+  return llvm::any_of(list, [](const MemoryEffects::EffectInstance &e) {
+    return isa<MemoryEffects::Read, MemoryEffects::Write>(e.getEffect()) && e.getValue() &&
+           isa<MemRefType>(e.getValue().getType());
+  });
+}
+
+struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal())
+        continue;
+      Operation *bad = nullptr;
+      func.walk([&](Operation *op) {
+        if (!bad && touchesMemoryOnHost(op))
+          bad = op;
+      });
+      if (bad) {
+        bad->emitOpError("kiln GPU codegen: this op would access device memory from the host "
+                         "(it was not mapped onto a kernel)");
+        return signalPassFailure();
+      }
+      rewriteAllocations(func);
+      copyHostBuffers(func);
+    }
+  }
+
+  /// `%t0 = gpu.wait async; %m, %t1 = gpu.alloc async [%t0] ...; gpu.wait [%t1]`.
+  void rewriteAllocations(func::FuncOp func) {
+    SmallVector<Operation *> ops;
+    func.walk([&](Operation *op) {
+      if (isa<memref::AllocOp, memref::DeallocOp>(op) && !op->getParentOfType<gpu::LaunchOp>())
+        ops.push_back(op);
+    });
+    IRRewriter b(&getContext());
+    auto token = gpu::AsyncTokenType::get(&getContext());
+    for (Operation *op : ops) {
+      Location loc = op->getLoc();
+      b.setInsertionPoint(op);
+      Value start = gpu::WaitOp::create(b, loc, token, {}).getAsyncToken();
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        auto dev = gpu::AllocOp::create(b, loc, alloc.getType(), token, {start},
+                                        alloc.getDynamicSizes(), alloc.getSymbolOperands());
+        gpu::WaitOp::create(b, loc, Type(), {dev.getAsyncToken()});
+        b.replaceOp(alloc, dev.getMemref());
+      } else {
+        auto dealloc = cast<memref::DeallocOp>(op);
+        auto free = gpu::DeallocOp::create(b, loc, token, {start}, dealloc.getMemref());
+        gpu::WaitOp::create(b, loc, Type(), {free.getAsyncToken()});
+        b.eraseOp(dealloc);
+      }
+    }
+  }
+
+  /// Public functions copy their arguments in and their outputs out; every function copies
+  /// the constants it uses in.
+  void copyHostBuffers(func::FuncOp func) {
+    auto numOutputsAttr = func->getAttrOfType<IntegerAttr>(kNumOutputsAttr);
+    unsigned numArgs = func.getNumArguments();
+    unsigned numOutputs = numOutputsAttr ? numOutputsAttr.getInt() : 0;
+    func->removeAttr(kNumOutputsAttr);
+    OpBuilder b = OpBuilder::atBlockBegin(&func.getBody().front());
+    auto token = gpu::AsyncTokenType::get(&getContext());
+    Location loc = func.getLoc();
+    SmallVector<std::pair<Value, Value>> copies; // host buffer, device buffer
+    // Host buffers: the arguments, and constants (memref.get_global, e.g. the divisors of
+    // "same" average pooling), which the kernels must read from device memory too.
+    SmallVector<Value> hosts(func.getArguments().begin(), func.getArguments().end());
+    func.walk([&](memref::GetGlobalOp op) {
+      if (!op->getParentOfType<gpu::LaunchOp>())
+        hosts.push_back(op);
+    });
+    for (Value arg : hosts) {
+      if (isa<BlockArgument>(arg) && !isEntryPoint(func))
+        continue;
+      auto type = dyn_cast<MemRefType>(arg.getType());
+      if (!type)
+        continue;
+      if (Operation *def = arg.getDefiningOp())
+        b.setInsertionPointAfter(def);
+      else
+        b.setInsertionPointToStart(&func.getBody().front());
+      SmallPtrSet<Operation *, 4> ours;
+      SmallVector<Value> sizes;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        if (type.isDynamicDim(d)) {
+          auto dim = memref::DimOp::create(b, loc, arg, d);
+          ours.insert(dim);
+          sizes.push_back(dim);
+        }
+      Value start = gpu::WaitOp::create(b, loc, token, {}).getAsyncToken();
+      auto dev = gpu::AllocOp::create(b, loc, type, token, {start}, sizes, {});
+      Value done = dev.getAsyncToken();
+      auto blockArg = dyn_cast<BlockArgument>(arg);
+      bool isOutput = blockArg && blockArg.getArgNumber() >= numArgs - numOutputs;
+      if (!isOutput) {
+        auto copy = gpu::MemcpyOp::create(b, loc, token, {done}, dev.getMemref(), arg);
+        ours.insert(copy);
+        done = copy.getAsyncToken();
+      }
+      gpu::WaitOp::create(b, loc, Type(), {done});
+      arg.replaceAllUsesExcept(dev.getMemref(), ours);
+      copies.push_back({arg, dev.getMemref()});
+    }
+    func.walk([&](func::ReturnOp ret) {
+      OpBuilder rb(ret);
+      Value t = gpu::WaitOp::create(rb, loc, token, {}).getAsyncToken();
+      for (auto [host, dev] : copies)
+        if (auto arg = dyn_cast<BlockArgument>(host);
+            arg && arg.getArgNumber() >= numArgs - numOutputs)
+          t = gpu::MemcpyOp::create(rb, loc, token, {t}, host, dev).getAsyncToken();
+      for (auto [host, dev] : copies)
+        t = gpu::DeallocOp::create(rb, loc, token, {t}, dev).getAsyncToken();
+      gpu::WaitOp::create(rb, loc, Type(), {t});
+    });
+  }
+};
+
+/// memref.copy as linalg.copy, so that it becomes a kernel like every other loop nest.
+struct GpuCopyToLinalgPass : PassWrapper<GpuCopyToLinalgPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuCopyToLinalgPass)
+  StringRef getArgument() const final { return "kiln-gpu-copy-to-linalg"; }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<linalg::LinalgDialect>();
+  }
+  void runOnOperation() override {
+    SmallVector<memref::CopyOp> copies;
+    getOperation().walk([&](memref::CopyOp op) { copies.push_back(op); });
+    IRRewriter rewriter(&getContext());
+    for (memref::CopyOp op : copies) {
+      rewriter.setInsertionPoint(op);
+      linalg::CopyOp::create(rewriter, op.getLoc(), op.getSource(), op.getTarget());
+      rewriter.eraseOp(op);
+    }
+  }
+};
+
+} // namespace
+
+void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options) {
+  // Bias adds and activations join one loop nest each: they ride in one kernel.
+  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // tanh, erf, exp as arith polynomials: the same approximations as the CPU path, no libdevice.
+  pm.addNestedPass<func::FuncOp>(createKilnExpandMath());
+  pm.addPass(createKilnGpuMarkOutputs());
+
+  // Bufferize as the CPU path does: identity-layout arguments, results as out-params.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.hoistDynamicAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  // Every intermediate is freed; kiln-gpu-host-buffers turns the frees into gpu.dealloc.
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+
+  pm.addNestedPass<func::FuncOp>(std::make_unique<GpuCopyToLinalgPass>());
+  // One scf.parallel per linalg op; reductions stay sequential scf.for inside it.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  KilnGpuMapLoopsOptions map;
+  map.blockSize = kGpuBlockSize;
+  pm.addNestedPass<func::FuncOp>(createKilnGpuMapLoops(map));
+  // Outer loop -> block x, inner loop -> thread x, anything deeper stays sequential.
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  // Host buffers copied in and out, intermediates in device memory.
+  pm.addPass(createKilnGpuHostBuffers());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  // Each gpu.launch becomes a gpu.func in its own gpu.module, launched by gpu.launch_func.
+  pm.addPass(createGpuKernelOutliningPass());
+
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.gpuChip;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  // Kernels: gpu/arith/memref/math -> NVVM and LLVM dialects.
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+  // Host: launches, allocations and copies become mgpu* runtime calls (runtime/gpu/).
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  // Kernels -> PTX text (the driver JIT-compiles it for the GPU at hand; no CUDA needed here).
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  pm.addPass(createCanonicalizerPass());
+}
+
+void registerGpuTranslations(DialectRegistry &registry) {
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerGPUDialectTranslation(registry);
+  // gpu.binary + gpu.launch_func -> the PTX as a global, module load in a constructor.
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(registry);
+  registerNVVMDialectTranslation(registry);
+}
+
+void prepareGpuContext(MLIRContext *ctx) {
+  prepareContext(ctx);
+  DialectRegistry registry;
+  registerGpuTranslations(registry);
+  ctx->appendDialectRegistry(registry);
+}
+
+void registerKilnGpuPipeline() {
+  struct CliOptions : PassPipelineOptions<CliOptions> {
+    Option<std::string> gpuChip{*this, "gpu-chip",
+                                llvm::cl::desc("NVIDIA chip the PTX is for (sm_90, sm_80, ...)"),
+                                llvm::cl::init("sm_90")};
+  };
+  PassPipelineRegistration<CliOptions>(
+      "kiln-linalg-to-gpu",
+      "linalg on tensors -> bufferize -> GPU kernels -> NVVM -> PTX; host code in LLVM dialect",
+      [](OpPassManager &pm, const CliOptions &cli) {
+        PipelineOptions options;
+        options.device = Device::GPU;
+        options.gpuChip = cli.gpuChip;
+        buildLinalgToGpuPipeline(pm, options);
+      });
+  registerKilnGpuPasses();
+}
+
+FailureOr<std::string> extractPtx(ModuleOp module) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  for (auto binary : module.getOps<gpu::BinaryOp>())
+    for (Attribute attr : binary.getObjects()) {
+      auto object = dyn_cast<gpu::ObjectAttr>(attr);
+      if (!object || object.getFormat() != gpu::CompilationTarget::Assembly)
+        return mlir::emitError(binary.getLoc(), "kiln: gpu.binary @")
+               << binary.getSymName() << " holds no PTX text";
+      StringRef ptx = object.getObject().getValue().rtrim(StringRef("\0", 1));
+      os << "// kernel module @" << binary.getSymName() << "\n" << ptx;
+      if (!out.empty() && out.back() != '\n')
+        os << "\n";
+    }
+  if (out.empty())
+    return mlir::emitError(module.getLoc(), "kiln: the module has no GPU kernels");
+  return out;
+}
+
+} // namespace mlir::kiln

@@ -1,0 +1,375 @@
+/* CudaRuntime.c - the mgpu* host functions of MLIR's gpu-to-llvm lowering, on the CUDA driver
+ * API opened with dlopen at run time (see runtime/include/kiln/kiln_gpu.h).
+ *
+ * C99 with POSIX threads and libdl; no CUDA header or library is needed to build it: the few
+ * driver types are opaque pointers and integers, declared here. kilnc compiles this file into
+ * every --device gpu program. */
+#define _GNU_SOURCE
+#include "kiln_gpu.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef struct CUctx_st *CUcontext;
+typedef struct CUmod_st *CUmodule;
+typedef struct CUfunc_st *CUfunction;
+typedef struct CUstream_st *CUstream;
+typedef struct CUevent_st *CUevent;
+typedef unsigned long long CUdeviceptr;
+
+enum { CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+       CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76 };
+enum { CU_JIT_INFO_LOG_BUFFER = 3, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4,
+       CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
+       CU_JIT_OPTIMIZATION_LEVEL = 7 };
+enum { CU_STREAM_NON_BLOCKING = 1, CU_EVENT_DEFAULT = 0 };
+
+/* The driver entry points kiln uses, by their exported (versioned) names. */
+#define KILN_CUDA_FUNCTIONS(X)                                                                 \
+  X(cuInit, "cuInit", (unsigned))                                                             \
+  X(cuDriverGetVersion, "cuDriverGetVersion", (int *))                                        \
+  X(cuDeviceGetCount, "cuDeviceGetCount", (int *))                                            \
+  X(cuDeviceGet, "cuDeviceGet", (CUdevice *, int))                                            \
+  X(cuDeviceGetName, "cuDeviceGetName", (char *, int, CUdevice))                              \
+  X(cuDeviceGetAttribute, "cuDeviceGetAttribute", (int *, int, CUdevice))                     \
+  X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", (CUcontext *, CUdevice))            \
+  X(cuCtxSetCurrent, "cuCtxSetCurrent", (CUcontext))                                          \
+  X(cuGetErrorString, "cuGetErrorString", (CUresult, const char **))                          \
+  X(cuModuleLoadData, "cuModuleLoadData", (CUmodule *, const void *))                         \
+  X(cuModuleLoadDataEx, "cuModuleLoadDataEx",                                                 \
+    (CUmodule *, const void *, unsigned, int *, void **))                                     \
+  X(cuModuleUnload, "cuModuleUnload", (CUmodule))                                             \
+  X(cuModuleGetFunction, "cuModuleGetFunction", (CUfunction *, CUmodule, const char *))       \
+  X(cuLaunchKernel, "cuLaunchKernel",                                                         \
+    (CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,        \
+     CUstream, void **, void **))                                                             \
+  X(cuStreamCreate, "cuStreamCreate", (CUstream *, unsigned))                                 \
+  X(cuStreamDestroy, "cuStreamDestroy_v2", (CUstream))                                        \
+  X(cuStreamSynchronize, "cuStreamSynchronize", (CUstream))                                   \
+  X(cuStreamWaitEvent, "cuStreamWaitEvent", (CUstream, CUevent, unsigned))                    \
+  X(cuEventCreate, "cuEventCreate", (CUevent *, unsigned))                                    \
+  X(cuEventDestroy, "cuEventDestroy_v2", (CUevent))                                           \
+  X(cuEventSynchronize, "cuEventSynchronize", (CUevent))                                      \
+  X(cuEventRecord, "cuEventRecord", (CUevent, CUstream))                                      \
+  X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t))                                     \
+  X(cuMemFree, "cuMemFree_v2", (CUdeviceptr))                                                 \
+  X(cuMemcpyAsync, "cuMemcpyAsync", (CUdeviceptr, CUdeviceptr, size_t, CUstream))             \
+  X(cuMemsetD32Async, "cuMemsetD32Async", (CUdeviceptr, unsigned, size_t, CUstream))          \
+  X(cuMemsetD16Async, "cuMemsetD16Async", (CUdeviceptr, unsigned short, size_t, CUstream))
+
+#define KILN_DECLARE(field, symbol, params) CUresult (*field) params;
+static struct {
+  KILN_CUDA_FUNCTIONS(KILN_DECLARE)
+} cu;
+#undef KILN_DECLARE
+
+static pthread_once_t initOnce = PTHREAD_ONCE_INIT;
+static pthread_mutex_t errorLock = PTHREAD_MUTEX_INITIALIZER;
+static int initStatus = KILN_GPU_UNAVAILABLE;
+static int stickyStatus = KILN_GPU_OK;
+static int quiet = 0;
+static char errorMessage[512];
+static CUdevice device;
+static CUcontext context;
+static char deviceText[256];
+
+/* Records the first failure and prints it once. */
+static void fail(int status, const char *format, ...) {
+  pthread_mutex_lock(&errorLock);
+  if (stickyStatus == KILN_GPU_OK) {
+    va_list args;
+    va_start(args, format);
+    vsnprintf(errorMessage, sizeof errorMessage, format, args);
+    va_end(args);
+    stickyStatus = status;
+    if (!quiet)
+      fprintf(stderr, "kiln: GPU: %s\n", errorMessage);
+  }
+  pthread_mutex_unlock(&errorLock);
+}
+
+static const char *errorName(CUresult r) {
+  const char *s = NULL;
+  if (cu.cuGetErrorString && cu.cuGetErrorString(r, &s) == 0 && s)
+    return s;
+  return "unknown CUDA error";
+}
+
+static void initialize(void) {
+  void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    fail(KILN_GPU_UNAVAILABLE,
+         "no NVIDIA GPU driver: cannot load libcuda.so.1 (%s); code compiled with "
+         "--device gpu needs one",
+         dlerror());
+    return;
+  }
+#define KILN_LOAD(field, symbol, params)                                                       \
+  *(void **)&cu.field = dlsym(lib, symbol);                                                   \
+  if (!cu.field) {                                                                             \
+    fail(KILN_GPU_UNAVAILABLE, "libcuda.so.1 lacks %s: the NVIDIA driver is too old", symbol); \
+    return;                                                                                    \
+  }
+  KILN_CUDA_FUNCTIONS(KILN_LOAD)
+#undef KILN_LOAD
+  CUresult r = cu.cuInit(0);
+  if (r != 0) {
+    fail(KILN_GPU_UNAVAILABLE, "cuInit failed: %s (no usable NVIDIA GPU?)", errorName(r));
+    return;
+  }
+  int count = 0;
+  if ((r = cu.cuDeviceGetCount(&count)) != 0 || count < 1) {
+    fail(KILN_GPU_UNAVAILABLE, "no NVIDIA GPU found (%s)", r ? errorName(r) : "0 devices");
+    return;
+  }
+  if ((r = cu.cuDeviceGet(&device, 0)) != 0 ||
+      (r = cu.cuDevicePrimaryCtxRetain(&context, device)) != 0) {
+    fail(KILN_GPU_UNAVAILABLE, "cannot open GPU 0: %s", errorName(r));
+    return;
+  }
+  char name[128] = "?";
+  int major = 0, minor = 0, driver = 0;
+  cu.cuDeviceGetName(name, sizeof name, device);
+  cu.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+  cu.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+  cu.cuDriverGetVersion(&driver);
+  snprintf(deviceText, sizeof deviceText, "%s, compute capability %d.%d, CUDA driver %d.%d",
+           name, major, minor, driver / 1000, driver % 1000 / 10);
+  initStatus = KILN_GPU_OK;
+}
+
+/* Sets up the driver on first use and makes the primary context current on this thread.
+ * Returns 0 when CUDA calls may be made. */
+static int ready(void) {
+  static __thread int current = 0;
+  pthread_once(&initOnce, initialize);
+  if (initStatus != KILN_GPU_OK || stickyStatus != KILN_GPU_OK)
+    return 0;
+  if (!current) {
+    CUresult r = cu.cuCtxSetCurrent(context);
+    if (r != 0) {
+      fail(KILN_GPU_ERROR, "cuCtxSetCurrent failed: %s", errorName(r));
+      return 0;
+    }
+    current = 1;
+  }
+  return 1;
+}
+
+static int check(CUresult r, const char *what) {
+  if (r == 0)
+    return 1;
+  fail(KILN_GPU_ERROR, "%s failed: %s", what, errorName(r));
+  return 0;
+}
+
+int kiln_gpu_init(void) {
+  pthread_once(&initOnce, initialize);
+  return initStatus;
+}
+
+int kiln_gpu_status(void) {
+  pthread_mutex_lock(&errorLock);
+  int s = stickyStatus;
+  pthread_mutex_unlock(&errorLock);
+  return s;
+}
+
+const char *kiln_gpu_error_message(void) { return errorMessage; }
+
+int kiln_gpu_describe(char *buf, int size) {
+  int s = kiln_gpu_init();
+  if (buf && size > 0)
+    snprintf(buf, (size_t)size, "%s", s == KILN_GPU_OK ? deviceText : errorMessage);
+  return s;
+}
+
+void kiln_gpu_set_quiet(int q) { quiet = q; }
+
+/* ---- Modules ------------------------------------------------------------------------------
+ * Generated code loads its kernel modules from global constructors, before main: loading is
+ * deferred to the first function lookup, so that a program that never runs predict on the GPU
+ * (or runs where there is none) never touches the driver. */
+
+typedef struct KilnModule {
+  const void *image;
+  int jit;      /* PTX text to compile with the driver's JIT */
+  int optLevel; /* for the JIT */
+  pthread_mutex_t lock;
+  CUmodule module;
+} KilnModule;
+
+static KilnModule *newModule(const void *image, int jit, int optLevel) {
+  KilnModule *m = calloc(1, sizeof *m);
+  if (!m)
+    return NULL;
+  m->image = image;
+  m->jit = jit;
+  m->optLevel = optLevel;
+  pthread_mutex_init(&m->lock, NULL);
+  return m;
+}
+
+void *mgpuModuleLoad(void *data, size_t size) {
+  (void)size;
+  return newModule(data, 0, 0);
+}
+
+void *mgpuModuleLoadJIT(void *data, int optLevel) { return newModule(data, 1, optLevel); }
+
+void mgpuModuleUnload(void *handle) {
+  KilnModule *m = handle;
+  if (!m)
+    return;
+  /* At exit the context may be gone already; unload only while the device is healthy. */
+  if (m->module && initStatus == KILN_GPU_OK && kiln_gpu_status() == KILN_GPU_OK)
+    cu.cuModuleUnload(m->module);
+  pthread_mutex_destroy(&m->lock);
+  free(m);
+}
+
+void *mgpuModuleGetFunction(void *handle, const char *name) {
+  KilnModule *m = handle;
+  if (!m || !ready())
+    return NULL;
+  pthread_mutex_lock(&m->lock);
+  if (!m->module) {
+    CUresult r;
+    if (m->jit) {
+      char log[4096] = "";
+      int options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES,
+                       CU_JIT_OPTIMIZATION_LEVEL};
+      void *values[] = {log, (void *)(uintptr_t)sizeof log,
+                        (void *)(uintptr_t)(m->optLevel < 0 ? 0 : m->optLevel > 4 ? 4 : m->optLevel)};
+      r = cu.cuModuleLoadDataEx(&m->module, m->image, 3, options, values);
+      if (r != 0)
+        fail(KILN_GPU_ERROR, "loading the kernels' PTX failed: %s%s%s", errorName(r),
+             log[0] ? ": " : "", log);
+    } else {
+      r = cu.cuModuleLoadData(&m->module, m->image);
+      check(r, "cuModuleLoadData");
+    }
+    if (r != 0)
+      m->module = NULL;
+  }
+  CUfunction f = NULL;
+  if (m->module && !check(cu.cuModuleGetFunction(&f, m->module, name), "cuModuleGetFunction"))
+    f = NULL;
+  pthread_mutex_unlock(&m->lock);
+  return f;
+}
+
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                      intptr_t blockX, intptr_t blockY, intptr_t blockZ, int32_t smem,
+                      void *stream, void **params, void **extra, size_t paramsCount) {
+  (void)paramsCount;
+  if (!function || !ready())
+    return;
+  if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
+    return; /* an empty loop nest (a zero-sized buffer): nothing to launch */
+  check(cu.cuLaunchKernel((CUfunction)function, (unsigned)gridX, (unsigned)gridY,
+                          (unsigned)gridZ, (unsigned)blockX, (unsigned)blockY, (unsigned)blockZ,
+                          (unsigned)smem, (CUstream)stream, params, extra),
+        "cuLaunchKernel");
+}
+
+/* ---- Streams and events ----------------------------------------------------------------- */
+
+void *mgpuStreamCreate(void) {
+  CUstream s = NULL;
+  if (ready() && !check(cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "cuStreamCreate"))
+    s = NULL;
+  return s;
+}
+
+void mgpuStreamDestroy(void *stream) {
+  if (stream && ready())
+    check(cu.cuStreamDestroy((CUstream)stream), "cuStreamDestroy");
+}
+
+void mgpuStreamSynchronize(void *stream) {
+  if (ready())
+    check(cu.cuStreamSynchronize((CUstream)stream), "running the GPU kernels");
+}
+
+void mgpuStreamWaitEvent(void *stream, void *event) {
+  if (event && ready())
+    check(cu.cuStreamWaitEvent((CUstream)stream, (CUevent)event, 0), "cuStreamWaitEvent");
+}
+
+void *mgpuEventCreate(void) {
+  CUevent e = NULL;
+  if (ready() && !check(cu.cuEventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate"))
+    e = NULL;
+  return e;
+}
+
+void mgpuEventDestroy(void *event) {
+  if (event && ready())
+    check(cu.cuEventDestroy((CUevent)event), "cuEventDestroy");
+}
+
+void mgpuEventSynchronize(void *event) {
+  if (event && ready())
+    check(cu.cuEventSynchronize((CUevent)event), "cuEventSynchronize");
+}
+
+void mgpuEventRecord(void *event, void *stream) {
+  if (event && ready())
+    check(cu.cuEventRecord((CUevent)event, (CUstream)stream), "cuEventRecord");
+}
+
+/* ---- Memory -------------------------------------------------------------------------------
+ * Plain device allocations (cuMemAlloc), never managed memory. The stream argument orders
+ * nothing here: cuMemAlloc is synchronous. */
+
+void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
+  (void)stream;
+  if (isHostShared) {
+    fail(KILN_GPU_ERROR, "host-shared (managed) allocations are not supported");
+    return NULL;
+  }
+  CUdeviceptr p = 0;
+  if (!ready() || bytes == 0)
+    return NULL;
+  if (!check(cu.cuMemAlloc(&p, (size_t)bytes), "cuMemAlloc (device memory)"))
+    return NULL;
+  return (void *)(uintptr_t)p;
+}
+
+void mgpuMemFree(void *ptr, void *stream) {
+  (void)stream;
+  if (ptr && ready())
+    check(cu.cuMemFree((CUdeviceptr)(uintptr_t)ptr), "cuMemFree");
+}
+
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
+  if (bytes && ready())
+    check(cu.cuMemcpyAsync((CUdeviceptr)(uintptr_t)dst, (CUdeviceptr)(uintptr_t)src, bytes,
+                           (CUstream)stream),
+          "cuMemcpyAsync");
+}
+
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream) {
+  if (count && ready())
+    check(cu.cuMemsetD32Async((CUdeviceptr)(uintptr_t)dst, value, count, (CUstream)stream),
+          "cuMemsetD32Async");
+}
+
+void mgpuMemset16(void *dst, unsigned short value, size_t count, void *stream) {
+  if (count && ready())
+    check(cu.cuMemsetD16Async((CUdeviceptr)(uintptr_t)dst, value, count, (CUstream)stream),
+          "cuMemsetD16Async");
+}
+
+void mgpuSetDefaultDevice(int32_t ordinal) {
+  if (ordinal != 0)
+    fail(KILN_GPU_ERROR, "only GPU 0 is supported so far (asked for %d)", (int)ordinal);
+}
