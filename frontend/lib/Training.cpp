@@ -605,14 +605,19 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
 
   // Data parallel: each thread takes at least 16 rows.
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
-  std::vector<std::vector<Array>> grads(parts);
+  auto &grads = t.gradBuffers;
+  if (static_cast<int64_t>(grads.size()) < parts)
+    grads.resize(parts);
+  for (int64_t p = 0; p < parts; ++p)
+    if (grads[p].size() != weights.size()) {
+      grads[p].clear();
+      for (Weight *w : weights)
+        grads[p].emplace_back(w->value.shape);
+    }
   std::vector<float> losses(parts, 0.0f);
   std::vector<int64_t> bounds(parts + 1);
   for (int64_t p = 0; p <= parts; ++p)
     bounds[p] = rows * p / parts;
-  for (auto &g : grads)
-    for (Weight *w : weights)
-      g.emplace_back(w->value.shape);
   {
     std::vector<std::thread> workers;
     for (int64_t p = 1; p < parts; ++p)
@@ -672,12 +677,21 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     hyper[1] = float(o.l2_regularization_strength + o.beta / (2.0 * lr));
   for (float &h : hyper)
     d.emplace_back(&h, Shape{});
-  std::vector<Array> newW, newSlots;
-  for (Weight *w : weights)
-    newW.emplace_back(w->value.shape);
+  std::vector<Array> &newW = t.nextWeights, &newSlots = t.nextSlots;
+  if (newW.size() != weights.size()) {
+    newW.clear();
+    for (Weight *w : weights)
+      newW.emplace_back(w->value.shape);
+  }
+  size_t slotTotal = 0;
   for (auto &s : t.slots)
-    for (Array &a : s)
-      newSlots.emplace_back(a.shape);
+    slotTotal += s.size();
+  if (newSlots.size() != slotTotal) {
+    newSlots.clear();
+    for (auto &s : t.slots)
+      for (Array &a : s)
+        newSlots.emplace_back(a.shape);
+  }
   for (Array &a : newW)
     d.emplace_back(a.ptr(), a.shape);
   for (Array &a : newSlots)
