@@ -16,7 +16,9 @@ namespace detail {
 
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
-                                           mlir::Value step) {
+                                           mlir::Value step, std::vector<mlir::Value> *newState) {
+  if (newState)
+    newState->assign(weights.size(), mlir::Value());
   std::map<const LayerImpl *, unsigned> firstWeight;
   unsigned k = 0;
   for (const auto &l : m.layers) {
@@ -34,8 +36,16 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
       ins.push_back(values.at(in.get()));
     mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
     auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    values[n.output.get()] = step ? n.layer->emitTraining(b, layerLoc, ins, w, step)
-                                  : n.layer->emit(b, layerLoc, ins, w);
+    if (step) {
+      std::vector<mlir::Value> state(n.layer->weights.size());
+      values[n.output.get()] = n.layer->emitTraining(b, layerLoc, ins, w, step, state);
+      unsigned first = firstWeight.at(n.layer.get());
+      for (size_t i = 0; i < state.size(); ++i)
+        if (state[i] && newState)
+          (*newState)[first + i] = state[i];
+    } else {
+      values[n.output.get()] = n.layer->emit(b, layerLoc, ins, w);
+    }
   }
   llvm::SmallVector<mlir::Value> results;
   for (const auto &out : m.outputs)

@@ -59,11 +59,14 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   /// Emits the layer's ops at `b`'s insertion point.
   virtual mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange inputs,
                            mlir::ValueRange weights) const = 0;
-  /// Emits the layer in training mode (Dropout drops); `step` is @train_step's iteration
-  /// counter, a tensor<i64>.
+  /// Emits the layer in training mode (Dropout drops, BatchNormalization uses the batch's
+  /// statistics); `step` is the training step's iteration counter, a tensor<i64>. A layer with
+  /// state (non-trainable weights it updates) sets `newState[i]` to the next value of its i-th
+  /// weight.
   virtual mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc,
                                    mlir::ValueRange inputs, mlir::ValueRange weights,
-                                   mlir::Value step) const {
+                                   mlir::Value step,
+                                   std::vector<mlir::Value> &newState) const {
     return emit(b, loc, inputs, weights);
   }
 
@@ -162,10 +165,12 @@ struct ModelImpl {
 struct ModelImpl;
 /// Emits the model's layers at `b` on `inputs` with `weights` (get_weights() order); returns
 /// the outputs' values.
-/// With `step` (a tensor<i64>), layers run in training mode.
+/// With `step` (a tensor<i64>), layers run in training mode, and `newState` (if given) receives,
+/// per weight in get_weights() order, its updated value or null where the layer keeps it.
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
-                                           mlir::Value step = {});
+                                           mlir::Value step = {},
+                                           std::vector<mlir::Value> *newState = nullptr);
 /// A new context with every dialect the pipelines use.
 std::unique_ptr<mlir::MLIRContext> newContext();
 

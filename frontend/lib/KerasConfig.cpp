@@ -548,6 +548,32 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   if (cls == "Add")
     return Add({name});
+  if (cls == "BatchNormalization") {
+    for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint"})
+      r.requireNull(k);
+    BatchNormalizationOptions o;
+    if (c.contains("axis") && c["axis"].is_array()) {
+      if (c["axis"].size() != 1 || !c["axis"][0].is_number_integer())
+        throw r.error("BatchNormalization over several axes (" + c["axis"].dump() +
+                      ") is not supported by kiln");
+      o.axis = c["axis"][0].get<int64_t>();
+    } else {
+      o.axis = r.getInt("axis", -1);
+    }
+    o.momentum = r.getDouble("momentum", 0.99);
+    o.epsilon = r.getDouble("epsilon", 1e-3);
+    o.center = r.getBool("center", true);
+    o.scale = r.getBool("scale", true);
+    o.beta_initializer = r.initializer("beta_initializer", "zeros");
+    o.gamma_initializer = r.initializer("gamma_initializer", "ones");
+    o.moving_mean_initializer = r.initializer("moving_mean_initializer", "zeros");
+    o.moving_variance_initializer = r.initializer("moving_variance_initializer", "ones");
+    if (r.getBool("renorm", false))
+      throw r.error("BatchNormalization option 'renorm' is not supported by kiln");
+    o.name = name;
+    return BatchNormalization(o);
+  }
   if (cls == "Concatenate") {
     ConcatenateOptions o;
     o.axis = r.getInt("axis", -1);
@@ -556,7 +582,8 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
-                        "Flatten, Reshape, Activation, Dropout, Add, Concatenate");
+                        "Flatten, Reshape, Activation, Dropout, Add, Concatenate, "
+                        "BatchNormalization");
 }
 
 namespace {

@@ -468,7 +468,8 @@ struct DropoutImpl : LayerImpl {
                                          b.getI64IntegerAttr(seed()), b.getBoolAttr(false));
   }
   mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
-                           mlir::ValueRange, mlir::Value step) const override {
+                           mlir::ValueRange, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
     return mlir::kiln::DropoutOp::create(b, loc, in[0].getType(), in[0], step,
                                          b.getF32FloatAttr(static_cast<float>(rate)),
                                          b.getI64IntegerAttr(seed()), b.getBoolAttr(true));
@@ -481,6 +482,128 @@ struct DropoutImpl : LayerImpl {
     for (char c : name)
       h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
     return static_cast<int64_t>(h >> 1);
+  }
+};
+
+struct BatchNormImpl : LayerImpl {
+  explicit BatchNormImpl(BatchNormalizationOptions o)
+      : LayerImpl("BatchNormalization", stem(o.name, "batch_normalization")), opts(std::move(o)) {
+    if (!(opts.momentum >= 0 && opts.momentum <= 1))
+      throw error("momentum must be in [0, 1], got " + std::to_string(opts.momentum));
+    if (!(opts.epsilon > 0))
+      throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
+  }
+  BatchNormalizationOptions opts;
+
+  int64_t axisOf(size_t rank) const {
+    int64_t a = opts.axis < 0 ? opts.axis + static_cast<int64_t>(rank) : opts.axis;
+    return a;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    int64_t a = axisOf(in[0].size());
+    if (in[0].size() < 2 || a < 1 || a >= static_cast<int64_t>(in[0].size()))
+      throw error("axis " + std::to_string(opts.axis) + " is out of range for input " +
+                  shapeString(in[0]) + " (the batch axis cannot be normalized over)");
+    return in[0];
+  }
+  void build(const std::vector<Shape> &in) override {
+    Shape c = {in[0][axisOf(in[0].size())]};
+    if (opts.scale)
+      addWeight("gamma", c, opts.gamma_initializer);
+    if (opts.center)
+      addWeight("beta", c, opts.beta_initializer);
+    addWeight("moving_mean", c, opts.moving_mean_initializer, /*trainable=*/false);
+    addWeight("moving_variance", c, opts.moving_variance_initializer, /*trainable=*/false);
+  }
+  void getConfig(nlohmann::json &c) const override {
+    c["axis"] = opts.axis;
+    c["momentum"] = opts.momentum;
+    c["epsilon"] = opts.epsilon;
+    c["center"] = opts.center;
+    c["scale"] = opts.scale;
+    c["beta_initializer"] = initializerConfig(opts.beta_initializer);
+    c["gamma_initializer"] = initializerConfig(opts.gamma_initializer);
+    c["moving_mean_initializer"] = initializerConfig(opts.moving_mean_initializer);
+    c["moving_variance_initializer"] = initializerConfig(opts.moving_variance_initializer);
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+    c["beta_constraint"] = nullptr;
+    c["gamma_constraint"] = nullptr;
+  }
+
+  /// A (C) parameter shaped to broadcast against the input: (C, 1, ..., 1) for an inner axis.
+  mlir::Value param(mlir::OpBuilder &b, mlir::Location loc, mlir::Value p, int64_t rank,
+                    int64_t axis) const {
+    int64_t trailing = rank - 1 - axis;
+    if (trailing == 0)
+      return p;
+    auto pt = llvm::cast<mlir::RankedTensorType>(p.getType());
+    Shape ones(trailing, 1);
+    Shape full = {pt.getDimSize(0)};
+    full.insert(full.end(), ones.begin(), ones.end());
+    return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, full), p,
+                                         b.getDenseI64ArrayAttr(ones));
+  }
+  /// gamma * (x - mean) / sqrt(var + epsilon) + beta with (C)-shaped statistics.
+  mlir::Value normalize(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value mean,
+                        mlir::Value var, mlir::ValueRange w) const {
+    auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+    int64_t rank = xt.getRank(), axis = axisOf(rank);
+    auto ct = var.getType();
+    auto eps = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value e = mlir::kiln::ConstantOp::create(
+        b, loc, eps, mlir::DenseElementsAttr::get(eps, static_cast<float>(opts.epsilon)));
+    mlir::Value inv = mlir::kiln::SqrtOp::create(
+        b, loc, ct, mlir::kiln::AddOp::create(b, loc, ct, var, e));
+    mlir::Value y = mlir::kiln::SubOp::create(b, loc, xt, x, param(b, loc, mean, rank, axis));
+    y = mlir::kiln::DivOp::create(b, loc, xt, y, param(b, loc, inv, rank, axis));
+    size_t k = 0;
+    if (opts.scale)
+      y = mlir::kiln::MulOp::create(b, loc, xt, y, param(b, loc, w[k++], rank, axis));
+    if (opts.center)
+      y = mlir::kiln::AddOp::create(b, loc, xt, y, param(b, loc, w[k++], rank, axis));
+    return y;
+  }
+  size_t statIndex() const { return (opts.scale ? 1 : 0) + (opts.center ? 1 : 0); }
+
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    size_t k = statIndex();
+    return normalize(b, loc, in[0], w[k], w[k + 1], w);
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value,
+                           std::vector<mlir::Value> &newState) const override {
+    mlir::Value x = in[0];
+    auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+    int64_t rank = xt.getRank(), axis = axisOf(rank);
+    llvm::SmallVector<int64_t> axes;
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != axis)
+        axes.push_back(i);
+    size_t k = statIndex();
+    auto ct = w[k].getType();
+    auto axesAttr = b.getDenseI64ArrayAttr(axes);
+    auto noKeep = b.getBoolAttr(false);
+    // The batch's statistics (biased variance, as Keras' moments).
+    mlir::Value mean = mlir::kiln::ReduceMeanOp::create(b, loc, ct, x, axesAttr, noKeep);
+    mlir::Value centered =
+        mlir::kiln::SubOp::create(b, loc, xt, x, param(b, loc, mean, rank, axis));
+    mlir::Value var = mlir::kiln::ReduceMeanOp::create(
+        b, loc, ct, mlir::kiln::SquareOp::create(b, loc, xt, centered), axesAttr, noKeep);
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto constant = [&](double v) {
+      return mlir::kiln::ConstantOp::create(
+          b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(v)));
+    };
+    auto move = [&](mlir::Value moving, mlir::Value batch) {
+      mlir::Value a = mlir::kiln::MulOp::create(b, loc, ct, moving, constant(opts.momentum));
+      mlir::Value c = mlir::kiln::MulOp::create(b, loc, ct, batch, constant(1 - opts.momentum));
+      return mlir::kiln::AddOp::create(b, loc, ct, a, c).getResult();
+    };
+    newState[k] = move(w[k], mean);
+    newState[k + 1] = move(w[k + 1], var);
+    return normalize(b, loc, x, mean, var, w);
   }
 };
 
@@ -645,6 +768,8 @@ Activation::Activation(std::string activation, NameOptions options)
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
 Add::Add(NameOptions options) : Layer(std::make_shared<AddImpl>(options.name)) {}
+BatchNormalization::BatchNormalization(BatchNormalizationOptions options)
+    : Layer(std::make_shared<BatchNormImpl>(std::move(options))) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
 } // namespace layers

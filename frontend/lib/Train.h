@@ -27,13 +27,13 @@ struct Training {
   optimizers::Optimizer optimizer;
   std::vector<LossSpec> losses; // one per output
   std::vector<MetricSpec> metrics;
-  std::vector<std::vector<Array>> slots; // per weight
+  std::vector<std::vector<Array>> slots; // per trainable weight, in get_weights() order
   int64_t iterations = 0;
   double nadamProduct = 1.0; // Keras' Nadam _u_product
   // Buffers reused from step to step (gradients per thread slice, the next weights and slots),
   // so that a step allocates and page-faults nothing of the model's size.
   std::vector<std::vector<Array>> gradBuffers;
-  std::vector<Array> nextWeights, nextSlots;
+  std::vector<Array> nextWeights, nextSlots, nextState;
   // The compiled steps, for the target shapes they were compiled for.
   std::vector<Shape> targetShapes;
   std::shared_ptr<Compiled> steps;

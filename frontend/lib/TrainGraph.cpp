@@ -362,6 +362,11 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
   std::vector<Weight *> weights = m.allWeights();
   size_t nIn = m.inputs.size(), nOut = m.outputs.size(), nW = weights.size();
   int slots = slotCount(t.optimizer);
+  // The optimizer updates the trainable weights; layers update their own state (moving
+  // statistics) in the forward pass.
+  std::vector<size_t> trainable, frozen;
+  for (size_t i = 0; i < nW; ++i)
+    (weights[i]->trainable ? trainable : frozen).push_back(i);
 
   auto function = [&](llvm::StringRef name, llvm::ArrayRef<mlir::Type> args,
                       llvm::ArrayRef<mlir::Type> results) {
@@ -374,9 +379,13 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     b.setInsertionPointToStart(entry);
     return entry->getArguments();
   };
-  llvm::SmallVector<mlir::Type> weightTypes;
+  llvm::SmallVector<mlir::Type> weightTypes, trainTypes, frozenTypes;
   for (Weight *w : weights)
     weightTypes.push_back(typeOf(b, w->value.shape));
+  for (size_t i : trainable)
+    trainTypes.push_back(weightTypes[i]);
+  for (size_t i : frozen)
+    frozenTypes.push_back(weightTypes[i]);
 
   // @grad_step and @eval_step: (inputs, targets, sample weights, weights[, step]) ->
   // (mean loss, predictions[, gradients]).
@@ -393,14 +402,17 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     results.push_back(typeOf(b, {}));
     for (const auto &out : m.outputs)
       results.push_back(typeOf(b, out->shape));
-    if (train)
-      results.append(weightTypes.begin(), weightTypes.end());
+    if (train) {
+      results.append(trainTypes.begin(), trainTypes.end());
+      results.append(frozenTypes.begin(), frozenTypes.end());
+    }
     auto a = function(train ? "grad_step" : "eval_step", args, results);
     mlir::ValueRange xs = a.take_front(nIn), ys = a.slice(nIn, nOut);
     Value sw = a[nIn + nOut];
     mlir::ValueRange ws = a.slice(nIn + nOut + 1, nW);
     Value step = train ? a.back() : Value();
-    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step);
+    std::vector<Value> newState;
+    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step, &newState);
     E e{b, mlir::NameLoc::get(b.getStringAttr("loss"))};
     Value loss;
     for (size_t o = 0; o < nOut; ++o) {
@@ -410,8 +422,13 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     llvm::SmallVector<Value> rets = {loss};
     rets.append(preds.begin(), preds.end());
     if (train) {
-      auto grad = GradOp::create(b, loc, weightTypes, loss, ws);
+      llvm::SmallVector<Value> wrt;
+      for (size_t i : trainable)
+        wrt.push_back(ws[i]);
+      auto grad = GradOp::create(b, loc, trainTypes, loss, wrt);
       rets.append(grad.getResults().begin(), grad.getResults().end());
+      for (size_t i : frozen) // the next value of each non-trainable weight
+        rets.push_back(newState[i] ? newState[i] : Value(ws[i]));
     }
     mlir::func::ReturnOp::create(b, loc, rets);
   }
@@ -420,20 +437,21 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
   // and the optimizer's update, once the gradients of all batch slices are summed.
   {
     llvm::SmallVector<mlir::Type> args, results;
-    args.append(weightTypes.begin(), weightTypes.end());
-    args.append(weightTypes.begin(), weightTypes.end());
-    for (Weight *w : weights)
+    size_t nT = trainable.size();
+    args.append(trainTypes.begin(), trainTypes.end());
+    args.append(trainTypes.begin(), trainTypes.end());
+    for (mlir::Type ty : trainTypes)
       for (int k = 0; k < slots; ++k)
-        args.push_back(typeOf(b, w->value.shape));
+        args.push_back(ty);
     for (int k = 0; k < kHyperScalars; ++k) // learning rate, then per-optimizer factors
       args.push_back(typeOf(b, {}));
-    results.append(weightTypes.begin(), weightTypes.end());
-    for (Weight *w : weights)
+    results.append(trainTypes.begin(), trainTypes.end());
+    for (mlir::Type ty : trainTypes)
       for (int k = 0; k < slots; ++k)
-        results.push_back(typeOf(b, w->value.shape));
+        results.push_back(ty);
     auto a = function("apply_step", args, results);
-    mlir::ValueRange ws = a.take_front(nW), gs = a.slice(nW, nW);
-    mlir::ValueRange slotArgs = a.slice(2 * nW, nW * slots);
+    mlir::ValueRange ws = a.take_front(nT), gs = a.slice(nT, nT);
+    mlir::ValueRange slotArgs = a.slice(2 * nT, nT * slots);
     mlir::ValueRange hyper = a.take_back(kHyperScalars);
     E u{b, mlir::NameLoc::get(b.getStringAttr("optimizer"))};
     llvm::SmallVector<Value> grads(gs.begin(), gs.end());
@@ -458,7 +476,7 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
         g = u.clip(g, -*o.clipvalue, *o.clipvalue);
     }
     llvm::SmallVector<Value> newW, newSlots;
-    for (size_t i = 0; i < nW; ++i)
+    for (size_t i = 0; i < nT; ++i)
       update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), hyper, newW, newSlots);
     llvm::SmallVector<Value> rets(newW.begin(), newW.end());
     rets.append(newSlots.begin(), newSlots.end());

@@ -561,7 +561,15 @@ struct StepResult {
 /// the slices' gradients combined by their row counts, then @apply_step.
 StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Array> &xs,
                    const std::vector<Array> &ys, const Array &sw, int64_t rows) {
-  std::vector<Weight *> weights = m.allWeights();
+  std::vector<Weight *> weights = m.allWeights(), trainW, frozenW;
+  for (Weight *w : weights)
+    (w->trainable ? trainW : frozenW).push_back(w);
+  std::vector<Array> &nextState = t.nextState;
+  if (nextState.size() != frozenW.size()) {
+    nextState.clear();
+    for (Weight *w : frozenW)
+      nextState.emplace_back(w->value.shape);
+  }
   StepResult r;
   for (const auto &out : m.outputs) {
     Shape s = out->shape;
@@ -590,9 +598,12 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     d.emplace_back(&loss, Shape{});
     for (Array &p : r.preds)
       rowsOf(p);
-    if (grads)
+    if (grads) {
       for (Array &g : *grads)
         d.emplace_back(g.ptr(), g.shape);
+      for (Array &a : nextState) // only one slice runs when there is state
+        d.emplace_back(a.ptr(), a.shape);
+    }
     callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d);
   };
 
@@ -603,15 +614,18 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     return r;
   }
 
-  // Data parallel: each thread takes at least 16 rows.
+  // Data parallel: each thread takes at least 16 rows. A model with state (BatchNormalization's
+  // batch statistics) needs the whole batch in one slice.
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
+  if (!frozenW.empty())
+    parts = 1;
   auto &grads = t.gradBuffers;
   if (static_cast<int64_t>(grads.size()) < parts)
     grads.resize(parts);
   for (int64_t p = 0; p < parts; ++p)
-    if (grads[p].size() != weights.size()) {
+    if (grads[p].size() != trainW.size()) {
       grads[p].clear();
-      for (Weight *w : weights)
+      for (Weight *w : trainW)
         grads[p].emplace_back(w->value.shape);
     }
   std::vector<float> losses(parts, 0.0f);
@@ -634,7 +648,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     return r; // nothing changes: the caller stops with the weights from before this batch
   // The mean loss's gradient is the row-weighted mean of the slices' gradients.
   if (parts > 1)
-    for (size_t i = 0; i < weights.size(); ++i) {
+    for (size_t i = 0; i < trainW.size(); ++i) {
       float *g0 = grads[0][i].ptr();
       int64_t n = grads[0][i].size();
       double w0 = double(bounds[1] - bounds[0]) / double(rows);
@@ -648,8 +662,11 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
       }
     }
 
+  for (size_t i = 0; i < frozenW.size(); ++i)
+    frozenW[i]->value.data.swap(nextState[i].data);
+
   std::vector<Descriptor> d;
-  for (Weight *w : weights)
+  for (Weight *w : trainW)
     d.emplace_back(w->value.ptr(), w->value.shape);
   for (Array &g : grads[0])
     d.emplace_back(g.ptr(), g.shape);
@@ -678,9 +695,9 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   for (float &h : hyper)
     d.emplace_back(&h, Shape{});
   std::vector<Array> &newW = t.nextWeights, &newSlots = t.nextSlots;
-  if (newW.size() != weights.size()) {
+  if (newW.size() != trainW.size()) {
     newW.clear();
-    for (Weight *w : weights)
+    for (Weight *w : trainW)
       newW.emplace_back(w->value.shape);
   }
   size_t slotTotal = 0;
@@ -697,8 +714,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   for (Array &a : newSlots)
     d.emplace_back(a.ptr(), a.shape);
   callPacked(t.steps->applyStep, d);
-  for (size_t i = 0; i < weights.size(); ++i)
-    weights[i]->value.data.swap(newW[i].data);
+  for (size_t i = 0; i < trainW.size(); ++i)
+    trainW[i]->value.data.swap(newW[i].data);
   size_t k = 0;
   for (auto &s : t.slots)
     for (Array &a : s)
@@ -829,6 +846,8 @@ void Model::compile(CompileOptions options) {
   }
   int slots = slotCount(t->optimizer);
   for (Weight *w : impl->allWeights()) {
+    if (!w->trainable) // moving statistics: no optimizer state
+      continue;
     std::vector<Array> s;
     for (int k = 0; k < slots; ++k) {
       Array a(w->value.shape);

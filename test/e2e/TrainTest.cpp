@@ -621,3 +621,76 @@ TEST_F(Train, NonFiniteLossStopsAndKeepsTheWeights) {
 }
 
 } // namespace
+
+namespace {
+
+TEST_F(Train, BatchNormalizationTrainsWithBatchStatistics) {
+  backend::clear_session();
+  auto in = Input({3});
+  BatchNormalization bn({.momentum = 0.9, .epsilon = 1e-3});
+  Model m(in, Dense(1)(bn(in)));
+  EXPECT_EQ(bn.weight_names(),
+            (std::vector<std::string>{"batch_normalization/gamma:0", "batch_normalization/beta:0",
+                                      "batch_normalization/moving_mean:0",
+                                      "batch_normalization/moving_variance:0"}));
+  EXPECT_NE(m.summary_string().find("Non-trainable params: 6 (24.00 Byte)"), std::string::npos)
+      << m.summary_string();
+  Array x = random({8, 3}, 4, -2, 3);
+  // Inference: the moving statistics (0 and 1 at first).
+  Array gamma({3}, {1.5f, 0.5f, 2.0f}), beta({3}, {0.1f, -0.2f, 0.3f});
+  Array mm({3}, {0.5f, -0.5f, 1.0f}), mv({3}, {2.0f, 0.5f, 1.0f});
+  bn.set_weights({gamma, beta, mm, mv});
+  Array w({3, 1}, {1.0f, 1.0f, 1.0f}), b({1}, {0.0f});
+  m.get_layer("dense").set_weights({w, b});
+  Array p = m.predict(x);
+  for (int i = 0; i < 8; ++i) {
+    double want = 0;
+    for (int c = 0; c < 3; ++c)
+      want += gamma.data[c] * (x.data[i * 3 + c] - mm.data[c]) / std::sqrt(mv.data[c] + 1e-3) +
+              beta.data[c];
+    EXPECT_NEAR(p.data[i], want, 1e-4);
+  }
+  // One training step: the moving statistics move toward the batch's (biased variance), with
+  // the momentum; gamma and beta are trained.
+  m.compile({.optimizer = optimizers::SGD(0.1), .loss = "mse"});
+  m.train_on_batch(x, random({8, 1}, 5));
+  std::vector<Array> after = bn.get_weights();
+  for (int c = 0; c < 3; ++c) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < 8; ++i)
+      mean += x.data[i * 3 + c] / 8.0;
+    for (int i = 0; i < 8; ++i)
+      var += std::pow(x.data[i * 3 + c] - mean, 2) / 8.0;
+    EXPECT_NEAR(after[2].data[c], 0.9 * mm.data[c] + 0.1 * mean, 1e-5);
+    EXPECT_NEAR(after[3].data[c], 0.9 * mv.data[c] + 0.1 * var, 1e-5);
+    EXPECT_NE(after[0].data[c], gamma.data[c]);
+  }
+  // Gradients through the batch statistics, against finite differences of the training-mode
+  // loss: read it with a tiny SGD step's loss output.
+  auto lossAt = [&](const std::vector<Array> &ws) {
+    m.set_weights(ws);
+    m.compile({.optimizer = optimizers::SGD(1e-30), .loss = "mse"});
+    return m.train_on_batch(x, Array({8, 1}))[0];
+  };
+  std::vector<Array> w0 = m.get_weights();
+  m.compile({.optimizer = optimizers::SGD(1.0), .loss = "mse"});
+  m.set_weights(w0);
+  m.train_on_batch(x, Array({8, 1}));
+  std::vector<Array> w1 = m.get_weights();
+  std::vector<Array> plus = w0, minus = w0;
+  double dot = 0, scale = 0, h = 1e-3;
+  for (size_t i = 0; i < w0.size(); ++i) {
+    if (i == 2 || i == 3)
+      continue; // moving statistics: not trained
+    for (int64_t j = 0; j < w0[i].size(); ++j) {
+      double e = (j % 2 ? 1.0 : -0.5);
+      double g = w0[i].data[j] - w1[i].data[j];
+      plus[i].data[j] += float(h * e), minus[i].data[j] -= float(h * e);
+      dot += g * e, scale += std::fabs(g * e);
+    }
+  }
+  double fd = (lossAt(plus) - lossAt(minus)) / (2 * h);
+  EXPECT_NEAR(fd, dot, 2e-2 * scale + 1e-4);
+}
+
+} // namespace

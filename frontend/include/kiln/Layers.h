@@ -157,6 +157,23 @@ public:
   explicit Dropout(double rate, DropoutOptions options = {});
 };
 
+struct BatchNormalizationOptions {
+  int64_t axis = -1;
+  double momentum = 0.99, epsilon = 1e-3;
+  bool center = true, scale = true;
+  Initializer beta_initializer = "zeros", gamma_initializer = "ones";
+  Initializer moving_mean_initializer = "zeros", moving_variance_initializer = "ones";
+  std::string name;
+};
+/// Keras' BatchNormalization: in training, normalizes with the batch's mean and variance over
+/// every axis but `axis` and moves the non-trainable moving_mean / moving_variance toward them
+/// (`moving = moving * momentum + batch * (1 - momentum)`); in inference, uses the moving
+/// statistics. Weights: gamma, beta (trainable), moving_mean, moving_variance.
+class BatchNormalization : public Layer {
+public:
+  explicit BatchNormalization(BatchNormalizationOptions options = {});
+};
+
 /// Elementwise sum of inputs of one shape.
 class Add : public Layer {
 public:
