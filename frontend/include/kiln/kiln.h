@@ -9,5 +9,6 @@
 #include "kiln/Model.h"
 #include "kiln/Training.h"
 #include "kiln/Saving.h"
+#include "kiln/Callbacks.h"
 
 #endif // KILN_KILN_H
