@@ -10,5 +10,6 @@
 #include "kiln/Training.h"
 #include "kiln/Saving.h"
 #include "kiln/Callbacks.h"
+#include "kiln/Plot.h"
 
 #endif // KILN_KILN_H
