@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libhdf5-dev libzip-dev zlib1g-dev
   googletest libgtest-dev libgmock-dev
   python3-numpy python3-h5py
+  graphviz librsvg2-bin
   dataset-fashion-mnist
 )
 

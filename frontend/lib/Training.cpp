@@ -957,7 +957,10 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
   Logs cbLogs;
   for (const auto &cb : options.callbacks)
     cb->on_train_begin(cbLogs);
-  for (int epoch = options.initial_epoch; epoch < options.epochs && !m.stopTraining; ++epoch) {
+  int start = options.initial_epoch;
+  for (const auto &cb : options.callbacks)
+    start = cb->resume_epoch() >= 0 ? cb->resume_epoch() : start;
+  for (int epoch = start; epoch < options.epochs && !m.stopTraining; ++epoch) {
     if (verbose)
       std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
     cbLogs.clear();

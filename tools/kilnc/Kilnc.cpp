@@ -415,6 +415,7 @@ int main(int argc, char **argv) {
       return runSummary(argc, argv);
     if (sub == "predict")
       return runPredict(argc, argv);
+    if (sub == "plot" || sub == "plot-history") return kiln::utils::plot_main(argc, argv);
   } catch (const UsageError &e) {
     llvm::errs() << "kilnc " << sub << ": error: " << e.what() << " (see kilnc " << sub
                  << " --help)\n";

@@ -180,6 +180,8 @@ public:
   virtual void on_predict_end(Logs &logs) {}
   virtual void on_predict_batch_begin(int64_t batch, Logs &logs) {}
   virtual void on_predict_batch_end(int64_t batch, Logs &logs) {}
+  /// Asked by fit after on_train_begin: an epoch >= 0 to start at instead of initial_epoch.
+  virtual int resume_epoch() { return -1; }
   Model *model = nullptr;
 };
 

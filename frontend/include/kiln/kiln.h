@@ -9,5 +9,7 @@
 #include "kiln/Model.h"
 #include "kiln/Training.h"
 #include "kiln/Saving.h"
+#include "kiln/Callbacks.h"
+#include "kiln/Plot.h"
 
 #endif // KILN_KILN_H
