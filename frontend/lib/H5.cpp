@@ -298,6 +298,33 @@ Array Reader::dataset(const std::string &path, const std::string &layer) const {
   return out;
 }
 
+double Reader::scalar(const std::string &path, const std::string &layer) const {
+  std::string where = "dataset " + pathName(path);
+  if (!exists(path, layer))
+    throw error(layer, "missing " + where);
+  H5O_info_t oinfo;
+  if (H5Oget_info_by_name(file_, path.c_str(), &oinfo, H5P_DEFAULT) < 0 ||
+      oinfo.type != H5O_TYPE_DATASET)
+    throw error(layer, pathName(path) + " is not a dataset");
+  Id ds(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (!ds.ok())
+    throw error(layer, "cannot open " + where);
+  Id dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (H5Pget_layout(dcpl) == H5D_VIRTUAL || H5Pget_external_count(dcpl) > 0)
+    throw error(layer, where + " keeps its data in other files; kiln refuses them");
+  Id type(H5Dget_type(ds), H5Tclose);
+  H5T_class_t cls = H5Tget_class(type);
+  if ((cls != H5T_FLOAT && cls != H5T_INTEGER) || H5Tget_size(type) > 8)
+    throw error(layer, where + " has dtype " + typeDescription(type) + "; expected a number");
+  Id space(H5Dget_space(ds), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space) != 1)
+    throw error(layer, where + " is not a scalar");
+  double v = 0;
+  if (H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, &v) < 0)
+    throw error(layer, "cannot read " + where + " (truncated or corrupt file)");
+  return v;
+}
+
 //===----------------------------------------------------------------------===//
 // Writer.
 //===----------------------------------------------------------------------===//
@@ -380,6 +407,27 @@ void Writer::dataset(const std::string &path, const Array &value) {
       (value.size() > 0 &&
        H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, value.ptr()) < 0))
     throw Error("", path_ + ": cannot write dataset " + pathName(path));
+}
+
+namespace {
+void writeScalar(hid_t file, const std::string &target, const std::string &path, hid_t fileType,
+                 hid_t memType, const void *value) {
+  Id space(H5Screate(H5S_SCALAR), H5Sclose);
+  Id lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(lcpl, 1);
+  Id ds(H5Dcreate2(file, path.c_str(), fileType, space, lcpl, H5P_DEFAULT, H5P_DEFAULT),
+        H5Dclose);
+  if (!ds.ok() || H5Dwrite(ds, memType, H5S_ALL, H5S_ALL, H5P_DEFAULT, value) < 0)
+    throw Error("", target + ": cannot write dataset " + pathName(path));
+}
+} // namespace
+
+void Writer::scalar(const std::string &path, int64_t value) {
+  writeScalar(file_, path_, path, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+}
+
+void Writer::scalar(const std::string &path, double value) {
+  writeScalar(file_, path_, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
 void Writer::commit() {

@@ -45,6 +45,8 @@ public:
   std::vector<std::string> members(const std::string &path, const std::string &layer = "") const;
   /// A float dataset as float32, after checking its dtype, shape and storage.
   Array dataset(const std::string &path, const std::string &layer = "") const;
+  /// A scalar (or one-element) integer or float dataset, as a double: optimizer iterations.
+  double scalar(const std::string &path, const std::string &layer = "") const;
 
   Error error(const std::string &layer, const std::string &message) const {
     return Error(layer, display_ + ": " + message);
@@ -73,6 +75,9 @@ public:
                       const std::vector<std::string> &values);
   /// A float32 dataset; intermediate groups in `path` are created.
   void dataset(const std::string &path, const Array &value);
+  /// Scalar int64 and float64 datasets (an optimizer's iteration count and cached products).
+  void scalar(const std::string &path, int64_t value);
+  void scalar(const std::string &path, double value);
   /// Closes, flushes to disk and renames the temporary file over the target.
   void commit();
 

@@ -11,6 +11,7 @@
 #include "H5.h"
 #include "Impl.h"
 #include "KerasConfig.h"
+#include "TrainingConfig.h"
 
 #include "kiln/Saving.h"
 
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <regex>
 #include <set>
@@ -297,7 +299,7 @@ Model modelFromText(const std::string &text, const std::string &where) {
 
 using namespace detail;
 
-Model load_model(const std::string &path) {
+Model load_model(const std::string &path, LoadOptions options) {
   if (hasSuffix(path, ".keras") || startsWithZipMagic(path))
     return loadKerasArchive(path);
   h5::Reader r(path);
@@ -308,6 +310,18 @@ Model load_model(const std::string &path) {
   if (!r.exists("model_weights"))
     throw r.error("", "missing group 'model_weights'");
   readLayerWeights(*model.impl, r, "model_weights");
+  if (!options.compile || !r.hasAttr("", "training_config"))
+    return model;
+  nlohmann::json config =
+      parseJsonCapped(r.stringAttr("", "training_config"), path + ": training_config");
+  compileFromTrainingConfig(model, config, path, /*keepState=*/false);
+  if (r.exists("optimizer_weights")) {
+    std::string why = readOptimizerWeights(*model.impl, r);
+    // Keras too warns and starts with a fresh optimizer when the saved state does not fit.
+    if (!why.empty())
+      std::cerr << "kiln: warning: " << path << ": the saved optimizer state does not fit the "
+                << "compiled optimizer (" << why << "); it starts afresh\n";
+  }
   return model;
 }
 
@@ -324,8 +338,12 @@ void Model::save(const std::string &path) const {
   w.stringAttr("", "keras_version", kWrittenKerasVersion);
   w.stringAttr("", "backend", kWrittenBackend);
   w.stringAttr("", "model_config", config);
+  if (impl->training)
+    w.stringAttr("", "training_config", detail::trainingConfig(*impl).dump());
   w.group("model_weights");
   writeLayerWeights(*impl, w, "model_weights");
+  if (impl->training)
+    detail::writeOptimizerWeights(*impl, w);
   w.commit();
 }
 

@@ -136,9 +136,21 @@ def save_full(path, config, layer_names, weights, k3, training_config=None):
         mw = f.create_group("model_weights")
         write_weight_groups(mw, layer_names, weights, k3)
         if training_config is not None:
+            # tf.keras 2.x OptimizerV2's variables: Adam/iter:0, then every weight's m slot,
+            # then every v slot, named <optimizer>/<layer>/<weight>/<slot>:0.
             og = f.create_group("optimizer_weights")
-            save_attributes(og, "weight_names", [b"Adam/iter:0"])
-            og.create_dataset("Adam/iter:0", data=np.int64(3))
+            names = ["Adam/iter:0"]
+            values = [np.int64(3)]
+            rng = np.random.RandomState(11)
+            for slot in ("m", "v"):
+                for layer_name in layer_names:
+                    for wn, val in weights.get(layer_name, []):
+                        names.append("Adam/" + wn[: -len(":0")] + "/" + slot + ":0")
+                        s = rng.uniform(0.0, 0.01, val.shape).astype("float32")
+                        values.append(s)
+            save_attributes(og, "weight_names", [n.encode("utf8") for n in names])
+            for n, v in zip(names, values):
+                og.create_dataset(n, data=v)
 
 
 def save_io(name, xs, ys):

@@ -1,4 +1,4 @@
-//===- Kilnc.cpp - the kiln driver: compile kiln IR; summary and predict on Keras files -===//
+//===- Kilnc.cpp - the kiln driver: compile kiln IR; summary, predict, fit, evaluate on Keras files -===//
 #include "codegen/Aot.h"
 #include "codegen/Driver.h"
 #include "codegen/GpuPipeline.h"
@@ -9,6 +9,9 @@
 #include "kiln/kiln.h"
 
 #include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -32,6 +35,8 @@ const char *kOverview =
     "  kilnc compile MODEL --emit=exe -o PREDICT         a standalone predict program\n"
     "  kilnc summary MODEL                               Keras' model summary\n"
     "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
+    "  kilnc fit MODEL --x X.npy --y Y.npy --output T.h5 train it (kilnc fit --help)\n"
+    "  kilnc evaluate MODEL --x X.npy --y Y.npy          loss and metrics (kilnc evaluate --help)\n"
     "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
     "archive, or --config model.json --weights weights.h5.\n";
 
@@ -48,6 +53,36 @@ const char *kPredictHelp =
     "model's input order) and writes float32 .npy outputs (one --output per model output).\n"
     "  --batch-size N   samples per compiled call (default 32, as Keras)\n"
     "  --device cpu     where to run; cpu is the only device predict supports so far\n";
+
+const char *kFitHelp =
+    "usage: kilnc fit MODEL --x X.npy [--x X2.npy ...] --y Y.npy [--y Y2.npy ...] --output OUT.h5\n"
+    "                 [--epochs N] [--batch-size N] [--optimizer NAME] [--loss NAME]\n"
+    "                 [--metrics NAME[,NAME...]] [--learning-rate LR] [--no-shuffle]\n"
+    "                 [--validation-split F] [--history HISTORY.csv] [--seed N] [--verbose 0|1|2]\n"
+    "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json [--weights WEIGHTS.h5])\n\n"
+    "Trains the model on the .npy data (one --x per model input, one --y per output, in the\n"
+    "model's order) and saves it, compiled and with the optimizer's state, to OUT.h5.\n"
+    "The optimizer, loss and metrics come from the file's training_config unless given; with\n"
+    "no --optimizer the saved optimizer state carries on (a resumed fit continues exactly).\n"
+    "  --epochs N             passes over the data (default 1)\n"
+    "  --batch-size N         samples per optimizer step (default 32, as Keras)\n"
+    "  --optimizer NAME       sgd, adam, adamw, rmsprop, adagrad, adadelta, adamax, nadam, ftrl\n"
+    "                         with Keras' defaults (a fresh optimizer state)\n"
+    "  --loss NAME            a Keras loss name, e.g. categorical_crossentropy, mse\n"
+    "  --metrics LIST         comma-separated (repeatable), e.g. accuracy\n"
+    "  --learning-rate LR     replaces the optimizer's learning rate (and any schedule)\n"
+    "  --no-shuffle           keep the sample order in every epoch\n"
+    "  --validation-split F   hold out the last fraction F of the samples for validation\n"
+    "  --history FILE         write the per-epoch logs in Keras' CSVLogger format\n"
+    "  --seed N               seed the shuffling\n"
+    "  --verbose 0|1|2        0 silent, 1 progress (default), 2 one line per epoch\n";
+
+const char *kEvaluateHelp =
+    "usage: kilnc evaluate MODEL --x X.npy [--x ...] --y Y.npy [--y ...] [--batch-size N]\n"
+    "                      [--loss NAME] [--metrics LIST]\n"
+    "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json --weights WEIGHTS.h5)\n\n"
+    "Prints the loss and each metric over the data, one 'name: value' line each. The loss\n"
+    "and metrics come from the file's training_config unless given.\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -118,7 +153,7 @@ ModelArgs parseModelArgs(int argc, char **argv, bool predict) {
 
 kiln::Model loadModel(const ModelArgs &a) {
   if (!a.model.empty())
-    return kiln::load_model(a.model);
+    return kiln::load_model(a.model, {.compile = false});
   if (a.weights.empty()) {
     std::ifstream in(a.config);
     if (!in)
@@ -180,6 +215,295 @@ int runPredict(int argc, char **argv) {
   return 0;
 }
 
+/// The options of fit and evaluate.
+struct TrainArgs {
+  std::string model, config, weights, output, optimizer, loss, history;
+  std::vector<std::string> xs, ys, metrics;
+  bool metricsGiven = false, shuffle = true, help = false;
+  int64_t batchSize = 32, epochs = 1;
+  std::optional<double> learningRate;
+  double validationSplit = 0.0;
+  std::optional<uint64_t> seed;
+  int verbose = 1;
+};
+
+int64_t positiveInt(const std::string &flag, const std::string &v, bool allowZero = false) {
+  char *end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < (allowZero ? 0 : 1))
+    throw UsageError(flag + " must be a " + (allowZero ? "non-negative" : "positive") +
+                     " integer, got '" + v + "'");
+  return n;
+}
+
+double realNumber(const std::string &flag, const std::string &v) {
+  char *end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end || !std::isfinite(d))
+    throw UsageError(flag + " must be a number, got '" + v + "'");
+  return d;
+}
+
+TrainArgs parseTrainArgs(int argc, char **argv, bool fit) {
+  TrainArgs a;
+  auto value = [&](int &i, const std::string &flag) -> std::string {
+    std::string arg = argv[i];
+    if (arg.size() > flag.size() && arg[flag.size()] == '=')
+      return arg.substr(flag.size() + 1);
+    if (i + 1 >= argc)
+      throw UsageError(flag + " needs a value");
+    return argv[++i];
+  };
+  auto is = [](const std::string &arg, const std::string &flag) {
+    return arg == flag || arg.rfind(flag + "=", 0) == 0;
+  };
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h")
+      a.help = true;
+    else if (is(arg, "--config"))
+      a.config = value(i, "--config");
+    else if (is(arg, "--weights"))
+      a.weights = value(i, "--weights");
+    else if (is(arg, "--x"))
+      a.xs.push_back(value(i, "--x"));
+    else if (is(arg, "--y"))
+      a.ys.push_back(value(i, "--y"));
+    else if (is(arg, "--batch-size"))
+      a.batchSize = positiveInt("--batch-size", value(i, "--batch-size"));
+    else if (is(arg, "--loss"))
+      a.loss = value(i, "--loss");
+    else if (is(arg, "--metrics")) {
+      a.metricsGiven = true;
+      std::string list = value(i, "--metrics");
+      size_t start = 0;
+      while (start <= list.size()) {
+        size_t comma = list.find(',', start);
+        std::string m = list.substr(start, comma == std::string::npos ? std::string::npos
+                                                                      : comma - start);
+        if (!m.empty())
+          a.metrics.push_back(m);
+        if (comma == std::string::npos)
+          break;
+        start = comma + 1;
+      }
+    } else if (fit && is(arg, "--output"))
+      a.output = value(i, "--output");
+    else if (fit && is(arg, "--epochs"))
+      a.epochs = positiveInt("--epochs", value(i, "--epochs"));
+    else if (fit && is(arg, "--optimizer"))
+      a.optimizer = value(i, "--optimizer");
+    else if (fit && is(arg, "--learning-rate")) {
+      a.learningRate = realNumber("--learning-rate", value(i, "--learning-rate"));
+      if (!(*a.learningRate > 0))
+        throw UsageError("--learning-rate must be positive");
+    } else if (fit && arg == "--no-shuffle")
+      a.shuffle = false;
+    else if (fit && is(arg, "--validation-split")) {
+      a.validationSplit = realNumber("--validation-split", value(i, "--validation-split"));
+      if (!(a.validationSplit >= 0 && a.validationSplit < 1))
+        throw UsageError("--validation-split must be in [0, 1)");
+    } else if (fit && is(arg, "--history"))
+      a.history = value(i, "--history");
+    else if (fit && is(arg, "--seed"))
+      a.seed = uint64_t(positiveInt("--seed", value(i, "--seed"), /*allowZero=*/true));
+    else if (fit && is(arg, "--verbose")) {
+      std::string v = value(i, "--verbose");
+      if (v != "0" && v != "1" && v != "2")
+        throw UsageError("--verbose must be 0, 1 or 2, got '" + v + "'");
+      a.verbose = v[0] - '0';
+    } else if (!arg.empty() && arg[0] == '-')
+      throw UsageError("unknown option '" + arg + "'");
+    else if (a.model.empty())
+      a.model = arg;
+    else
+      throw UsageError("unexpected argument '" + arg + "' (one model file)");
+  }
+  if (a.help)
+    return a;
+  if (!a.model.empty() && !a.config.empty())
+    throw UsageError("give a model file or --config/--weights, not both");
+  if (a.model.empty() && a.config.empty())
+    throw UsageError("no model given (a .h5 or .keras file, or --config and --weights)");
+  if (!a.weights.empty() && a.config.empty())
+    throw UsageError("--weights needs --config (a weights-only file has no model config)");
+  if (!fit && a.config.size() && a.weights.empty())
+    throw UsageError("evaluate needs weights: add --weights WEIGHTS.h5");
+  if (a.xs.empty())
+    throw UsageError("no input data: give --x X.npy (once per model input)");
+  if (a.ys.empty())
+    throw UsageError("no targets: give --y Y.npy (once per model output)");
+  if (fit && a.output.empty())
+    throw UsageError("no --output: where should the trained model go (e.g. --output "
+                     "trained.h5)?");
+  return a;
+}
+
+/// Loads the model and compiles it from the file's training_config with the command line's
+/// choices on top.
+kiln::Model loadCompiled(const TrainArgs &a) {
+  kiln::Model model = [&] {
+    if (!a.model.empty())
+      return kiln::load_model(a.model);
+    ModelArgs m;
+    m.config = a.config;
+    m.weights = a.weights;
+    return loadModel(m);
+  }();
+  bool compiled = model.impl && [&] {
+    try {
+      model.metrics_names();
+      return true;
+    } catch (const kiln::Error &) {
+      return false;
+    }
+  }();
+  if (compiled && a.optimizer.empty() && a.loss.empty() && !a.metricsGiven) {
+    if (a.learningRate) {
+      model.optimizer().learning_rate = *a.learningRate;
+      model.optimizer().schedule.reset();
+    }
+    return model;
+  }
+  nlohmann::json config = compiled ? kiln::training_config(model) : nlohmann::json::object();
+  std::string from = a.model.empty() ? a.config : a.model;
+  if (!a.optimizer.empty())
+    config["optimizer_config"] = {{"class_name", a.optimizer},
+                                  {"config", nlohmann::json::object()}};
+  if (!a.loss.empty())
+    config["loss"] = a.loss;
+  if (a.metricsGiven)
+    config["metrics"] = a.metrics;
+  if (!config.contains("loss"))
+    throw UsageError("no loss: " + from + " has no training_config; give --loss (e.g. --loss "
+                     "categorical_crossentropy)");
+  if (!config.contains("optimizer_config"))
+    throw UsageError("no optimizer: " + from + " has no training_config; give --optimizer "
+                     "(e.g. --optimizer adam)");
+  if (a.learningRate)
+    config["optimizer_config"]["config"]["learning_rate"] = *a.learningRate;
+  kiln::compile_from_training_config(model, config, /*keep_optimizer_state=*/a.optimizer.empty());
+  return model;
+}
+
+/// Reads one .npy per model input or output, checking the count.
+std::vector<kiln::Array> loadArrays(const std::vector<std::string> &paths, size_t want,
+                                    const char *what, const char *flag) {
+  if (paths.size() != want)
+    throw UsageError("the model has " + std::to_string(want) + " " + what + "(s); give " + flag +
+                     " " + std::to_string(want) + " time(s), got " +
+                     std::to_string(paths.size()));
+  std::vector<kiln::Array> out;
+  for (const std::string &p : paths)
+    out.push_back(kiln::loadNpy(p));
+  return out;
+}
+
+/// A double as Python's repr() writes it (what Keras' CSVLogger puts in its cells).
+std::string pythonRepr(double v) {
+  if (std::isnan(v))
+    return "nan";
+  if (std::isinf(v))
+    return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  size_t e = sci.find('e');
+  std::string mant = sci.substr(0, e);
+  int exp = std::stoi(sci.substr(e + 1));
+  std::string sign;
+  if (mant[0] == '-')
+    sign = "-", mant = mant.substr(1);
+  std::string digits;
+  for (char c : mant)
+    if (c != '.')
+      digits += c;
+  if (exp < -4 || exp >= 16) {
+    std::string m = digits.substr(0, 1) + (digits.size() > 1 ? "." + digits.substr(1) : "");
+    char ebuf[16];
+    std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+    return sign + m + ebuf;
+  }
+  std::string out;
+  if (exp < 0)
+    out = "0." + std::string(size_t(-exp - 1), '0') + digits;
+  else if (size_t(exp) + 1 >= digits.size())
+    out = digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
+  else
+    out = digits.substr(0, size_t(exp) + 1) + "." + digits.substr(size_t(exp) + 1);
+  return sign + out;
+}
+
+/// Keras' CSVLogger: `epoch,<sorted keys>`, one row per epoch ending in "\r\n" as Python's
+/// csv module ends them. The whole file is rewritten through a temporary file and a rename
+/// after every epoch, so a reader never sees half a row.
+class HistoryCsv : public kiln::Callback {
+public:
+  explicit HistoryCsv(std::string path) : path(std::move(path)) {}
+  void on_epoch_end(int epoch, kiln::Logs &logs) override {
+    if (keys.empty())
+      for (const auto &[k, v] : logs)
+        keys.push_back(k); // std::map: sorted as Python sorts str keys
+    text += std::to_string(epoch);
+    for (const std::string &k : keys) {
+      auto it = logs.find(k);
+      text += "," + (it == logs.end() ? std::string("NA") : pythonRepr(it->second));
+    }
+    text += "\r\n";
+    std::string header = "epoch";
+    for (const std::string &k : keys)
+      header += "," + k;
+    std::string err;
+    if (mlir::failed(mlir::kiln::writeFileAtomically(path, header + "\r\n" + text, err)))
+      throw kiln::Error("", "--history: " + err);
+  }
+
+private:
+  std::string path, text;
+  std::vector<std::string> keys;
+};
+
+int runFit(int argc, char **argv) {
+  TrainArgs a = parseTrainArgs(argc, argv, /*fit=*/true);
+  if (a.help) {
+    std::cout << kFitHelp;
+    return 0;
+  }
+  kiln::Model model = loadCompiled(a);
+  std::vector<kiln::Array> xs = loadArrays(a.xs, model.inputs().size(), "input", "--x");
+  std::vector<kiln::Array> ys = loadArrays(a.ys, model.outputs().size(), "output", "--y");
+  kiln::FitOptions options;
+  options.batch_size = a.batchSize;
+  options.epochs = int(a.epochs);
+  options.verbose = a.verbose;
+  options.shuffle = a.shuffle;
+  options.seed = a.seed;
+  options.validation_split = a.validationSplit;
+  if (!a.history.empty())
+    options.callbacks.push_back(std::make_shared<HistoryCsv>(a.history));
+  model.fit(xs, ys, options);
+  model.save(a.output);
+  return 0;
+}
+
+int runEvaluate(int argc, char **argv) {
+  TrainArgs a = parseTrainArgs(argc, argv, /*fit=*/false);
+  if (a.help) {
+    std::cout << kEvaluateHelp;
+    return 0;
+  }
+  kiln::Model model = loadCompiled(a);
+  std::vector<kiln::Array> xs = loadArrays(a.xs, model.inputs().size(), "input", "--x");
+  std::vector<kiln::Array> ys = loadArrays(a.ys, model.outputs().size(), "output", "--y");
+  kiln::EvaluateOptions options;
+  options.batch_size = a.batchSize;
+  std::vector<double> scores = model.evaluate(xs, ys, options);
+  std::vector<std::string> names = model.metrics_names();
+  for (size_t i = 0; i < scores.size() && i < names.size(); ++i)
+    std::cout << names[i] << ": " << pythonRepr(scores[i]) << "\n";
+  return 0;
+}
+
 /// A C identifier from a Keras name.
 std::string cName(const std::string &name, const std::string &fallback) {
   std::string out;
@@ -211,7 +535,7 @@ int compileModel(const CompileArgs &a) {
     llvm::errs() << "kilnc: error: --header goes with --emit=obj\n";
     return 1;
   }
-  kiln::Model model = kiln::load_model(a.input);
+  kiln::Model model = kiln::load_model(a.input, {.compile = false});
   std::vector<kiln::Array> weights = model.get_weights();
 
   mlir::DialectRegistry registry;
@@ -415,7 +739,12 @@ int main(int argc, char **argv) {
       return runSummary(argc, argv);
     if (sub == "predict")
       return runPredict(argc, argv);
-    if (sub == "plot" || sub == "plot-history") return kiln::utils::plot_main(argc, argv);
+    if (sub == "plot" || sub == "plot-history")
+      return kiln::utils::plot_main(argc, argv);
+    if (sub == "fit")
+      return runFit(argc, argv);
+    if (sub == "evaluate")
+      return runEvaluate(argc, argv);
   } catch (const UsageError &e) {
     llvm::errs() << "kilnc " << sub << ": error: " << e.what() << " (see kilnc " << sub
                  << " --help)\n";

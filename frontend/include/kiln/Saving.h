@@ -25,8 +25,24 @@ Layer layer_from_config(const nlohmann::json &layer);
 
 /// Loads a model saved by Keras or kiln: a full-model .h5 (tf.keras 2.x, or Keras 3's legacy
 /// h5), or a Keras 3 .keras archive. Throws kiln::Error naming the file and the layer or
-/// dataset for any malformed input.
-Model load_model(const std::string &path);
+/// dataset for any malformed input. As Keras' `compile=True`, a .h5 with a training_config
+/// comes back compiled, with the optimizer's saved state (slots and step count) restored, so
+/// that fit continues where it stopped; `.compile = false` skips the training_config.
+struct LoadOptions {
+  bool compile = true;
+};
+Model load_model(const std::string &path, LoadOptions options = {});
+
+/// Keras' training_config of a compiled model (what save() writes): loss, metrics and
+/// optimizer_config with Keras 3's class names and config keys. Throws before compile().
+nlohmann::json training_config(const Model &model);
+/// Compiles `model` from a training_config in the tf.keras 2.x or the Keras 3 spelling (loss
+/// as a name or {class_name, config}, per output as a list or dict; metrics possibly nested
+/// per output). Throws kiln::Error naming the key for anything kiln cannot honour. With
+/// `keep_optimizer_state`, a model compiled before with the same kind of optimizer keeps its
+/// slots and step count.
+void compile_from_training_config(Model &model, const nlohmann::json &config,
+                                  bool keep_optimizer_state = false);
 
 /// A model from a config JSON file and a weights-only .h5 (`--config m.json --weights w.h5`).
 Model load_model(const std::string &configPath, const std::string &weightsPath);

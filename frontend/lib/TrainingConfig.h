@@ -1,0 +1,35 @@
+//===- TrainingConfig.h - Keras' training_config and optimizer weights in .h5 files -===//
+#ifndef KILN_FRONTEND_TRAININGCONFIG_H
+#define KILN_FRONTEND_TRAININGCONFIG_H
+
+#include "H5.h"
+#include "Train.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kiln::detail {
+
+/// Keras' training_config of a compiled model: loss, metrics and an optimizer_config with
+/// Keras 3's class names and config keys.
+nlohmann::json trainingConfig(const ModelImpl &m);
+
+/// Compiles `model` from a training_config in the tf.keras 2.x or the Keras 3 spelling.
+/// Errors name `where` and the key. With `keepState`, the optimizer's slots and step count
+/// carry over when the model was compiled before with the same kind of optimizer (Keras
+/// keeps a reused optimizer object's state).
+void compileFromTrainingConfig(Model &model, const nlohmann::json &config,
+                               const std::string &where, bool keepState);
+
+/// The optimizer's state as tf.keras 2.x writes it: group optimizer_weights with attribute
+/// weight_names, `<Class>/iter:0`, and one dataset per slot and weight,
+/// `<Class>/<layer>/<weight>/<slot>:0` (Adam: m, v, vhat).
+void writeOptimizerWeights(const ModelImpl &m, h5::Writer &w);
+
+/// Restores what writeOptimizerWeights wrote (and tf.keras 2.x's spellings of it) into the
+/// compiled model. Returns an explanation, and leaves the state fresh, when the file's
+/// optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
+std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r);
+
+} // namespace kiln::detail
+
+#endif // KILN_FRONTEND_TRAININGCONFIG_H
