@@ -6,6 +6,7 @@
 
 #include "kiln/Npy.h"
 #include "kiln/Emit.h"
+#include "kiln/Version.h"
 #include "kiln/kiln.h"
 
 #include <cctype>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -32,6 +34,7 @@ const char *kOverview =
     "  kilnc compile MODEL --emit=exe -o PREDICT         a standalone predict program\n"
     "  kilnc summary MODEL                               Keras' model summary\n"
     "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
+    "  kilnc --version                                   kiln, ABI and LLVM versions\n"
     "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
     "archive, or --config model.json --weights weights.h5.\n";
 
@@ -48,6 +51,13 @@ const char *kPredictHelp =
     "model's input order) and writes float32 .npy outputs (one --output per model output).\n"
     "  --batch-size N   samples per compiled call (default 32, as Keras)\n"
     "  --device cpu     where to run; cpu is the only device predict supports so far\n";
+
+/// `kilnc --version`: the release, the ABI version of generated objects, the LLVM built against.
+void printVersion(llvm::raw_ostream &os) {
+  os << "kilnc (kiln) " KILN_VERSION_STRING "\n"
+     << "generated C ABI version " << KILN_ABI_VERSION << "\n"
+     << "LLVM and MLIR " LLVM_VERSION_STRING "\n";
+}
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -409,7 +419,13 @@ int runCompile(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Replaces LLVM's printer, so that `kilnc compile --version` says the same.
+  llvm::cl::SetVersionPrinter(printVersion);
   std::string sub = argc > 1 ? argv[1] : "";
+  if (sub == "--version") {
+    printVersion(llvm::outs());
+    return 0;
+  }
   try {
     if (sub == "summary")
       return runSummary(argc, argv);
