@@ -89,6 +89,13 @@ configure_file(${CMAKE_CURRENT_LIST_DIR}/kiln-runtime.pc.in
 install(FILES ${PROJECT_BINARY_DIR}/cmake/kiln-runtime.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
+# The install check: install to a temporary prefix, build examples/ against it as a separate
+# project, run it, and check that a kiln::runtime program links no LLVM or MLIR. Label
+# `install` (exclude with `ctest -LE install`).
+add_test(NAME install-check
+  COMMAND ${PROJECT_SOURCE_DIR}/scripts/check-install.sh ${PROJECT_BINARY_DIR})
+set_tests_properties(install-check PROPERTIES LABELS "install" TIMEOUT 600)
+
 # The Debian package: `cpack -G DEB` in the build folder gives kiln_<version>_amd64.deb.
 # Depends lists the Debian 12 packages of the shared libraries kilnc and kiln-opt load
 # (readelf -d, then dpkg -S); the -dev packages are what find_package(kiln) needs to build
