@@ -66,7 +66,8 @@ ldd "$tmp/examples/seed_cnn" | grep -q libMLIR || fail "seed_cnn does not link l
 echo "npy_info: no libLLVM, no libMLIR"
 
 step "pkg-config kiln-runtime (a Makefile's view)"
-export PKG_CONFIG_PATH=$(dirname "$(find "$prefix" -name kiln-runtime.pc)")
+pcdir=$(dirname "$(find "$prefix" -name kiln-runtime.pc)")
+export PKG_CONFIG_PATH=$pcdir
 [[ "$(pkg-config --modversion kiln-runtime)" == "$version" ]] || fail "pkg-config version"
 # shellcheck disable=SC2046
 "$cxx" -O1 -o "$tmp/npy_info_pc" "$src/examples/NpyInfo.cpp" \
