@@ -14,6 +14,11 @@ set(KILN_INSTALL_COMPILER_INCLUDEDIR ${CMAKE_INSTALL_INCLUDEDIR}/kiln/compiler)
 set_target_properties(KilnRuntimeIO PROPERTIES EXPORT_NAME runtime OUTPUT_NAME kiln-runtime)
 add_library(kiln::runtime ALIAS KilnRuntimeIO)
 
+# kiln::gpu_runtime is the CUDA shim that objects compiled with --device gpu call (C99, libdl and
+# pthreads; the driver is opened at run time). Its header is included as "kiln_gpu.h".
+set_target_properties(KilnGpuRuntime PROPERTIES EXPORT_NAME gpu_runtime)
+add_library(kiln::gpu_runtime ALIAS KilnGpuRuntime)
+
 # kiln::kiln is everything a C++ program needs for the builder, the compiler, the JIT and
 # fit/evaluate/predict.
 add_library(KilnAll INTERFACE)
@@ -41,15 +46,18 @@ function(kiln_relocatable_includes target)
   set_property(TARGET ${target} PROPERTY INTERFACE_INCLUDE_DIRECTORIES "${wrapped}")
 endfunction()
 
-set(KILN_INSTALLED_LIBRARIES KilnRuntimeIO KilnFrontend KilnCodegen KilnPasses KilnIR)
+set(KILN_INSTALLED_LIBRARIES
+  KilnRuntimeIO KilnGpuRuntime KilnFrontend KilnCodegen KilnPasses KilnIR)
 foreach(lib IN LISTS KILN_INSTALLED_LIBRARIES)
   kiln_relocatable_includes(${lib})
 endforeach()
+target_include_directories(KilnGpuRuntime INTERFACE
+  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/kiln>)
 
 # libMLIR.so lives in /usr/lib/llvm-22/lib, outside the loader's path: the installed tools keep
 # the folders of the libraries they link as their RUNPATH (the build tree's own is dropped).
 set_target_properties(kilnc kiln-opt PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
-install(TARGETS kilnc kiln-opt RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS kilnc kiln-opt kiln-gpu-info RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(TARGETS ${KILN_INSTALLED_LIBRARIES} KilnAll EXPORT kilnTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -63,7 +71,7 @@ install(FILES ${PROJECT_BINARY_DIR}/include/kiln/Version.h
 install(FILES ${PROJECT_SOURCE_DIR}/codegen/Driver.h ${PROJECT_SOURCE_DIR}/codegen/Pipelines.h
   DESTINATION ${KILN_INSTALL_COMPILER_INCLUDEDIR}/codegen)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/AOT.md
-  ${PROJECT_SOURCE_DIR}/docs/Versioning.md
+  ${PROJECT_SOURCE_DIR}/docs/GPU.md ${PROJECT_SOURCE_DIR}/docs/Versioning.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR})
 
 # The CMake package: kilnConfig.cmake finds the dependencies, kilnTargets.cmake defines the
@@ -78,7 +86,8 @@ install(FILES ${PROJECT_BINARY_DIR}/cmake/kilnConfig.cmake
   ${PROJECT_BINARY_DIR}/cmake/kilnConfigVersion.cmake
   DESTINATION ${KILN_INSTALL_CMAKEDIR})
 
-# pkg-config, for Makefiles: kiln-runtime only (kiln::kiln needs MLIR's CMake package).
+# pkg-config, for Makefiles: kiln-runtime and kiln-gpu-runtime (kiln::kiln needs MLIR's CMake
+# package).
 # The prefix is found from the .pc file's own place, so the file works under any prefix.
 file(RELATIVE_PATH KILN_PC_TO_PREFIX
   /prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig /prefix)
@@ -86,7 +95,14 @@ string(REGEX REPLACE "/$" "" KILN_PC_TO_PREFIX "${KILN_PC_TO_PREFIX}")
 get_target_property(KILN_RUNTIME_LIBNAME KilnRuntimeIO OUTPUT_NAME)
 configure_file(${CMAKE_CURRENT_LIST_DIR}/kiln-runtime.pc.in
   ${PROJECT_BINARY_DIR}/cmake/kiln-runtime.pc @ONLY)
+get_target_property(KILN_GPU_RUNTIME_LIBNAME KilnGpuRuntime OUTPUT_NAME)
+if(NOT KILN_GPU_RUNTIME_LIBNAME)
+  set(KILN_GPU_RUNTIME_LIBNAME KilnGpuRuntime)
+endif()
+configure_file(${CMAKE_CURRENT_LIST_DIR}/kiln-gpu-runtime.pc.in
+  ${PROJECT_BINARY_DIR}/cmake/kiln-gpu-runtime.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cmake/kiln-runtime.pc
+  ${PROJECT_BINARY_DIR}/cmake/kiln-gpu-runtime.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # The install check: install to a temporary prefix, build examples/ against it as a separate
@@ -114,4 +130,6 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS
   "libmlir-22 (>= 1:22.1.0), libllvm22 (>= 1:22.1.0), libhdf5-103-1, libzip4, zlib1g, libsz2, libcurl4, libssl3, libstdc++6 (>= 12), libgcc-s1, libc6 (>= 2.34)")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
   "clang-22 | c-compiler, libmlir-22-dev, mlir-22-tools, llvm-22-dev, libhdf5-dev, libzip-dev, nlohmann-json3-dev, zlib1g-dev, pkgconf")
+# --device gpu code opens the NVIDIA driver (libcuda.so.1) at run time, if there is one.
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libcuda1")
 include(CPack)

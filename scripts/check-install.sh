@@ -5,7 +5,8 @@
 #   2. examples/ configures and builds as a separate CMake project with
 #      find_package(kiln 0.1 CONFIG REQUIRED) against that prefix; seed_cnn and npy_info run;
 #   3. npy_info (kiln::runtime alone) has no libLLVM or libMLIR in ldd, seed_cnn (kiln::kiln) has;
-#   4. the same program builds from `pkg-config --cflags --libs kiln-runtime`;
+#   4. the same program builds from `pkg-config --cflags --libs kiln-runtime`, kiln-gpu-info from
+#      kiln-gpu-runtime's (no LLVM, MLIR or libcuda at link time), and both kiln-gpu-info run;
 #   5. the installed kilnc compiles a Keras model to an object and header carrying the project's
 #      version and ABI version, which a C program links with libm alone.
 # Run by the ctest `install-check` (label `install`). KEEP=1 keeps the temporary folder.
@@ -33,9 +34,10 @@ version=$(cache CMAKE_PROJECT_VERSION)
 step "install $build to $prefix"
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || {
   cat "$tmp/install.log"; fail "cmake --install (is $build built?)"; }
-for f in bin/kilnc bin/kiln-opt include/kiln/kiln.h include/kiln/Npy.h include/kiln/Version.h \
-         lib/cmake/kiln/kilnConfig.cmake lib/cmake/kiln/kilnConfigVersion.cmake \
-         lib/pkgconfig/kiln-runtime.pc; do
+for f in bin/kilnc bin/kiln-opt bin/kiln-gpu-info include/kiln/kiln.h include/kiln/Npy.h \
+         include/kiln/Version.h include/kiln/kiln_gpu.h lib/cmake/kiln/kilnConfig.cmake \
+         lib/cmake/kiln/kilnConfigVersion.cmake lib/pkgconfig/kiln-runtime.pc \
+         lib/pkgconfig/kiln-gpu-runtime.pc; do
   [[ -e "$prefix/$f" ]] || fail "$f is not installed"
 done
 
@@ -80,6 +82,20 @@ ldd "$tmp/npy_info_pc" >"$tmp/npy_info_pc.ldd"
 if grep -E "libLLVM|libMLIR" "$tmp/npy_info_pc.ldd"; then
   fail "npy_info_pc links LLVM or MLIR"
 fi
+
+step "pkg-config kiln-gpu-runtime: kiln-gpu-info from the installed CUDA shim"
+# shellcheck disable=SC2046
+"$cc" -std=c99 -o "$tmp/gpu_info_pc" "$src/runtime/gpu/GpuInfo.c" \
+  $(pkg-config --cflags --libs kiln-gpu-runtime) || fail "building GpuInfo.c with pkg-config"
+ldd "$tmp/gpu_info_pc" >"$tmp/gpu_info_pc.ldd"
+if grep -E "libLLVM|libMLIR|libcuda" "$tmp/gpu_info_pc.ldd"; then
+  fail "gpu_info_pc links LLVM, MLIR or libcuda at link time"
+fi
+for prog in "$tmp/gpu_info_pc" "$prefix/bin/kiln-gpu-info"; do
+  rc=0
+  "$prog" || rc=$?
+  [[ $rc == 0 || $rc == 77 ]] || fail "$prog exited $rc (0: a GPU, 77: none)"
+done
 
 step "installed kilnc: AOT object and header"
 "$prefix/bin/kilnc" compile "$src/test/files/Inputs/keras2_mlp.h5" --emit=obj -o "$tmp/m.o" \
