@@ -3,6 +3,7 @@
 #define KILN_CODEGEN_AOT_H
 
 #include "codegen/Pipelines.h"
+#include "kiln/Version.h"
 
 #include <cstdint>
 #include <string>
@@ -10,10 +11,11 @@
 
 namespace mlir::kiln {
 
-/// kiln's version, written into every generated header.
-inline constexpr const char *kKilnVersion = "0.1.0";
-/// The version of the generated C ABI (docs/AOT.md says what changes it).
-inline constexpr int kAotAbiVersion = 1;
+/// kiln's version, written into every generated header (project(kiln VERSION) in CMake).
+inline constexpr const char *kKilnVersion = KILN_VERSION_STRING;
+/// The version of the generated C ABI (cmake/Version.cmake; docs/Versioning.md says what
+/// changes it).
+inline constexpr int kAotAbiVersion = KILN_ABI_VERSION;
 
 /// One array of a model's interface or weights. A batch dimension is -1.
 struct AotArray {

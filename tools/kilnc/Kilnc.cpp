@@ -6,6 +6,7 @@
 
 #include "kiln/Npy.h"
 #include "kiln/Emit.h"
+#include "kiln/Version.h"
 #include "kiln/kiln.h"
 
 #include <cctype>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
@@ -37,6 +39,7 @@ const char *kOverview =
     "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
     "  kilnc fit MODEL --x X.npy --y Y.npy --output T.h5 train it (kilnc fit --help)\n"
     "  kilnc evaluate MODEL --x X.npy --y Y.npy          loss and metrics (kilnc evaluate --help)\n"
+    "  kilnc --version                                   kiln, ABI and LLVM versions\n"
     "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
     "archive, or --config model.json --weights weights.h5.\n";
 
@@ -83,6 +86,12 @@ const char *kEvaluateHelp =
     "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json --weights WEIGHTS.h5)\n\n"
     "Prints the loss and each metric over the data, one 'name: value' line each. The loss\n"
     "and metrics come from the file's training_config unless given.\n";
+/// `kilnc --version`: the release, the ABI version of generated objects, the LLVM built against.
+void printVersion(llvm::raw_ostream &os) {
+  os << "kilnc (kiln) " KILN_VERSION_STRING "\n"
+     << "generated C ABI version " << KILN_ABI_VERSION << "\n"
+     << "LLVM and MLIR " LLVM_VERSION_STRING "\n";
+}
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -733,7 +742,13 @@ int runCompile(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
+  // Replaces LLVM's printer, so that `kilnc compile --version` says the same.
+  llvm::cl::SetVersionPrinter(printVersion);
   std::string sub = argc > 1 ? argv[1] : "";
+  if (sub == "--version") {
+    printVersion(llvm::outs());
+    return 0;
+  }
   try {
     if (sub == "summary")
       return runSummary(argc, argv);
