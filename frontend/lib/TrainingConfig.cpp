@@ -555,11 +555,20 @@ void compileFromTrainingConfig(Model &model, const json &config, const std::stri
   }
 }
 
+/// The weights the optimizer updates (and keeps slots for), in get_weights() order.
+std::vector<Weight *> trainableWeights(const ModelImpl &m) {
+  std::vector<Weight *> out;
+  for (Weight *w : m.allWeights())
+    if (w->trainable)
+      out.push_back(w);
+  return out;
+}
+
 void writeOptimizerWeights(const ModelImpl &m, h5::Writer &w) {
   const Training &t = *m.training;
   std::string cls = kerasClass(t.optimizer.name);
   std::vector<std::string> slots = slotNames(t.optimizer);
-  std::vector<Weight *> weights = m.allWeights();
+  std::vector<Weight *> weights = trainableWeights(m); // the ones with optimizer slots
   std::vector<std::string> names = {cls + "/iter:0"};
   if (t.optimizer.name == "nadam")
     names.push_back(cls + "/momentum_cache:0");
@@ -604,7 +613,7 @@ std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r) {
   if (!iter)
     return "no iteration count among the optimizer weights";
   std::vector<std::string> slots = slotNames(t.optimizer);
-  std::vector<Weight *> weights = m.allWeights();
+  std::vector<Weight *> weights = trainableWeights(m); // the ones with optimizer slots
   std::vector<std::vector<Array>> staged(weights.size());
   size_t used = 1;
   for (size_t i = 0; i < weights.size(); ++i)
