@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
     kiln::Array y_train = kiln::utils::to_categorical(data.y_train, 10);
     kiln::Array y_test = kiln::utils::to_categorical(data.y_test, 10);
 
+    kiln::utils::set_random_seed(7); // reproducible initial weights
     auto inputs = kiln::Input({28, 28, 1});
     auto x = kiln::layers::Conv2D(32, {3, 3}, {.activation = "relu"})(inputs);
     x = kiln::layers::MaxPooling2D({2, 2})(x);
