@@ -8,7 +8,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "codegen/Driver.h"
+#include "kiln/Callbacks.h"
 #include "kiln/DataUtils.h"
+#include "kiln/Plot.h"
 #include "kiln/Datasets.h"
 #include "kiln/kiln.h"
 
@@ -51,12 +53,15 @@ int main(int argc, char **argv) {
     model.compile({.optimizer = kiln::optimizers::Adam(1e-3),
                    .loss = "categorical_crossentropy",
                    .metrics = {"accuracy"}});
+    std::filesystem::create_directories(outDir);
     auto t0 = std::chrono::steady_clock::now();
     // All 60,000 training images; the test set is watched after each epoch (it does not
-    // steer training).
+    // steer training). The epochs' logs also go to history.csv (Keras' CSVLogger).
+    auto csv = std::make_shared<kiln::callbacks::CSVLogger>(outDir + "/history.csv");
     kiln::History history = model.fit(data.x_train, y_train,
                                       {.batch_size = 128, .epochs = epochs, .seed = 42,
-                                       .validation_x = {data.x_test}, .validation_y = {y_test}});
+                                       .validation_x = {data.x_test}, .validation_y = {y_test},
+                                       .callbacks = {csv}});
     std::printf("trained %d epochs in %.1f s\n", epochs, secondsSince(t0));
 
     auto [loss, accuracy] = model.evaluate<2>(data.x_test, y_test, {.batch_size = 256});
@@ -68,7 +73,17 @@ int main(int argc, char **argv) {
     std::printf("predict: %lld images in %.3f s (%.0f images/s)\n",
                 static_cast<long long>(y.shape[0]), seconds, y.shape[0] / seconds);
 
-    std::filesystem::create_directories(outDir);
+    // Pictures: the model's graph (Graphviz DOT, and SVG when graphviz is installed) and the
+    // training curves (SVG written by kiln).
+    kiln::utils::plot_model(model, outDir + "/seed_cnn.dot", {.show_shapes = true});
+    try {
+      kiln::utils::plot_model(model, outDir + "/seed_cnn.svg", {.show_shapes = true});
+    } catch (const std::exception &e) {
+      std::printf("(no model picture: %s)\n", e.what());
+    }
+    kiln::utils::plot_history(history, outDir + "/curves.svg", {.title = "seed CNN, Fashion-MNIST"});
+    std::printf("wrote %s/history.csv, seed_cnn.dot, seed_cnn.svg and curves.svg\n", outDir.c_str());
+
     std::string mlirPath = outDir + "/seed_cnn.mlir", objPath = outDir + "/seed_cnn.o";
     {
       std::ofstream os(mlirPath + ".tmp");
