@@ -179,6 +179,11 @@ struct Zip {
     if (st.size > kMaxZipMember)
       throw Error("", path + ": '" + name + "' declares " + std::to_string(st.size) +
                           " bytes, over kiln's cap");
+    // Deflate inflates at most 1032:1: a larger declared size is a lie, not to be allocated.
+    if ((st.valid & ZIP_STAT_COMP_SIZE) && st.size > st.comp_size * 1032 + 4096)
+      throw Error("", path + ": '" + name + "' declares " + std::to_string(st.size) +
+                          " bytes, more than its " + std::to_string(st.comp_size) +
+                          " compressed bytes can hold (corrupt archive)");
     zip_file_t *f = zip_fopen_index(z, zip_uint64_t(idx), 0);
     if (!f)
       throw Error("", path + ": cannot open '" + name + "' in the archive");
