@@ -42,7 +42,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ctx = makeContext();
   mlir::ScopedDiagnosticHandler quiet(ctx.get(), [](mlir::Diagnostic &) { return mlir::success(); });
 
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  // MLIR's lexer reads up to a NUL terminator, as every MemoryBuffer (and kiln-opt's input)
+  // has one; the fuzzer's bytes have none, so copy them into a string that does.
+  std::string owned(reinterpret_cast<const char *>(data), size);
+  llvm::StringRef text(owned);
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::parseSourceString<mlir::ModuleOp>(text, ctx.get());
   if (!module || mlir::failed(mlir::verify(*module)))
     return 0;
