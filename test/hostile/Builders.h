@@ -72,6 +72,8 @@ struct ZipMember {
   std::string name, data;
   bool deflate = false;
   int64_t declaredSize = -1;
+  /// Overrides the compressed size in the headers.
+  int64_t declaredCompressed = -1;
 };
 
 /// A zip archive in the exact layout the format describes (local headers, central directory,
@@ -112,7 +114,8 @@ inline std::string zipFile(const std::vector<ZipMember> &members) {
       u16(s, 0);                     // time
       u16(s, 0x21);                  // date
       u32(s, crc);
-      u32(s, uint32_t(body.size())); // compressed size
+      u32(s, m.declaredCompressed >= 0 ? uint32_t(m.declaredCompressed)
+                                       : uint32_t(body.size())); // compressed size
       u32(s, size);                  // uncompressed size
       u16(s, uint32_t(m.name.size()));
       u16(s, 0); // extra length

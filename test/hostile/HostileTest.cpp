@@ -543,6 +543,10 @@ std::vector<Case> catalogue() {
       bytes(zipFile({{"config.json", std::string(4096, ' ') + kBaseConfig, true, 0xF0000000},
                      {"model.weights.h5", "x"}})),
       'K', {"config.json"});
+  add("KerasLyingCompressedSize", Format::Keras,
+      bytes(zipFile({{"config.json", kBaseConfig, true, 0xF0000000, 0x00F00000},
+                     {"model.weights.h5", "x"}})),
+      'K', {"'config.json' declares 4026531840 bytes", "compressed bytes (of a"});
   add("KerasTruncatedArchive", Format::Keras,
       bytes(zipFile({{"config.json", kBaseConfig}}).substr(0, 40)), 'K',
       {"not a readable .keras (zip) archive"});
