@@ -2,7 +2,10 @@
 #include "ir/ShapeFunctions.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <limits>
 
 namespace mlir::kiln {
 
@@ -71,20 +74,22 @@ int64_t windowOutputSize(int64_t in, int64_t window, int64_t stride, int64_t dil
                          bool same) {
   if (ShapedType::isDynamic(in))
     return kDynamic;
+  // In 128 bits: dimensions, windows and dilations from the IR may be anywhere up to 2^63.
   if (same)
-    return (in + stride - 1) / stride;
-  int64_t effective = (window - 1) * dilation + 1;
+    return int64_t((__int128(in) + stride - 1) / stride);
+  __int128 effective = __int128(window - 1) * dilation + 1;
   if (in < effective)
     return 0;
-  return (in - effective) / stride + 1;
+  return int64_t((in - effective) / stride + 1);
 }
 
 std::pair<int64_t, int64_t> samePadding(int64_t in, int64_t window, int64_t stride,
                                         int64_t dilation) {
-  int64_t out = (in + stride - 1) / stride;
-  int64_t effective = (window - 1) * dilation + 1;
-  int64_t total = std::max<int64_t>((out - 1) * stride + effective - in, 0);
-  return {total / 2, total - total / 2};
+  __int128 out = (__int128(in) + stride - 1) / stride;
+  __int128 effective = __int128(window - 1) * dilation + 1;
+  __int128 total = std::max<__int128>((out - 1) * stride + effective - in, 0);
+  total = std::min<__int128>(total, std::numeric_limits<int64_t>::max());
+  return {int64_t(total / 2), int64_t(total - total / 2)};
 }
 
 static LogicalResult checkWindowParams(ArrayRef<int64_t> vals, StringRef name,
@@ -171,8 +176,8 @@ FailureOr<Shape> inferReshapeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> sh
       unknown = i;
     } else if (d < 1) {
       return fail(err, "target shape " + formatShape(shape) + " has a dimension < 1");
-    } else {
-      known *= d;
+    } else if (llvm::MulOverflow(known, d, known)) {
+      return fail(err, "target shape " + formatShape(shape) + " has more elements than int64 holds");
     }
   }
   Shape out = {input[0]};
@@ -187,7 +192,9 @@ FailureOr<Shape> inferReshapeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> sh
   }
   int64_t total = 1;
   for (int64_t d : input.drop_front())
-    total *= d;
+    if (llvm::MulOverflow(total, d, total))
+      return fail(err, "input shape " + formatShape(input) + " has more elements per sample than "
+                       "int64 holds");
   if (unknown >= 0) {
     if (total % known != 0)
       return fail(err, "cannot reshape input shape " + formatShape(input) + " to " +

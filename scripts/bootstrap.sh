@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 libclang-rt-22-dev
   cmake ninja-build g++ git
   nlohmann-json3-dev libhdf5-dev libzip-dev zlib1g-dev
   googletest libgtest-dev libgmock-dev

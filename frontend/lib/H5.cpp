@@ -4,6 +4,7 @@
 #include <hdf5.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -292,9 +293,33 @@ Array Reader::dataset(const std::string &path, const std::string &layer) const {
                                   : std::to_string(fileSize - offset) + " bytes from its start") +
                              " (truncated or corrupt file)");
   }
-  Array out(shape);
+  if (layout != H5D_CONTIGUOUS && count > 0) {
+    // Chunked (or compact) data: the chunks the file holds, even compressed, bound what it can
+    // really contain (deflate inflates at most 1032:1); unwritten chunks would read as fill
+    // value, sized by the shape alone.
+    hsize_t stored = H5Dget_storage_size(ds);
+    if (needed > stored * 1032 + 4096)
+      throw error(layer, where + " declares shape " + Array::shapeString(shape) + " (" +
+                             std::to_string(needed) + " bytes) but the file holds " +
+                             std::to_string(stored) +
+                             " bytes of its chunks (truncated or corrupt file)");
+  }
+  Array out;
+  try {
+    out = Array(shape);
+  } catch (const std::runtime_error &e) {
+    throw error(layer, "cannot load " + where + ": " + e.what());
+  }
   if (count > 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.ptr()) < 0)
     throw error(layer, "cannot read " + where + " (truncated or corrupt file)");
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(out.data[size_t(i)]))
+      throw error(layer, where + " holds " +
+                             (std::isnan(out.data[size_t(i)]) ? std::string("NaN")
+                              : out.data[size_t(i)] > 0      ? std::string("inf")
+                                                             : std::string("-inf")) +
+                             " at flat index " + std::to_string(i) +
+                             "; kiln refuses non-finite weights");
   return out;
 }
 
@@ -333,8 +358,12 @@ Writer::Writer(const std::string &path) : path_(path) {
   silenceHdf5();
   tmp_ = path + ".tmp." + std::to_string(::getpid());
   file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file_ < 0)
+  if (file_ < 0) {
+    int err = errno;
+    std::remove(tmp_.c_str()); // H5Fcreate may fail after creating it (a full disk)
+    errno = err;
     throw Error("", path + ": cannot create '" + tmp_ + "': " + std::strerror(errno));
+  }
 }
 
 Writer::~Writer() {

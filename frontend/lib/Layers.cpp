@@ -79,7 +79,20 @@ LayerImpl::LayerImpl(std::string className, std::string name)
 
 void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
                           const Initializer &init, bool trainable) {
-  weights.push_back({name + "/" + suffix + ":0", init(shape), trainable});
+  // Sizes come from user code or a model file's config: refuse, rather than try to allocate, a
+  // weight past the 2^32 elements kiln reads from files.
+  int64_t count = 1;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(count, d, &count) || count > (int64_t(1) << 32))
+      throw error("weight '" + suffix + "' of shape " + shapeString(shape) +
+                  " has more elements than kiln allows (2^32)");
+  try {
+    weights.push_back({name + "/" + suffix + ":0", init(shape), trainable});
+  } catch (const Error &) {
+    throw;
+  } catch (const std::runtime_error &e) { // Array's out-of-memory report
+    throw error("cannot create weight '" + suffix + "': " + e.what());
+  }
 }
 
 int64_t LayerImpl::countParams() const {

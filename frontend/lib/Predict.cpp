@@ -122,7 +122,11 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
   for (const auto &out : m.outputs) {
     Shape s = out->shape;
     s[0] = n;
-    ys.emplace_back(s);
+    try {
+      ys.emplace_back(s);
+    } catch (const std::exception &e) { // out of memory, or a shape past int64
+      throw Error(out->layer->name, std::string("predict cannot allocate its output: ") + e.what());
+    }
   }
   if (n == 0)
     return ys;

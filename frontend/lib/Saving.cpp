@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -181,6 +182,16 @@ struct Zip {
     if (st.size > kMaxZipMember)
       throw Error("", path + ": '" + name + "' declares " + std::to_string(st.size) +
                           " bytes, over kiln's cap");
+    // The compressed bytes lie within the archive, and deflate inflates at most 1032:1: a
+    // larger declared size is a lie, not to be allocated.
+    std::error_code ec;
+    uint64_t archiveBytes = std::filesystem::file_size(path, ec);
+    uint64_t compBytes = (st.valid & ZIP_STAT_COMP_SIZE) ? st.comp_size : archiveBytes;
+    if (ec || compBytes > archiveBytes || st.size > compBytes * 1032 + 4096)
+      throw Error("", path + ": '" + name + "' declares " + std::to_string(st.size) +
+                          " bytes, more than its " + std::to_string(compBytes) +
+                          " compressed bytes (of a " + std::to_string(archiveBytes) +
+                          "-byte archive) can hold (corrupt archive)");
     zip_file_t *f = zip_fopen_index(z, zip_uint64_t(idx), 0);
     if (!f)
       throw Error("", path + ": cannot open '" + name + "' in the archive");

@@ -39,7 +39,7 @@ bool isGzip(const std::vector<uint8_t> &bytes) {
 }
 
 std::vector<uint8_t> gunzip(const std::string &path, const std::vector<uint8_t> &compressed,
-                            uint64_t limit) {
+                            uint64_t limit, bool truncate) {
   z_stream zs{};
   // 16 + MAX_WBITS: expect a gzip wrapper (not raw zlib).
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
@@ -56,6 +56,10 @@ std::vector<uint8_t> gunzip(const std::string &path, const std::vector<uint8_t> 
     zs.next_in = const_cast<Bytef *>(compressed.data() + inPos);
     zs.avail_in = static_cast<uInt>(std::min<size_t>(inLeft, size_t{1} << 30));
     size_t before = out.size();
+    if (before >= limit && truncate) {
+      out.resize(limit);
+      return out;
+    }
     if (before >= limit)
       fail(path, "gzip data inflates to more than " + std::to_string(limit) + " bytes");
     out.resize(before + std::min<uint64_t>(chunk, limit - before));

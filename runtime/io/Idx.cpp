@@ -65,12 +65,43 @@ std::string hexByte(uint8_t b) {
   return buf;
 }
 
+/// Inflates a gzipped IDX file no further than its header's dimensions can use: the header
+/// first, then at most its data size plus one byte (enough to tell trailing data), and never a
+/// size the compressed bytes could not hold. A small gzip bomb behind a small header is stopped
+/// after a few bytes instead of filling memory.
+std::vector<uint8_t> gunzipIdx(const std::string &path, const std::vector<uint8_t> &gz) {
+  std::vector<uint8_t> head = io::gunzip(path, gz, 4 + 4 * 255, /*truncate=*/true);
+  uint64_t limit = head.size() + 1;
+  bool sized = false;
+  if (head.size() >= 4 && elementSize(head[2]) != 0 &&
+      head.size() >= 4 + 4 * static_cast<size_t>(head[3])) {
+    size_t headerLen = 4 + 4 * static_cast<size_t>(head[3]);
+    uint64_t need = static_cast<uint64_t>(elementSize(head[2]));
+    bool overflow = false;
+    for (size_t i = 4; i < headerLen; i += 4)
+      overflow |= __builtin_mul_overflow(need, bigEndian(head.data() + i, 4), &need);
+    if (!overflow && need > io::maxInflated(gz.size()))
+      io::fail(path, "truncated IDX data: its dimensions need " + std::to_string(need) +
+                         " bytes of data, more than " + std::to_string(gz.size()) +
+                         " bytes of gzip data can inflate to");
+    if (!overflow) {
+      limit = headerLen + need + 1;
+      sized = true;
+    }
+  }
+  std::vector<uint8_t> out = io::gunzip(path, gz, limit, /*truncate=*/true);
+  if (sized && out.size() == limit)
+    io::fail(path, "size mismatch: gzip data inflates to more than the " +
+                       std::to_string(limit - 1) + " bytes its IDX header describes");
+  return out;
+}
+
 } // namespace
 
 Array loadIdx(const std::string &path) {
   std::vector<uint8_t> bytes = io::readFileBytes(path);
   if (io::isGzip(bytes))
-    bytes = io::gunzip(path, bytes);
+    bytes = gunzipIdx(path, bytes);
   if (bytes.size() < 4)
     io::fail(path, "truncated IDX file: " + std::to_string(bytes.size()) +
                        " bytes, shorter than the 4-byte magic number");

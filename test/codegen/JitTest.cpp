@@ -264,7 +264,14 @@ TEST_P(JitTest, RepeatedCallsDoNotLeak) {
   // Each call allocates a padded input of ~7 KiB: 20000 leaked ones would be ~130 MiB.
   for (int i = 0; i < 20000; ++i)
     call(*c.jit, "conv", &dx, &dk, &dy);
-  EXPECT_LT(residentKiB() - before, 8 * 1024);
+#ifdef KILN_SANITIZED
+  // ASan parks freed blocks in its quarantine (up to 256 MiB) instead of reusing them, so resident
+  // memory grows here without a leak; in that build LeakSanitizer checks for leaks at exit.
+  constexpr long kAllowedKiB = 320 * 1024;
+#else
+  constexpr long kAllowedKiB = 8 * 1024;
+#endif
+  EXPECT_LT(residentKiB() - before, kAllowedKiB);
 }
 
 /// Two threads call one compiled function at once on their own buffers (different batch

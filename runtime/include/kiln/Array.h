@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -22,7 +23,7 @@ struct Array {
   explicit Array(std::vector<int64_t> shape, std::vector<float> values = {})
       : shape(std::move(shape)), data(std::move(values)) {
     if (data.empty())
-      data.assign(static_cast<size_t>(numElements(this->shape)), 0.0f);
+      data = zeros(this->shape);
     if (static_cast<int64_t>(data.size()) != numElements(this->shape))
       throw std::invalid_argument("kiln::Array: " + std::to_string(data.size()) +
                                   " values do not fill shape " + shapeString(this->shape));
@@ -45,6 +46,24 @@ struct Array {
     return Array(s, std::vector<float>(data.begin() + begin * row, data.begin() + end * row));
   }
 
+  /// Zeros filling `shape`. Throws std::length_error for a negative dimension or an element
+  /// count past int64, and std::runtime_error naming the bytes when the allocation fails (an
+  /// out-of-memory condition is reported, not turned into std::bad_alloc far from its cause).
+  static std::vector<float> zeros(const std::vector<int64_t> &shape) {
+    int64_t n = 1, bytes = 0;
+    for (int64_t d : shape)
+      if (d < 0 || __builtin_mul_overflow(n, d, &n))
+        throw std::length_error("kiln::Array: shape " + shapeString(shape) +
+                                " has a negative dimension or too many elements");
+    if (__builtin_mul_overflow(n, int64_t(sizeof(float)), &bytes))
+      throw std::length_error("kiln::Array: shape " + shapeString(shape) + " is too large");
+    try {
+      return std::vector<float>(static_cast<size_t>(n), 0.0f);
+    } catch (const std::bad_alloc &) {
+      throw std::runtime_error("kiln::Array: out of memory allocating " + std::to_string(bytes) +
+                               " bytes for shape " + shapeString(shape));
+    }
+  }
   static int64_t numElements(const std::vector<int64_t> &shape) {
     return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
   }

@@ -1,0 +1,4 @@
+func.func @conv_grad_kernel_channels(%x: tensor<?x7x7x2xf32>, %dy: tensor<?x5x5x4xf32>) -> tensor<3x3x3x4xf32> {
+  %0 = kiln.conv2d_grad_kernel %x, %dy : (tensor<?x7x7x2xf32>, tensor<?x5x5x4xf32>) -> tensor<3x3x3x4xf32>
+  return %0 : tensor<3x3x3x4xf32>
+}

@@ -1,0 +1,4 @@
+func.func @slice_range(%x: tensor<?x10xf32>) -> tensor<?x5xf32> {
+  %0 = kiln.slice %x {axis = -1 : i64, start = 7 : i64, size = 5 : i64} : (tensor<?x10xf32>) -> tensor<?x5xf32>
+  return %0 : tensor<?x5xf32>
+}

@@ -1,0 +1,4 @@
+func.func @conv_dilations(%x: tensor<?x28x28x1xf32>, %k: tensor<3x3x1x8xf32>) -> tensor<*xf32> {
+  %0 = kiln.conv2d %x, %k {dilations = array<i64: 2>} : (tensor<?x28x28x1xf32>, tensor<3x3x1x8xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}

@@ -1,0 +1,4 @@
+func.func @conv_small(%x: tensor<?x2x2x1xf32>, %k: tensor<3x3x1x8xf32>) -> tensor<*xf32> {
+  %0 = kiln.conv2d %x, %k : (tensor<?x2x2x1xf32>, tensor<3x3x1x8xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}

@@ -1,0 +1,4 @@
+func.func @pool_small(%x: tensor<?x1x28x1xf32>) -> tensor<*xf32> {
+  %0 = kiln.max_pool2d %x {pool_size = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<?x1x28x1xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}

@@ -1,0 +1,5 @@
+// Pooling strides are explicit in the IR; the frontend fills in Keras' default (pool_size).
+func.func @pool_missing(%x: tensor<?x28x28x1xf32>) -> tensor<*xf32> {
+  %0 = kiln.max_pool2d %x {pool_size = array<i64: 2, 2>} : (tensor<?x28x28x1xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
