@@ -1,6 +1,6 @@
 //===- TrainStepBench.cpp - time one compiled training step of the seed CNN --===//
 //
-// kiln-bench-train-step [--batch N] [--iters K] [--warmup W] [--seed S]
+// kiln-bench-train-step [--batch N] [--iters K] [--warmup W] [--seed S] [--device cpu|gpu]
 // Builds the seed CNN with the C++ API, compiles it with Adam and categorical crossentropy,
 // and times model.train_on_batch on a random batch (uniform [0, 1) images, one-hot labels),
 // printing `ms=<float>` per call (the protocol of the other benches) and the median last.
@@ -20,6 +20,7 @@
 int main(int argc, char **argv) {
   int64_t batch = 128, iters = 20, warmup = 2;
   uint64_t seed = 1;
+  std::string device = "cpu";
   for (int i = 1; i < argc; ++i) {
     auto next = [&]() -> std::string {
       if (i + 1 >= argc) {
@@ -36,9 +37,11 @@ int main(int argc, char **argv) {
       warmup = std::stoll(next());
     else if (!std::strcmp(argv[i], "--seed"))
       seed = std::stoull(next());
+    else if (!std::strcmp(argv[i], "--device"))
+      device = next();
     else {
       std::fprintf(stderr, "usage: kiln-bench-train-step [--batch N] [--iters K] "
-                           "[--warmup W] [--seed S]\n");
+                           "[--warmup W] [--seed S] [--device cpu|gpu]\n");
       return 2;
     }
   }
@@ -53,7 +56,8 @@ int main(int argc, char **argv) {
     x = Dense(128, {.activation = "relu"})(x);
     kiln::Model model(inputs, Dense(10, {.activation = "softmax"})(x));
     model.compile({.optimizer = kiln::optimizers::Adam(),
-                   .loss = "categorical_crossentropy"});
+                   .loss = "categorical_crossentropy",
+                   .device = device});
 
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> pixel(0.0f, 1.0f);

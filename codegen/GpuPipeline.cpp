@@ -234,6 +234,36 @@ struct GpuCopyToLinalgPass : PassWrapper<GpuCopyToLinalgPass, OperationPass<func
   }
 };
 
+/// A linalg op with no parallel loop (a reduction to a scalar: a mean loss, a global norm; an
+/// op on 0-d buffers) would become loops on the host over device memory. Each goes into a
+/// one-iteration scf.parallel, which becomes a kernel of one thread: slow for large reductions,
+/// but those in a train step are small (the batch's losses), and the host never dereferences
+/// a device pointer.
+struct GpuSerialKernelsPass : PassWrapper<GpuSerialKernelsPass, OperationPass<func::FuncOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuSerialKernelsPass)
+  StringRef getArgument() const final { return "kiln-gpu-serial-kernels"; }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registry.insert<scf::SCFDialect, arith::ArithDialect>();
+  }
+  void runOnOperation() override {
+    SmallVector<linalg::LinalgOp> serial;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      if (op.getNumParallelLoops() == 0 && !op->getParentOfType<scf::ParallelOp>())
+        serial.push_back(op);
+    });
+    IRRewriter b(&getContext());
+    for (linalg::LinalgOp op : serial) {
+      Location loc = op.getLoc();
+      b.setInsertionPoint(op);
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value one = arith::ConstantIndexOp::create(b, loc, 1);
+      auto par = scf::ParallelOp::create(b, loc, ValueRange{zero}, ValueRange{one},
+                                         ValueRange{one});
+      op->moveBefore(par.getBody()->getTerminator());
+    }
+  }
+};
+
 } // namespace
 
 void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options) {
@@ -263,6 +293,7 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
 
   pm.addNestedPass<func::FuncOp>(std::make_unique<GpuCopyToLinalgPass>());
   // One scf.parallel per linalg op; reductions stay sequential scf.for inside it.
+  pm.addNestedPass<func::FuncOp>(std::make_unique<GpuSerialKernelsPass>());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   KilnGpuMapLoopsOptions map;
   map.blockSize = kGpuBlockSize;
@@ -291,6 +322,7 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
   pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
   // Host: launches, allocations and copies become mgpu* runtime calls (runtime/gpu/).
+  pm.addPass(createEmitCInterfacePass());
   pm.addPass(createGpuToLLVMConversionPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertFuncToLLVMPass());

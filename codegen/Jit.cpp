@@ -1,5 +1,36 @@
 //===- Jit.cpp - run LLVM-dialect modules in process through ORC ----------===//
 #include "codegen/Jit.h"
+#include "codegen/GpuPipeline.h"
+
+#include "kiln_gpu.h"
+
+#include <cstddef>
+#include <cstdint>
+
+// The mgpu* entry points of runtime/gpu/CudaRuntime.c, as MLIR's gpu-to-llvm calls them.
+extern "C" {
+void *mgpuModuleLoad(void *data, size_t size);
+void *mgpuModuleLoadJIT(void *data, int optLevel);
+void mgpuModuleUnload(void *handle);
+void *mgpuModuleGetFunction(void *handle, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
+                      intptr_t blockX, intptr_t blockY, intptr_t blockZ, int32_t smem,
+                      void *stream, void **params, void **extra, size_t paramsCount);
+void *mgpuStreamCreate(void);
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void mgpuStreamWaitEvent(void *stream, void *event);
+void *mgpuEventCreate(void);
+void mgpuEventDestroy(void *event);
+void mgpuEventSynchronize(void *event);
+void mgpuEventRecord(void *event, void *stream);
+void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream);
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream);
+void mgpuMemset16(void *dst, unsigned short value, size_t count, void *stream);
+void mgpuSetDefaultDevice(int32_t ordinal);
+}
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "llvm/Support/TargetSelect.h"
@@ -8,7 +39,11 @@
 namespace mlir::kiln {
 FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
                                                         const PipelineOptions &options) {
-  prepareContext(module.getContext());
+  bool gpu = options.device == Device::GPU;
+  if (gpu)
+    prepareGpuContext(module.getContext());
+  else
+    prepareContext(module.getContext());
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   // The optimizer needs the target's cost model (vector widths, FMA, register count); ORC
@@ -32,6 +67,41 @@ FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
   }
   auto jit = std::unique_ptr<JitModule>(new JitModule());
   jit->engine = std::move(*engine);
+  if (gpu) {
+    // The host code calls kiln's CUDA runtime shim (runtime/gpu/CudaRuntime.c), linked into
+    // this library; the kernels' PTX modules load from global constructors (deferred by the
+    // shim to the first launch).
+    jit->engine->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      auto add = [&](const char *name, auto *fn) {
+        map[interner(name)] = {llvm::orc::ExecutorAddr::fromPtr(reinterpret_cast<void *>(fn)),
+                               llvm::JITSymbolFlags::Exported};
+      };
+#define KILN_GPU_SYMBOL(name) add(#name, &name)
+      KILN_GPU_SYMBOL(mgpuModuleLoad);
+      KILN_GPU_SYMBOL(mgpuModuleLoadJIT);
+      KILN_GPU_SYMBOL(mgpuModuleUnload);
+      KILN_GPU_SYMBOL(mgpuModuleGetFunction);
+      KILN_GPU_SYMBOL(mgpuLaunchKernel);
+      KILN_GPU_SYMBOL(mgpuStreamCreate);
+      KILN_GPU_SYMBOL(mgpuStreamDestroy);
+      KILN_GPU_SYMBOL(mgpuStreamSynchronize);
+      KILN_GPU_SYMBOL(mgpuStreamWaitEvent);
+      KILN_GPU_SYMBOL(mgpuEventCreate);
+      KILN_GPU_SYMBOL(mgpuEventDestroy);
+      KILN_GPU_SYMBOL(mgpuEventSynchronize);
+      KILN_GPU_SYMBOL(mgpuEventRecord);
+      KILN_GPU_SYMBOL(mgpuMemAlloc);
+      KILN_GPU_SYMBOL(mgpuMemFree);
+      KILN_GPU_SYMBOL(mgpuMemcpy);
+      KILN_GPU_SYMBOL(mgpuMemset32);
+      KILN_GPU_SYMBOL(mgpuMemset16);
+      KILN_GPU_SYMBOL(mgpuSetDefaultDevice);
+#undef KILN_GPU_SYMBOL
+      return map;
+    });
+    jit->engine->initialize();
+  }
   return jit;
 }
 

@@ -130,6 +130,8 @@ std::pair<int64_t, int64_t> registerTileShape(const PipelineOptions &options) {
 }
 } // namespace
 
+std::unique_ptr<Pass> createEmitCInterfacePass() { return std::make_unique<EmitCInterfacePass>(); }
+
 void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Every kiln lowering needs ranked operands with a static shape except the batch.
   pm.addNestedPass<func::FuncOp>(createKilnShapeInference());

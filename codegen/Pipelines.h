@@ -73,6 +73,10 @@ void prepareContext(MLIRContext *ctx);
 /// Registers `kiln-to-linalg` and `kiln-linalg-to-llvm` pipelines for kiln-opt.
 void registerKilnPipelines();
 
+/// Marks public functions with `llvm.emit_c_interface`, so that each gets a
+/// `_mlir_ciface_<name>` wrapper taking memref descriptors by pointer (what the JIT calls).
+std::unique_ptr<Pass> createEmitCInterfacePass();
+
 /// Runs the pipelines on `module` up to `stage` (Kiln, Linalg or LLVMDialect; later stages
 /// lower to the LLVM dialect). Diagnostics go to the context's handler.
 LogicalResult lowerToStage(ModuleOp module, Stage stage, const PipelineOptions &options);

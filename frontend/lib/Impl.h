@@ -135,8 +135,10 @@ struct Compiled {
   void (*evalStep)(void **) = nullptr;
 };
 /// Lowers `module` (in `c.context`) to native code; throws kiln::Error naming `model`.
-void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
+void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model, bool gpu,
                    const std::string &diagnostics);
+/// With compile({.device = "gpu"}): throws kiln::Error naming `model` if a CUDA call failed.
+void checkGpu(const std::string &model);
 struct Training; // compile() state, see Training.cpp
 
 struct ModelImpl {
@@ -152,6 +154,7 @@ struct ModelImpl {
 
   std::shared_ptr<Compiled> compiled;
   std::shared_ptr<Training> training;
+  bool gpu = false; // compile({.device = "gpu"}): predict, fit and evaluate run on the GPU
   bool stopTraining = false;
   ~ModelImpl();
 

@@ -1,5 +1,6 @@
 //===- Predict.cpp - compile a model once, run it on batches in process ----===//
 #include "Impl.h"
+#include "kiln_gpu.h"
 
 #include "codegen/Jit.h"
 #include "codegen/Pipelines.h"
@@ -29,9 +30,11 @@ std::unique_ptr<mlir::MLIRContext> newContext() {
   return ctx;
 }
 
-void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
+void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model, bool gpu,
                    const std::string &diagnostics) {
   mlir::kiln::PipelineOptions options;
+  if (gpu)
+    options.device = mlir::kiln::Device::GPU;
   if (mlir::failed(mlir::kiln::lowerToStage(module, mlir::kiln::Stage::LLVMDialect, options)))
     throw Error(model, "compiling to native code failed:" + diagnostics);
   auto jit = mlir::kiln::JitModule::create(module, options);
@@ -47,6 +50,11 @@ void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
   c.gradStep = find("grad_step");
   c.applyStep = find("apply_step");
   c.evalStep = find("eval_step");
+}
+
+void checkGpu(const std::string &model) {
+  if (kiln_gpu_status() != KILN_GPU_OK)
+    throw Error(model, std::string("the GPU failed: ") + kiln_gpu_error_message());
 }
 
 void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs) {
@@ -81,7 +89,7 @@ std::shared_ptr<Compiled> compilePredict(const ModelImpl &m) {
     return mlir::success();
   });
   auto module = emitPredict(m, *c->context);
-  compileModule(*c, *module, m.name, diagnostics);
+  compileModule(*c, *module, m.name, m.gpu, diagnostics);
   if (!c->predict)
     throw Error(m.name, "the compiled code has no predict entry point");
   return c;
@@ -155,13 +163,15 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
     callPacked(c.predict, descs);
   };
 
-  int threads = threadCount(options.threads);
+  int threads = m.gpu ? 1 : threadCount(options.threads); // one stream of GPU calls
   for (int64_t start = 0; start < n; start += options.batch_size) {
     int64_t end = std::min(n, start + options.batch_size);
     // Split a batch across threads when each gets enough rows to pay for the thread.
     int64_t parts = std::min<int64_t>(threads, (end - start) / 16);
     if (parts <= 1) {
       run(start, end);
+      if (m.gpu)
+        checkGpu(m.name);
       continue;
     }
     std::vector<std::thread> workers;

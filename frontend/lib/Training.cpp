@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Train.h"
+#include "kiln_gpu.h"
 
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/IR/Diagnostics.h"
@@ -546,7 +547,7 @@ void ensureSteps(ModelImpl &m, Training &t, const std::vector<Shape> &targets) {
     return mlir::success();
   });
   auto module = emitTraining(m, t, *c->context);
-  compileModule(*c, *module, m.name, diagnostics);
+  compileModule(*c, *module, m.name, m.gpu, diagnostics);
   if (!c->gradStep || !c->applyStep || !c->evalStep)
     throw Error(m.name, "the compiled training code lacks its entry points");
   t.steps = c;
@@ -610,6 +611,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   if (!train) {
     float loss = 0;
     slice(0, rows, loss, nullptr);
+    if (m.gpu)
+      checkGpu(m.name);
     r.loss = loss;
     return r;
   }
@@ -617,7 +620,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   // Data parallel: each thread takes at least 16 rows. A model with state (BatchNormalization's
   // batch statistics) needs the whole batch in one slice.
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
-  if (!frozenW.empty())
+  if (!frozenW.empty() || m.gpu) // the GPU takes the whole batch
     parts = 1;
   auto &grads = t.gradBuffers;
   if (static_cast<int64_t>(grads.size()) < parts)
@@ -640,6 +643,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     for (std::thread &w : workers)
       w.join();
   }
+  if (m.gpu)
+    checkGpu(m.name);
   double loss = 0;
   for (int64_t p = 0; p < parts; ++p)
     loss += double(losses[p]) * double(bounds[p + 1] - bounds[p]) / double(rows);
@@ -714,6 +719,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   for (Array &a : newSlots)
     d.emplace_back(a.ptr(), a.shape);
   callPacked(t.steps->applyStep, d);
+  if (m.gpu)
+    checkGpu(m.name);
   for (size_t i = 0; i < trainW.size(); ++i)
     trainW[i]->value.data.swap(newW[i].data);
   size_t k = 0;
@@ -856,6 +863,16 @@ void Model::compile(CompileOptions options) {
       s.push_back(std::move(a));
     }
     t->slots.push_back(std::move(s));
+  }
+  if (options.device != "cpu" && options.device != "gpu")
+    throw Error(impl->name, "unknown device '" + options.device + "' (kiln has \"cpu\" and \"gpu\")");
+  bool gpu = options.device == "gpu";
+  if (gpu && kiln_gpu_init() != KILN_GPU_OK)
+    throw Error(impl->name, std::string("compile({.device = \"gpu\"}): no usable GPU: ") +
+                                kiln_gpu_error_message());
+  if (gpu != impl->gpu) {
+    impl->gpu = gpu;
+    impl->compiled.reset(); // predict's code was compiled for the other device
   }
   impl->training = t;
 }

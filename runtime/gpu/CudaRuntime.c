@@ -4,7 +4,9 @@
  * C99 with POSIX threads and libdl; no CUDA header or library is needed to build it: the few
  * driver types are opaque pointers and integers, declared here. kilnc compiles this file into
  * every --device gpu program. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "kiln_gpu.h"
 
 #include <dlfcn.h>
@@ -280,17 +282,39 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t g
         "cuLaunchKernel");
 }
 
-/* ---- Streams and events ----------------------------------------------------------------- */
+/* ---- Streams and events -----------------------------------------------------------------
+ * The generated host code creates a stream around every allocation, copy and launch and
+ * destroys it after synchronizing. Streams are therefore pooled: "destroyed" streams (whose work
+ * the caller has waited for, or which later work may follow in order) wait in a small free list
+ * for the next create. */
+
+#define KILN_STREAM_POOL 64
+static pthread_mutex_t streamLock = PTHREAD_MUTEX_INITIALIZER;
+static CUstream streamPool[KILN_STREAM_POOL];
+static int streamPoolSize;
 
 void *mgpuStreamCreate(void) {
   CUstream s = NULL;
+  pthread_mutex_lock(&streamLock);
+  if (streamPoolSize > 0)
+    s = streamPool[--streamPoolSize];
+  pthread_mutex_unlock(&streamLock);
+  if (s)
+    return s;
   if (ready() && !check(cu.cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), "cuStreamCreate"))
     s = NULL;
   return s;
 }
 
 void mgpuStreamDestroy(void *stream) {
-  if (stream && ready())
+  if (!stream)
+    return;
+  pthread_mutex_lock(&streamLock);
+  int pooled = streamPoolSize < KILN_STREAM_POOL;
+  if (pooled)
+    streamPool[streamPoolSize++] = (CUstream)stream;
+  pthread_mutex_unlock(&streamLock);
+  if (!pooled && ready())
     check(cu.cuStreamDestroy((CUstream)stream), "cuStreamDestroy");
 }
 
@@ -328,7 +352,39 @@ void mgpuEventRecord(void *event, void *stream) {
 
 /* ---- Memory -------------------------------------------------------------------------------
  * Plain device allocations (cuMemAlloc), never managed memory. The stream argument orders
- * nothing here: cuMemAlloc is synchronous. */
+ * nothing here: cuMemAlloc is synchronous.
+ *
+ * A model's code allocates and frees the same buffer sizes on every call (inputs, weights,
+ * intermediates), and cuMemAlloc/cuMemFree cost tens of microseconds each (cuMemFree also
+ * synchronizes the device). Freed blocks are kept, by exact size, for the next allocation of
+ * that size; up to KILN_GPU_CACHE_BYTES are kept. Reuse is safe because the generated code
+ * waits for each launch and copy before it frees what they used. On an allocation failure the
+ * cache is released and the allocation tried once more. */
+
+#define KILN_GPU_CACHE_BYTES ((size_t)2 << 30)
+typedef struct CachedBlock {
+  CUdeviceptr ptr;
+  size_t bytes;
+  struct CachedBlock *next;
+} CachedBlock;
+static pthread_mutex_t cacheLock = PTHREAD_MUTEX_INITIALIZER;
+static CachedBlock *cacheFree;   /* blocks waiting for reuse */
+static CachedBlock *cacheLive;   /* blocks handed out (to know their size when freed) */
+static size_t cachedBytes;
+
+static void releaseCache(void) {
+  pthread_mutex_lock(&cacheLock);
+  CachedBlock *b = cacheFree;
+  cacheFree = NULL;
+  cachedBytes = 0;
+  pthread_mutex_unlock(&cacheLock);
+  while (b) {
+    CachedBlock *next = b->next;
+    cu.cuMemFree(b->ptr);
+    free(b);
+    b = next;
+  }
+}
 
 void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
   (void)stream;
@@ -336,18 +392,64 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
     fail(KILN_GPU_ERROR, "host-shared (managed) allocations are not supported");
     return NULL;
   }
-  CUdeviceptr p = 0;
   if (!ready() || bytes == 0)
     return NULL;
-  if (!check(cu.cuMemAlloc(&p, (size_t)bytes), "cuMemAlloc (device memory)"))
-    return NULL;
-  return (void *)(uintptr_t)p;
+  pthread_mutex_lock(&cacheLock);
+  CachedBlock **link = &cacheFree, *b = NULL;
+  for (; *link; link = &(*link)->next)
+    if ((*link)->bytes == bytes) {
+      b = *link;
+      *link = b->next;
+      cachedBytes -= b->bytes;
+      break;
+    }
+  pthread_mutex_unlock(&cacheLock);
+  if (!b) {
+    b = malloc(sizeof *b);
+    if (!b) {
+      fail(KILN_GPU_ERROR, "out of host memory for the device-memory bookkeeping");
+      return NULL;
+    }
+    b->bytes = (size_t)bytes;
+    if (cu.cuMemAlloc(&b->ptr, (size_t)bytes) != 0) {
+      releaseCache();
+      if (!check(cu.cuMemAlloc(&b->ptr, (size_t)bytes), "cuMemAlloc (device memory)")) {
+        free(b);
+        return NULL;
+      }
+    }
+  }
+  pthread_mutex_lock(&cacheLock);
+  b->next = cacheLive;
+  cacheLive = b;
+  pthread_mutex_unlock(&cacheLock);
+  return (void *)(uintptr_t)b->ptr;
 }
 
 void mgpuMemFree(void *ptr, void *stream) {
   (void)stream;
-  if (ptr && ready())
-    check(cu.cuMemFree((CUdeviceptr)(uintptr_t)ptr), "cuMemFree");
+  if (!ptr || !ready())
+    return;
+  CUdeviceptr p = (CUdeviceptr)(uintptr_t)ptr;
+  pthread_mutex_lock(&cacheLock);
+  CachedBlock **link = &cacheLive, *b = NULL;
+  for (; *link; link = &(*link)->next)
+    if ((*link)->ptr == p) {
+      b = *link;
+      *link = b->next;
+      break;
+    }
+  int keep = b && cachedBytes + b->bytes <= KILN_GPU_CACHE_BYTES;
+  if (keep) {
+    b->next = cacheFree;
+    cacheFree = b;
+    cachedBytes += b->bytes;
+  }
+  pthread_mutex_unlock(&cacheLock);
+  if (!keep) {
+    check(cu.cuMemFree(p), "cuMemFree");
+    free(b);
+  }
 }
 
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {

@@ -6,6 +6,7 @@
 // weights. kiln replays the same fit batch by batch (shuffle off) with train_on_batch, whose loss
 // is that same quantity, then checks the epoch means and the final weights. Tolerances are the
 // case's: |kiln - keras| <= rtol * max(1, |keras|) per loss, and atol * max(1, max|w|) per weight.
+// KILN_TEST_DEVICE=gpu runs the same cases with compile({.device = "gpu"}) (ctest gpu_fit_golden).
 //
 //===----------------------------------------------------------------------===//
 #include "GoldenModel.h"
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -50,7 +52,9 @@ TEST_P(FitGolden, FollowsTheOracle) {
   std::vector<std::string> metrics = comp.value("metrics", std::vector<std::string>{});
   model.compile({.optimizer = optimizerOf(comp.at("optimizer")),
                  .loss = comp.at("loss").get<std::string>(),
-                 .metrics = metrics});
+                 .metrics = metrics,
+                 .device = std::getenv("KILN_TEST_DEVICE") ? std::getenv("KILN_TEST_DEVICE")
+                                                           : "cpu"});
   Array x = loadNpy((dir / c.at("x").get<std::string>()).string());
   Array y = loadNpy((dir / c.at("y").get<std::string>()).string());
   double rtol = c.at("tolerance").at("loss_rtol"), atol = c.at("tolerance").at("weights_atol");

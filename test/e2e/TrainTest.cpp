@@ -9,6 +9,7 @@
 #include "kiln/DataUtils.h"
 #include "kiln/Datasets.h"
 #include "kiln/kiln.h"
+#include "kiln_gpu.h"
 
 #include <gtest/gtest.h>
 
@@ -598,6 +599,15 @@ TEST_F(Train, BadInputIsAClearError) {
               "label 3 of sample 6 is not a class index in [0, 3)");
   expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .metrics = {"acuracy"}}); },
               "unknown metric 'acuracy'");
+  expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .device = "tpu"}); },
+              "unknown device 'tpu' (kiln has \"cpu\" and \"gpu\")");
+  // Without a GPU (CI), asking for one is one clear error and the model stays usable on the CPU.
+  if (kiln_gpu_init() != KILN_GPU_OK) {
+    expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .device = "gpu"}); },
+                "compile({.device = \"gpu\"}): no usable GPU: ");
+    m.compile({.optimizer = "sgd", .loss = "mse"});
+    EXPECT_EQ(m.fit(x, y, {.epochs = 1, .verbose = 0}).history.at("loss").size(), 1u);
+  }
 }
 
 TEST_F(Train, NonFiniteLossStopsAndKeepsTheWeights) {

@@ -189,6 +189,9 @@ struct CompileOptions {
   optimizers::Optimizer optimizer = "rmsprop";
   losses::Loss loss;
   std::vector<std::string> metrics;
+  /// Where fit, evaluate and predict run: "cpu", or "gpu" (NVIDIA, through kiln's PTX kernels
+  /// and the CUDA driver; asking for it on a machine without one is an error at compile()).
+  std::string device = "cpu";
 };
 
 struct FitOptions {
