@@ -10,6 +10,7 @@
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
@@ -246,12 +247,48 @@ struct GpuSerialKernelsPass : PassWrapper<GpuSerialKernelsPass, OperationPass<fu
     registry.insert<scf::SCFDialect, arith::ArithDialect>();
   }
   void runOnOperation() override {
+    IRRewriter b(&getContext());
+    // Parallel loops first: a reduction loop outside a parallel one (a bias gradient sums over
+    // (batch, y, x) for each channel) would stay on the host and launch one kernel per
+    // iteration. Such ops are generalized and their loops interchanged.
+    SmallVector<linalg::LinalgOp> reorder;
+    getOperation().walk([&](linalg::LinalgOp op) {
+      SmallVector<utils::IteratorType> its = op.getIteratorTypesArray();
+      bool seenReduction = false, bad = false;
+      for (utils::IteratorType it : its) {
+        if (it != utils::IteratorType::parallel)
+          seenReduction = true;
+        else if (seenReduction)
+          bad = true;
+      }
+      if (bad && !op->getParentOfType<scf::ParallelOp>())
+        reorder.push_back(op);
+    });
+    for (linalg::LinalgOp op : reorder) {
+      b.setInsertionPoint(op);
+      linalg::GenericOp generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+      if (!generic) {
+        FailureOr<linalg::GenericOp> g = linalg::generalizeNamedOp(b, op);
+        if (failed(g))
+          continue;
+        generic = *g;
+      }
+      SmallVector<unsigned> order;
+      SmallVector<utils::IteratorType> its = generic.getIteratorTypesArray();
+      for (unsigned i = 0; i < its.size(); ++i)
+        if (its[i] == utils::IteratorType::parallel)
+          order.push_back(i);
+      for (unsigned i = 0; i < its.size(); ++i)
+        if (its[i] != utils::IteratorType::parallel)
+          order.push_back(i);
+      (void)linalg::interchangeGenericOp(b, generic, order);
+    }
+
     SmallVector<linalg::LinalgOp> serial;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (op.getNumParallelLoops() == 0 && !op->getParentOfType<scf::ParallelOp>())
         serial.push_back(op);
     });
-    IRRewriter b(&getContext());
     for (linalg::LinalgOp op : serial) {
       Location loc = op.getLoc();
       b.setInsertionPoint(op);

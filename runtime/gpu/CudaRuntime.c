@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -268,6 +269,44 @@ void *mgpuModuleGetFunction(void *handle, const char *name) {
   return f;
 }
 
+/* ---- Profile (KILN_GPU_PROFILE=1): wall time of each kernel, waited for one at a time, by
+ * kernel (first-launch order) and grid size; the 25 costliest are printed at exit. */
+
+typedef struct KernelTime {
+  const void *function;
+  long grid, block, calls;
+  double seconds;
+} KernelTime;
+static int profiling = -1;
+static KernelTime profile[1024];
+static int profileSize;
+static pthread_mutex_t profileLock = PTHREAD_MUTEX_INITIALIZER;
+
+static double nowSeconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int byTime(const void *a, const void *b) {
+  double x = ((const KernelTime *)a)->seconds, y = ((const KernelTime *)b)->seconds;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void printProfile(void) {
+  double total = 0;
+  long calls = 0;
+  for (int i = 0; i < profileSize; ++i)
+    total += profile[i].seconds, calls += profile[i].calls;
+  qsort(profile, (size_t)profileSize, sizeof *profile, byTime);
+  fprintf(stderr, "kiln: GPU profile: %ld launches of %d kernels, %.3f ms in all\n", calls,
+          profileSize, 1e3 * total);
+  for (int i = 0; i < profileSize && i < 25; ++i)
+    fprintf(stderr, "kiln: GPU profile: %8.3f ms %6ld calls  grid %6ld x block %4ld  kernel %p\n",
+            1e3 * profile[i].seconds, profile[i].calls, profile[i].grid, profile[i].block,
+            profile[i].function);
+}
+
 void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t gridZ,
                       intptr_t blockX, intptr_t blockY, intptr_t blockZ, int32_t smem,
                       void *stream, void **params, void **extra, size_t paramsCount) {
@@ -276,10 +315,34 @@ void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY, intptr_t g
     return;
   if (gridX <= 0 || gridY <= 0 || gridZ <= 0)
     return; /* an empty loop nest (a zero-sized buffer): nothing to launch */
+  if (profiling < 0) {
+    const char *env = getenv("KILN_GPU_PROFILE");
+    profiling = env && *env && *env != '0';
+    if (profiling)
+      atexit(printProfile);
+  }
+  double start = 0;
+  if (profiling) {
+    cu.cuStreamSynchronize((CUstream)stream);
+    start = nowSeconds();
+  }
   check(cu.cuLaunchKernel((CUfunction)function, (unsigned)gridX, (unsigned)gridY,
                           (unsigned)gridZ, (unsigned)blockX, (unsigned)blockY, (unsigned)blockZ,
                           (unsigned)smem, (CUstream)stream, params, extra),
         "cuLaunchKernel");
+  if (profiling) {
+    cu.cuStreamSynchronize((CUstream)stream);
+    double spent = nowSeconds() - start;
+    pthread_mutex_lock(&profileLock);
+    int i = 0;
+    while (i < profileSize && (profile[i].function != function || profile[i].grid != gridX))
+      ++i;
+    if (i == profileSize && profileSize < 1024)
+      profile[profileSize++] = (KernelTime){function, (long)gridX, (long)blockX, 0, 0.0};
+    if (i < profileSize)
+      profile[i].calls += 1, profile[i].seconds += spent;
+    pthread_mutex_unlock(&profileLock);
+  }
 }
 
 /* ---- Streams and events -----------------------------------------------------------------
