@@ -220,10 +220,11 @@ TEST_F(FitLoop, ProgbarLoggerVerbose2Lines) {
   char want[512];
   std::string expected;
   for (int e = 0; e < 2; ++e) {
-    std::snprintf(want, sizeof want, "Epoch %d/2\n2/2 - 0s - loss: %.4f - val_loss: %.4f - ",
-                  e + 1, h.history["loss"][e], h.history["val_loss"][e]);
+    std::snprintf(want, sizeof want, " - loss: %.4f - val_loss: %.4f - ", h.history["loss"][e],
+                  h.history["val_loss"][e]);
+    expected += "Epoch " + std::to_string(e + 1) + "\\/2\n2\\/2 - [0-9]+s";
     expected += std::regex_replace(std::string(want), std::regex(R"([.\[\]/])"), R"(\$&)");
-    expected += R"(0s/epoch - [0-9]+(us|ms|s)/step\n)";
+    expected += R"([0-9]+s/epoch - [0-9]+(us|ms|s)/step\n)";
   }
   EXPECT_TRUE(std::regex_match(out, std::regex(expected))) << out << "\nvs\n" << expected;
 }
@@ -239,7 +240,7 @@ TEST_F(FitLoop, ProgbarLoggerCountsSamplesAndAveragesOtherKeys) {
   std::string out = readBack(bar->stream);
   char loss[64];
   std::snprintf(loss, sizeof loss, "%.4f", h.history["loss"][0]);
-  std::regex want(R"(10/10 \[==============================\] - 0s [0-9]+(us|ms|s)/sample - loss: )" +
+  std::regex want(R"(10/10 \[==============================\] - [0-9]+s [0-9]+(us|ms|s)/sample - loss: )" +
                   std::string(loss) + R"( - custom: 1\.8000\n)");
   EXPECT_TRUE(std::regex_match(out, want)) << out;
 

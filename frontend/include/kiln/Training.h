@@ -205,6 +205,16 @@ struct MeanIoUOptions {
 /// Integer targets and predictions are cast as Keras casts them (truncated toward zero).
 Metric MeanIoU(int64_t num_classes, MeanIoUOptions options = {});
 
+/// compile()'s metrics: Metric objects, built from names too (so a std::vector<std::string>
+/// of names converts).
+struct MetricList : std::vector<Metric> {
+  using std::vector<Metric>::vector;
+  MetricList() = default;
+  MetricList(std::vector<Metric> list) : std::vector<Metric>(std::move(list)) {}
+  MetricList(const std::vector<std::string> &names)
+      : std::vector<Metric>(names.begin(), names.end()) {}
+};
+
 } // namespace metrics
 
 class Model;
@@ -256,7 +266,7 @@ struct CompileOptions {
   optimizers::Optimizer optimizer = "rmsprop";
   losses::Loss loss;
   /// Names ("accuracy", "auc", ...) or objects (metrics::AUC(...), metrics::MeanIoU(...)).
-  std::vector<metrics::Metric> metrics;
+  metrics::MetricList metrics;
 };
 
 struct FitOptions {
