@@ -56,7 +56,7 @@ std::optional<bool> maximizedByName(std::string name) {
   static const std::set<std::string> up = {
       "accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
       "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision",
-      "recall", "f1_score", "fbeta_score", "r2_score", "cosine_similarity"};
+      "recall", "f1_score", "fbeta_score", "r2_score", "cosine_similarity", "mean_io_u"};
   static const std::set<std::string> down = {
       "loss", "mse", "mae", "mape", "msle", "mean_squared_error", "mean_absolute_error",
       "mean_absolute_percentage_error", "mean_squared_logarithmic_error",
@@ -497,6 +497,225 @@ void CSVLogger::on_train_end(Logs &) {
   // Keras keeps the keys but makes a new writer (and maybe a header) on the next fit.
   appendHeader_ = true;
 }
+
+//===----------------------------------------------------------------------===//
+// BaseLogger
+//===----------------------------------------------------------------------===//
+
+namespace {
+bool contains(const std::vector<std::string> &v, const std::string &k) {
+  return std::find(v.begin(), v.end(), k) != v.end();
+}
+/// Samples in batch `batch` (0-based) by the params fit set; 1 when fit did not say.
+int64_t batchSamples(const CallbackParams &p, int64_t batch) {
+  if (p.batch_size <= 0)
+    return 1;
+  if (p.samples <= 0)
+    return p.batch_size;
+  return std::max<int64_t>(0, std::min(p.batch_size, p.samples - batch * p.batch_size));
+}
+double seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+} // namespace
+
+BaseLogger::BaseLogger(std::vector<std::string> stateful) : stateful_metrics(std::move(stateful)) {}
+
+void BaseLogger::on_epoch_begin(int, Logs &) {
+  seen = 0;
+  totals.clear();
+}
+
+void BaseLogger::on_train_batch_end(int64_t batch, Logs &logs) {
+  int64_t size = batchSamples(params, batch);
+  seen += size;
+  for (const auto &[k, v] : logs) {
+    if (contains(stateful_metrics, k) || contains(params.metrics, k))
+      totals[k] = v;
+    else
+      totals[k] += v * double(size);
+  }
+}
+
+void BaseLogger::on_epoch_end(int, Logs &logs) {
+  for (const auto &[k, v] : totals) {
+    if (contains(stateful_metrics, k) || contains(params.metrics, k))
+      logs[k] = v;
+    else if (seen > 0)
+      logs[k] = v / double(seen);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// ProgbarLogger
+//===----------------------------------------------------------------------===//
+
+namespace {
+std::string formatValue(double v) {
+  char buf[64];
+  if (std::fabs(v) > 1e-3 || v == 0)
+    std::snprintf(buf, sizeof buf, "%.4f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.4e", v);
+  return buf;
+}
+
+std::string perUnit(double seconds, const char *unit) {
+  char buf[64];
+  if (seconds >= 1)
+    std::snprintf(buf, sizeof buf, "%.0fs/%s", seconds, unit);
+  else if (seconds >= 1e-3)
+    std::snprintf(buf, sizeof buf, "%.0fms/%s", seconds * 1e3, unit);
+  else
+    std::snprintf(buf, sizeof buf, "%.0fus/%s", seconds * 1e6, unit);
+  return buf;
+}
+} // namespace
+
+ProgbarLogger::ProgbarLogger(std::string mode, std::vector<std::string> stateful)
+    : count_mode(std::move(mode)), stateful_metrics(std::move(stateful)) {
+  if (count_mode != "steps" && count_mode != "samples")
+    fail("ProgbarLogger", "unknown count_mode '" + count_mode + "' (use \"steps\" or \"samples\")");
+}
+
+void ProgbarLogger::reset() {
+  bool samples = count_mode == "samples" && params.samples > 0;
+  target_ = samples ? params.samples : params.steps;
+  seen_ = 0;
+  averages_.clear();
+  last_.clear();
+  dynamic_ = params.verbose == 1 && isatty(fileno(stream));
+  start_ = seconds();
+  lastPrint_ = -1;
+  active_ = params.verbose > 0;
+}
+
+std::vector<std::pair<std::string, double>> ProgbarLogger::ordered(const Logs &logs) const {
+  std::vector<std::pair<std::string, double>> out;
+  std::vector<std::string> order = {"loss"};
+  for (const std::string &k : params.metrics)
+    if (k != "loss")
+      order.push_back(k);
+  for (const std::string &k : order)
+    if (auto it = logs.find(k); it != logs.end())
+      out.emplace_back(k, it->second);
+  for (const auto &[k, v] : logs)
+    if (!contains(order, k))
+      out.emplace_back(k, v);
+  return out;
+}
+
+std::string ProgbarLogger::counter(int64_t current) const {
+  std::string t = std::to_string(target_), c = std::to_string(current);
+  return std::string(t.size() > c.size() ? t.size() - c.size() : 0, ' ') + c + "/" + t;
+}
+
+std::string ProgbarLogger::bar(int64_t current) const {
+  int64_t width = 30, done = target_ ? width * std::min(current, target_) / target_ : width;
+  std::string b = "[";
+  if (done > 0) {
+    b += std::string(done - 1, '=');
+    b += current < target_ ? '>' : '=';
+  }
+  b += std::string(width - done, '.') + "]";
+  return counter(current) + " " + b;
+}
+
+void ProgbarLogger::update(int64_t batch, const Logs &logs) {
+  if (!active_)
+    return;
+  int64_t before = seen_;
+  seen_ = count_mode == "samples" && params.samples > 0
+              ? std::min(params.samples, seen_ + batchSamples(params, batch))
+              : batch + 1;
+  double weight = double(std::max<int64_t>(seen_ - before, 1));
+  for (const auto &[k, v] : logs) {
+    if (contains(stateful_metrics, k) || contains(params.metrics, k) || k == "loss") {
+      last_[k] = v;
+    } else {
+      auto &[sum, w] = averages_[k];
+      sum += v * weight;
+      w += weight;
+    }
+  }
+  if (!dynamic_)
+    return;
+  double now = seconds();
+  if (seen_ < target_ && lastPrint_ >= 0 && now - lastPrint_ < 0.1)
+    return;
+  lastPrint_ = now;
+  double elapsed = now - start_;
+  double eta = seen_ > 0 ? elapsed / double(seen_) * double(target_ - seen_) : 0;
+  Logs shown = last_;
+  for (const auto &[k, sw] : averages_)
+    shown[k] = sw.first / sw.second;
+  std::string line;
+  for (const auto &[k, v] : ordered(shown))
+    line += " - " + k + ": " + formatValue(v);
+  std::fprintf(stream, "\r%s - ETA: %.0fs%s", bar(seen_).c_str(), eta, line.c_str());
+  std::fflush(stream);
+}
+
+void ProgbarLogger::finish(const Logs &logs) {
+  if (!active_)
+    return;
+  active_ = false;
+  double elapsed = seconds() - start_;
+  // The final logs as given; keys only the batches logged, as their average or last value.
+  Logs shown = logs;
+  for (const auto &[k, v] : last_)
+    shown.emplace(k, v);
+  for (const auto &[k, sw] : averages_)
+    shown.emplace(k, sw.first / sw.second);
+  std::string line;
+  for (const auto &[k, v] : ordered(shown))
+    line += " - " + k + ": " + formatValue(v);
+  int64_t target = target_ ? target_ : seen_;
+  const char *unit = count_mode == "samples" && params.samples > 0 ? "sample" : "step";
+  std::string per = perUnit(target ? elapsed / double(target) : 0, unit);
+  int64_t savedTarget = target_;
+  target_ = target;
+  if (params.verbose == 1)
+    std::fprintf(stream, "%s%s - %.0fs %s%s\n", dynamic_ ? "\r" : "", bar(target).c_str(),
+                 elapsed, per.c_str(), line.c_str());
+  else
+    std::fprintf(stream, "%s - %.0fs%s - %.0fs/epoch - %s\n", counter(target).c_str(), elapsed,
+                 line.c_str(), elapsed, per.c_str());
+  target_ = savedTarget;
+  std::fflush(stream);
+}
+
+// Inside fit, validation's test hooks draw nothing: the epoch's line carries the val_ values.
+void ProgbarLogger::on_train_begin(Logs &) { inFit_ = true; }
+void ProgbarLogger::on_train_end(Logs &) { inFit_ = false; }
+
+void ProgbarLogger::on_epoch_begin(int epoch, Logs &) {
+  reset();
+  if (params.verbose && params.epochs > 1) {
+    std::fprintf(stream, "Epoch %d/%d\n", epoch + 1, params.epochs);
+    std::fflush(stream);
+  }
+}
+
+void ProgbarLogger::on_train_batch_end(int64_t batch, Logs &logs) { update(batch, logs); }
+void ProgbarLogger::on_epoch_end(int, Logs &logs) { finish(logs); }
+
+void ProgbarLogger::on_test_begin(Logs &) {
+  if (!inFit_)
+    reset();
+}
+void ProgbarLogger::on_test_batch_end(int64_t batch, Logs &logs) {
+  if (!inFit_)
+    update(batch, logs);
+}
+void ProgbarLogger::on_test_end(Logs &logs) {
+  if (!inFit_)
+    finish(logs);
+}
+void ProgbarLogger::on_predict_begin(Logs &) { reset(); }
+void ProgbarLogger::on_predict_batch_end(int64_t batch, Logs &logs) { update(batch, logs); }
+void ProgbarLogger::on_predict_end(Logs &logs) { finish(logs); }
 
 //===----------------------------------------------------------------------===//
 // TerminateOnNaN

@@ -2,6 +2,9 @@
 #include "Impl.h"
 #include "kiln_gpu.h"
 
+#include "kiln/Callbacks.h"
+#include "kiln/Sequence.h"
+
 #include "codegen/Jit.h"
 #include "codegen/Pipelines.h"
 #include "codegen/Registration.h"
@@ -11,6 +14,7 @@
 
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -163,29 +167,96 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
     callPacked(c.predict, descs);
   };
 
+  // The user's callbacks, and a ProgbarLogger when verbose, as Keras' predict has them.
+  std::vector<std::shared_ptr<Callback>> cbs = options.callbacks;
+  if (options.verbose > 0 &&
+      std::none_of(cbs.begin(), cbs.end(), [](const auto &cb) {
+        return dynamic_cast<callbacks::ProgbarLogger *>(cb.get()) != nullptr;
+      }))
+    cbs.push_back(std::make_shared<callbacks::ProgbarLogger>("steps"));
+  int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  for (const auto &cb : cbs) {
+    cb->model = const_cast<Model *>(this);
+    cb->params = {.verbose = options.verbose, .epochs = 1, .steps = steps, .samples = n,
+                  .batch_size = options.batch_size};
+  }
+  Logs logs;
+  for (const auto &cb : cbs)
+    cb->on_predict_begin(logs);
+
   int threads = m.gpu ? 1 : threadCount(options.threads); // one stream of GPU calls
   for (int64_t start = 0; start < n; start += options.batch_size) {
     int64_t end = std::min(n, start + options.batch_size);
+    int64_t step = start / options.batch_size;
+    // Keras passes the batch's outputs in the logs; kiln's Logs hold numbers: they stay empty.
+    logs.clear();
+    for (const auto &cb : cbs)
+      cb->on_predict_batch_begin(step, logs);
+
     // Split a batch across threads when each gets enough rows to pay for the thread.
     int64_t parts = std::min<int64_t>(threads, (end - start) / 16);
     if (parts <= 1) {
       run(start, end);
-      if (m.gpu)
-        checkGpu(m.name);
-      continue;
+    } else {
+      std::vector<std::thread> workers;
+      int64_t per = (end - start + parts - 1) / parts;
+      for (int64_t p = 1; p < parts; ++p) {
+        int64_t b = start + p * per, e = std::min(end, b + per);
+        if (b < e)
+          workers.emplace_back(run, b, e);
+      }
+      run(start, std::min(end, start + per));
+      for (std::thread &t : workers)
+        t.join();
     }
-    std::vector<std::thread> workers;
-    int64_t per = (end - start + parts - 1) / parts;
-    for (int64_t p = 1; p < parts; ++p) {
-      int64_t b = start + p * per, e = std::min(end, b + per);
-      if (b < e)
-        workers.emplace_back(run, b, e);
-    }
-    run(start, std::min(end, start + per));
-    for (std::thread &t : workers)
-      t.join();
+    if (m.gpu)
+      checkGpu(m.name);
+    for (const auto &cb : cbs)
+      cb->on_predict_batch_end(step, logs);
   }
+  logs.clear();
+  for (const auto &cb : cbs)
+    cb->on_predict_end(logs);
   return ys;
+}
+
+Array Model::predict(utils::Sequence &sequence, PredictOptions options) const {
+  const ModelImpl &m = *impl;
+  if (m.inputs.size() != 1 || m.outputs.size() != 1)
+    throw Error(m.name, "predict over a utils::Sequence takes one input and one output");
+  std::vector<Array> parts;
+  int64_t rows = 0;
+  PredictOptions each = options;
+  each.verbose = 0;
+  each.callbacks.clear();
+  for (const auto &cb : options.callbacks)
+    cb->model = const_cast<Model *>(this);
+  Logs logs;
+  for (const auto &cb : options.callbacks)
+    cb->on_predict_begin(logs);
+  for (int64_t i = 0; i < sequence.size(); ++i) {
+    logs.clear();
+    for (const auto &cb : options.callbacks)
+      cb->on_predict_batch_begin(i, logs);
+    Array x = sequence.get(i).first;
+    each.batch_size = std::max<int64_t>(1, x.shape.empty() ? 1 : x.shape[0]);
+    parts.push_back(predict(x, each));
+    rows += parts.back().shape[0];
+    for (const auto &cb : options.callbacks)
+      cb->on_predict_batch_end(i, logs);
+  }
+  logs.clear();
+  for (const auto &cb : options.callbacks)
+    cb->on_predict_end(logs);
+  Shape s = m.outputs[0]->shape;
+  s[0] = rows;
+  Array out(s);
+  int64_t at = 0;
+  for (const Array &p : parts) {
+    std::copy(p.data.begin(), p.data.end(), out.data.begin() + at);
+    at += p.size();
+  }
+  return out;
 }
 
 Array Model::predict(const Array &x, PredictOptions options) const {

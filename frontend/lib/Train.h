@@ -17,6 +17,8 @@ struct LossSpec {
 struct MetricSpec {
   std::string name; // as the user wrote it: what History and the progress bar show
   std::string kind; // the resolved function: binary_accuracy, categorical_accuracy, ...
+  /// AUC's and MeanIoU's options.
+  std::optional<metrics::Metric> object;
 };
 
 /// Scalars @train_step takes after the slots: the learning rate, then factors the host

@@ -8,6 +8,9 @@
 #include "Train.h"
 #include "kiln_gpu.h"
 
+#include "kiln/Callbacks.h"
+#include "kiln/Sequence.h"
+
 #include "llvm/Support/raw_ostream.h"
 #include "mlir/IR/Diagnostics.h"
 
@@ -15,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -226,6 +230,36 @@ LearningRateSchedule CosineDecay(double initial, int64_t steps, double alpha,
 
 } // namespace optimizers
 
+namespace metrics {
+Metric AUC(AUCOptions o) {
+  if (o.num_thresholds <= 1)
+    throw Error("", "AUC: num_thresholds must be an integer > 1, got " +
+                        std::to_string(o.num_thresholds));
+  if (o.curve != "ROC" && o.curve != "PR")
+    throw Error("", "AUC: curve must be \"ROC\" or \"PR\", got \"" + o.curve + "\"");
+  if (o.summation_method != "interpolation" && o.summation_method != "minoring" &&
+      o.summation_method != "majoring")
+    throw Error("", "AUC: summation_method must be \"interpolation\", \"minoring\" or "
+                    "\"majoring\", got \"" + o.summation_method + "\"");
+  Metric m(o.name);
+  m.kind = "auc";
+  m.num_thresholds = o.num_thresholds;
+  m.curve = o.curve, m.summation_method = o.summation_method;
+  m.multi_label = o.multi_label, m.from_logits = o.from_logits;
+  return m;
+}
+Metric MeanIoU(int64_t numClasses, MeanIoUOptions o) {
+  if (numClasses < 2)
+    throw Error("", "MeanIoU: num_classes must be at least 2, got " + std::to_string(numClasses));
+  Metric m(o.name);
+  m.kind = "mean_io_u";
+  m.num_classes = numClasses;
+  m.ignore_class = o.ignore_class;
+  m.sparse_y_true = o.sparse_y_true, m.sparse_y_pred = o.sparse_y_pred;
+  return m;
+}
+} // namespace metrics
+
 namespace losses {
 Loss::Loss(std::string n) : name(lower(std::move(n))) {
   static const std::map<std::string, std::string> aliases = {
@@ -281,16 +315,164 @@ namespace {
 // Metrics, aggregated over batches as Keras' MeanMetricWrapper and counting metrics do.
 //===----------------------------------------------------------------------===//
 
+int64_t argmax(const float *p, int64_t n) { return std::max_element(p, p + n) - p; }
+
 struct MetricState {
   double sum = 0, count = 0;    // mean metrics
   double tp = 0, fp = 0, fn = 0; // precision / recall
+  // AUC: per label, the weight of positive / negative targets whose prediction exceeds exactly
+  // k thresholds, k in [0, num_thresholds]. MeanIoU: the confusion matrix, row = target.
+  std::vector<double> pos, neg, cm;
 };
 
-int64_t argmax(const float *p, int64_t n) { return std::max_element(p, p + n) - p; }
+/// AUC's thresholds as Keras places them: -epsilon, (i + 1) / (n - 1) for i < n - 2, 1 + epsilon.
+std::vector<double> aucThresholds(int64_t n) {
+  std::vector<double> t = {0.0 - 1e-7};
+  for (int64_t i = 0; i < n - 2; ++i)
+    t.push_back(double(i + 1) * 1.0 / double(n - 1));
+  t.push_back(1.0 + 1e-7);
+  return t;
+}
+
+void accumulateAUC(const metrics::Metric &o, const Array &p, const Array &y, MetricState &s) {
+  int64_t labels = o.multi_label ? p.shape.back() : 1;
+  int64_t buckets = o.num_thresholds + 1;
+  if (s.pos.empty())
+    s.pos.assign(buckets * labels, 0.0), s.neg.assign(buckets * labels, 0.0);
+  if (y.size() != p.size())
+    throw Error("", "AUC needs targets shaped like the predictions, got " +
+                        std::to_string(y.size()) + " targets for " + std::to_string(p.size()) +
+                        " predictions");
+  std::vector<double> thr = aucThresholds(o.num_thresholds);
+  for (int64_t i = 0; i < p.size(); ++i) {
+    double v = p.data[i];
+    if (o.from_logits)
+      v = 1.0 / (1.0 + std::exp(-v));
+    // A prediction counts as positive at threshold t when it is > t (Keras' rule).
+    int64_t k = std::lower_bound(thr.begin(), thr.end(), float(v),
+                                 [](double t, float x) { return float(t) < x; }) -
+                thr.begin();
+    int64_t label = labels > 1 ? i % labels : 0;
+    // Keras' evenly-spaced path weighs a soft target y as y positive and 1 - y negative.
+    s.pos[label * buckets + k] += y.data[i];
+    s.neg[label * buckets + k] += 1.0 - y.data[i];
+  }
+}
+
+double resultAUC(const metrics::Metric &o, const MetricState &s) {
+  int64_t n = o.num_thresholds, buckets = n + 1;
+  if (s.pos.empty())
+    return 0.0;
+  int64_t labels = int64_t(s.pos.size()) / buckets;
+  auto divNoNan = [](double a, double b) { return b == 0 ? 0.0 : a / b; };
+  double total = 0;
+  for (int64_t l = 0; l < labels; ++l) {
+    // tp[i]: positives predicted above threshold i (exceeding more than i thresholds).
+    std::vector<double> tp(n), fp(n), fn(n), tn(n);
+    double posAll = 0, negAll = 0;
+    for (int64_t k = 0; k < buckets; ++k)
+      posAll += s.pos[l * buckets + k], negAll += s.neg[l * buckets + k];
+    for (int64_t i = 0; i < n; ++i) {
+      double a = 0, b = 0;
+      for (int64_t k = i + 1; k < buckets; ++k)
+        a += s.pos[l * buckets + k], b += s.neg[l * buckets + k];
+      tp[i] = a, fp[i] = b, fn[i] = posAll - a, tn[i] = negAll - b;
+    }
+    double auc = 0;
+    if (o.curve == "PR" && o.summation_method == "interpolation") {
+      // Keras' interpolate_pr_auc (Davis & Goadrich): TP and P = TP + FP linear per interval.
+      for (int64_t i = 0; i + 1 < n; ++i) {
+        double dtp = tp[i] - tp[i + 1];
+        double pA = tp[i] + fp[i], pB = tp[i + 1] + fp[i + 1];
+        double dp = pA - pB;
+        double slope = divNoNan(dtp, std::max(dp, 0.0));
+        double intercept = tp[i + 1] - slope * pB;
+        double ratio = pA > 0 && pB > 0 ? divNoNan(pA, std::max(pB, 0.0)) : 1.0;
+        auc += divNoNan(slope * (dtp + intercept * std::log(ratio)),
+                        std::max(tp[i + 1] + fn[i + 1], 0.0));
+      }
+    } else {
+      std::vector<double> x(n), yv(n);
+      for (int64_t i = 0; i < n; ++i) {
+        double recall = divNoNan(tp[i], tp[i] + fn[i]);
+        if (o.curve == "ROC")
+          x[i] = divNoNan(fp[i], fp[i] + tn[i]), yv[i] = recall;
+        else
+          x[i] = recall, yv[i] = divNoNan(tp[i], tp[i] + fp[i]);
+      }
+      for (int64_t i = 0; i + 1 < n; ++i) {
+        double h = o.summation_method == "interpolation" ? (yv[i] + yv[i + 1]) / 2
+                   : o.summation_method == "minoring"    ? std::min(yv[i], yv[i + 1])
+                                                         : std::max(yv[i], yv[i + 1]);
+        auc += (x[i] - x[i + 1]) * h;
+      }
+    }
+    total += auc;
+  }
+  return total / double(labels);
+}
+
+void accumulateMeanIoU(const metrics::Metric &o, const Array &p, const Array &y, int64_t rows,
+                       MetricState &s) {
+  int64_t c = o.num_classes;
+  if (s.cm.empty())
+    s.cm.assign(c * c, 0.0);
+  // Class ids per position: a cast to int (Keras casts toward zero), or the argmax along the
+  // last axis of a dense encoding.
+  auto ids = [&](const Array &a, bool sparse, const char *what) {
+    std::vector<int64_t> out;
+    if (sparse) {
+      for (float v : a.data)
+        out.push_back(static_cast<int64_t>(v));
+    } else {
+      int64_t last = a.shape.back();
+      for (int64_t i = 0; i + last <= a.size(); i += last)
+        out.push_back(argmax(a.ptr() + i, last));
+    }
+    for (int64_t v : out)
+      if (v < 0 || v >= c)
+        throw Error("", std::string("MeanIoU: ") + what + " class " + std::to_string(v) +
+                            " is not in [0, " + std::to_string(c) + ")");
+    return out;
+  };
+  (void)rows;
+  std::vector<int64_t> t = ids(y, o.sparse_y_true, "target"),
+                       q = ids(p, o.sparse_y_pred, "predicted");
+  if (t.size() != q.size())
+    throw Error("", "MeanIoU got " + std::to_string(t.size()) + " targets for " +
+                        std::to_string(q.size()) + " predictions (sparse_y_pred=false takes "
+                        "scores along the last axis)");
+  for (size_t i = 0; i < t.size(); ++i)
+    if (!o.ignore_class || t[i] != *o.ignore_class)
+      s.cm[t[i] * c + q[i]] += 1.0;
+}
+
+double resultMeanIoU(const metrics::Metric &o, const MetricState &s) {
+  int64_t c = o.num_classes;
+  if (s.cm.empty())
+    return 0.0;
+  // Keras: iou = tp / (row + col - tp + epsilon), mean over the classes with a denominator
+  // above 1e-9, divided by (count + epsilon).
+  double sum = 0, valid = 0;
+  for (int64_t k = 0; k < c; ++k) {
+    double row = 0, col = 0;
+    for (int64_t j = 0; j < c; ++j)
+      row += s.cm[k * c + j], col += s.cm[j * c + k];
+    double tp = s.cm[k * c + k], den = row + col - tp;
+    valid += den > 1e-9;
+    sum += tp / (den + 1e-7);
+  }
+  return sum / (valid + 1e-7);
+}
+
 
 /// Adds rows [0, n) of prediction `p` against target `y` to `s`.
 void accumulate(const MetricSpec &m, const Array &p, const Array &y, int64_t n,
                 MetricState &s) {
+  if (m.kind == "auc")
+    return accumulateAUC(*m.object, p, y, s);
+  if (m.kind == "mean_io_u")
+    return accumulateMeanIoU(*m.object, p, y, n, s);
   int64_t c = p.shape.back();
   int64_t rows = n == 0 ? 0 : p.size() / c; // samples x inner positions
   int64_t ycols = y.size() / std::max<int64_t>(1, rows);
@@ -339,24 +521,15 @@ void accumulate(const MetricSpec &m, const Array &p, const Array &y, int64_t n,
 }
 
 double result(const MetricSpec &m, const MetricState &s) {
+  if (m.kind == "auc")
+    return resultAUC(*m.object, s);
+  if (m.kind == "mean_io_u")
+    return resultMeanIoU(*m.object, s);
   if (m.kind == "precision")
     return s.tp + s.fp > 0 ? s.tp / (s.tp + s.fp) : 0.0;
   if (m.kind == "recall")
     return s.tp + s.fn > 0 ? s.tp / (s.tp + s.fn) : 0.0;
   return s.count > 0 ? s.sum / s.count : 0.0;
-}
-
-//===----------------------------------------------------------------------===//
-// Keras' progress bar.
-//===----------------------------------------------------------------------===//
-
-std::string formatValue(double v) {
-  char buf[64];
-  if (std::fabs(v) > 1e-3 || v == 0)
-    std::snprintf(buf, sizeof buf, "%.4f", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.4e", v);
-  return buf;
 }
 
 /// A number as a person would write it: 3, 0.5, nan.
@@ -365,86 +538,6 @@ std::string formatNumber(double v) {
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
-
-std::string formatLogs(const std::vector<std::pair<std::string, double>> &logs) {
-  std::string s;
-  for (const auto &[k, v] : logs)
-    s += " - " + k + ": " + formatValue(v);
-  return s;
-}
-
-std::string perStep(double seconds) {
-  char buf[64];
-  if (seconds >= 1)
-    std::snprintf(buf, sizeof buf, "%.0fs/step", seconds);
-  else if (seconds >= 1e-3)
-    std::snprintf(buf, sizeof buf, "%.0fms/step", seconds * 1e3);
-  else
-    std::snprintf(buf, sizeof buf, "%.0fus/step", seconds * 1e6);
-  return buf;
-}
-
-class Progbar {
-public:
-  Progbar(int64_t target, int verbose)
-      : target(target), verbose(verbose), dynamic(verbose == 1 && isatty(fileno(stdout))),
-        start(std::chrono::steady_clock::now()) {}
-
-  void update(int64_t current, const std::vector<std::pair<std::string, double>> &logs) {
-    if (!dynamic)
-      return;
-    auto now = std::chrono::steady_clock::now();
-    if (current < target && now - lastPrint < std::chrono::milliseconds(100))
-      return;
-    lastPrint = now;
-    double elapsed = seconds(now);
-    double eta = current > 0 ? elapsed / current * (target - current) : 0;
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " - ETA: %.0fs", eta);
-    std::printf("\r%s%s%s", bar(current).c_str(), buf, formatLogs(logs).c_str());
-    std::fflush(stdout);
-  }
-
-  void finish(const std::vector<std::pair<std::string, double>> &logs) {
-    if (verbose == 0)
-      return;
-    double elapsed = seconds(std::chrono::steady_clock::now());
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " - %.0fs", elapsed);
-    std::string step = perStep(target ? elapsed / target : 0);
-    if (verbose == 1)
-      std::printf("%s%s%s %s%s\n", dynamic ? "\r" : "", bar(target).c_str(), buf, step.c_str(),
-                  formatLogs(logs).c_str());
-    else
-      std::printf("%s%s%s - %.0fs/epoch - %s\n", counter(target).c_str(), buf,
-                  formatLogs(logs).c_str(), elapsed, step.c_str());
-    std::fflush(stdout);
-  }
-
-private:
-  double seconds(std::chrono::steady_clock::time_point t) const {
-    return std::chrono::duration<double>(t - start).count();
-  }
-  std::string counter(int64_t current) const {
-    std::string t = std::to_string(target), c = std::to_string(current);
-    return std::string(t.size() > c.size() ? t.size() - c.size() : 0, ' ') + c + "/" + t;
-  }
-  std::string bar(int64_t current) const {
-    int64_t width = 30, done = target ? width * current / target : width;
-    std::string b = "[";
-    if (done > 0) {
-      b += std::string(done - 1, '=');
-      b += current < target ? '>' : '=';
-    }
-    b += std::string(width - done, '.') + "]";
-    return counter(current) + " " + b;
-  }
-
-  int64_t target;
-  int verbose;
-  bool dynamic;
-  std::chrono::steady_clock::time_point start, lastPrint;
-};
 
 //===----------------------------------------------------------------------===//
 // Data checks and batching.
@@ -561,7 +654,8 @@ struct StepResult {
 /// One batch: @eval_step, or (train) @grad_step on slices of the rows in parallel threads,
 /// the slices' gradients combined by their row counts, then @apply_step.
 StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Array> &xs,
-                   const std::vector<Array> &ys, const Array &sw, int64_t rows) {
+                   const std::vector<Array> &ys, const Array &sw, int64_t rows,
+                   bool keepWeightsOnNonFinite = true) {
   std::vector<Weight *> weights = m.allWeights(), trainW, frozenW;
   for (Weight *w : weights)
     (w->trainable ? trainW : frozenW).push_back(w);
@@ -649,8 +743,10 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   for (int64_t p = 0; p < parts; ++p)
     loss += double(losses[p]) * double(bounds[p + 1] - bounds[p]) / double(rows);
   r.loss = loss;
-  if (!std::isfinite(r.loss))
-    return r; // nothing changes: the caller stops with the weights from before this batch
+  // fit's default stops with the weights from before this batch; with TerminateOnNaN the update
+  // is applied as Keras applies it.
+  if (!std::isfinite(r.loss) && keepWeightsOnNonFinite)
+    return r;
   // The mean loss's gradient is the row-weighted mean of the slices' gradients.
   if (parts > 1)
     for (size_t i = 0; i < trainW.size(); ++i) {
@@ -740,22 +836,119 @@ Training &requireCompiled(const ModelImpl &m, const char *what) {
   return *m.training;
 }
 
-/// Runs `xs`/`ys` through @eval_step in order; returns loss then metrics.
-std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Array> &xs,
-                                const std::vector<Array> &ys, const Array *sampleWeight,
-                                int64_t batch, int verbose,
-                                const std::vector<std::shared_ptr<Callback>> &callbacks = {}) {
-  int64_t n = checkData(m, t, xs, ys, "evaluate");
-  ensureSteps(m, t, targetShapesOf(ys));
-  std::vector<int64_t> idx(n);
+/// One batch of a data source: inputs, targets, per-sample loss weights.
+struct Batch {
+  std::vector<Array> x, y;
+  Array w;
+  int64_t rows = 0;
+};
+
+/// Where fit / evaluate take their batches from: arrays (sliced in a shuffled order) or a
+/// utils::Sequence. `begin_epoch` draws the epoch's order; `end_epoch` is the Sequence's
+/// on_epoch_end.
+struct BatchSource {
+  int64_t steps = 0, samples = 0, batchSize = 0;
+  std::function<void()> beginEpoch, endEpoch;
+  std::function<Batch(int64_t step)> get;
+};
+
+BatchSource arraySource(const std::vector<Array> &xs, const std::vector<Array> &ys,
+                        const Array &sw, int64_t n, int64_t batch, bool shuffle,
+                        std::mt19937_64 *rng, std::vector<int64_t> &idx) {
+  BatchSource src;
+  src.samples = n, src.batchSize = batch;
+  src.steps = (n + batch - 1) / batch;
+  idx.resize(n);
   std::iota(idx.begin(), idx.end(), 0);
-  int64_t steps = (n + batch - 1) / batch;
-  Progbar bar(steps, verbose);
+  src.beginEpoch = [&idx, shuffle, rng] {
+    std::iota(idx.begin(), idx.end(), 0);
+    if (shuffle && rng)
+      std::shuffle(idx.begin(), idx.end(), *rng);
+  };
+  src.get = [&xs, &ys, &sw, &idx, n, batch](int64_t s) {
+    int64_t b = s * batch, e = std::min(n, b + batch);
+    Batch out;
+    for (const Array &x : xs)
+      out.x.push_back(gather(x, idx, b, e));
+    for (const Array &y : ys)
+      out.y.push_back(gather(y, idx, b, e));
+    out.w = gather(sw, idx, b, e);
+    out.rows = e - b;
+    return out;
+  };
+  return src;
+}
+
+/// A batch of a utils::Sequence, checked against the model like fit's arrays.
+Batch sequenceBatch(ModelImpl &m, Training &t, utils::Sequence &seq, int64_t index,
+                    const char *what) {
+  auto [x, y] = seq.get(index);
+  Batch b;
+  b.x.push_back(std::move(x));
+  b.y.push_back(std::move(y));
+  std::string where = std::string(what) + " (Sequence batch " + std::to_string(index) + ")";
+  b.rows = checkData(m, t, b.x, b.y, where.c_str());
+  b.w = Array({b.rows});
+  std::fill(b.w.data.begin(), b.w.data.end(), 1.0f);
+  return b;
+}
+
+/// Without TerminateOnNaN in fit's callbacks, a non-finite loss ends fit with an error naming
+/// the epoch and the batch; fit then keeps the weights from before that batch (issue 3's rule
+/// for bad input). fit adds it after the user's callbacks, as Keras adds its defaults.
+class NonFiniteLossError : public Callback {
+public:
+  NonFiniteLossError(std::string modelName, bool newline)
+      : modelName_(std::move(modelName)), newline_(newline) {}
+  void on_epoch_begin(int epoch, Logs &) override { epoch_ = epoch; }
+  void on_train_batch_end(int64_t batch, Logs &logs) override {
+    auto it = logs.find("loss");
+    if (it == logs.end() || std::isfinite(it->second))
+      return;
+    if (newline_)
+      std::printf("\n");
+    throw Error(modelName_,
+                "the loss became " + std::string(std::isnan(it->second) ? "NaN" : "infinite") +
+                    " at epoch " + std::to_string(epoch_ + 1) + ", batch " +
+                    std::to_string(batch + 1) +
+                    (params.steps > 0 ? " of " + std::to_string(params.steps) : "") +
+                    "; training stopped and the weights are those from before that batch "
+                    "(lower the learning rate, or check the data for NaN/Inf; with "
+                    "callbacks::TerminateOnNaN fit stops without an error, as Keras does)");
+  }
+
+private:
+  std::string modelName_;
+  bool newline_;
+  int epoch_ = 0;
+};
+
+template <typename T> bool holds(const std::vector<std::shared_ptr<Callback>> &cbs) {
+  return std::any_of(cbs.begin(), cbs.end(),
+                     [](const auto &cb) { return dynamic_cast<T *>(cb.get()) != nullptr; });
+}
+
+/// The user's callbacks, then Keras' defaults: a ProgbarLogger("steps") when verbose and the
+/// user passed none.
+std::vector<std::shared_ptr<Callback>> withProgbar(std::vector<std::shared_ptr<Callback>> cbs,
+                                                   int verbose) {
+  if (verbose > 0 && !holds<callbacks::ProgbarLogger>(cbs))
+    cbs.push_back(std::make_shared<callbacks::ProgbarLogger>("steps"));
+  return cbs;
+}
+
+using NamedValues = std::vector<std::pair<std::string, double>>;
+
+/// Runs a source's batches through @eval_step in order, calling the test hooks; returns the
+/// loss then the metrics, by name.
+NamedValues evaluateLoop(ModelImpl &m, Training &t, BatchSource &src,
+                         const std::vector<std::shared_ptr<Callback>> &callbacks) {
   double lossSum = 0;
+  int64_t seen = 0;
   std::vector<MetricState> states(t.metrics.size() * m.outputs.size());
-  std::vector<std::pair<std::string, double>> logs;
-  auto collect = [&](int64_t seen) {
-    logs = {{"loss", seen ? lossSum / seen : 0}};
+  NamedValues logs;
+  auto collect = [&] {
+    logs = {{"loss", seen ? lossSum / double(seen) : 0}};
     for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
       for (const MetricSpec &ms : t.metrics) {
         std::string name = m.outputs.size() > 1 ? m.outputs[o]->layer->name + "_" + ms.name
@@ -766,38 +959,140 @@ std::vector<double> evaluateAll(ModelImpl &m, Training &t, const std::vector<Arr
   Logs cbLogs;
   for (const auto &cb : callbacks)
     cb->on_test_begin(cbLogs);
-  for (int64_t s = 0; s < steps; ++s) {
-    int64_t b = s * batch, e = std::min(n, b + batch);
+  if (src.beginEpoch)
+    src.beginEpoch();
+  for (int64_t s = 0; s < src.steps; ++s) {
+    cbLogs.clear();
     for (const auto &cb : callbacks)
       cb->on_test_batch_begin(s, cbLogs);
-    std::vector<Array> bx, by;
-    for (const Array &x : xs)
-      bx.push_back(gather(x, idx, b, e));
-    for (const Array &y : ys)
-      by.push_back(gather(y, idx, b, e));
-    Array sw({e - b});
-    for (int64_t i = b; i < e; ++i)
-      sw.data[i - b] = sampleWeight ? sampleWeight->data[i] : 1.0f;
-    StepResult r = runStep(m, t, false, bx, by, sw, e - b);
-    lossSum += r.loss * double(e - b);
+    Batch b = src.get(s);
+    if (s == 0)
+      ensureSteps(m, t, targetShapesOf(b.y));
+    StepResult r = runStep(m, t, false, b.x, b.y, b.w, b.rows);
+    lossSum += r.loss * double(b.rows);
+    seen += b.rows;
     for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
       for (const MetricSpec &ms : t.metrics)
-        accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
-    collect(e);
-    bar.update(s + 1, logs);
+        accumulate(ms, r.preds[o], b.y[o], b.rows, states[k++]);
+    collect();
     cbLogs = Logs(logs.begin(), logs.end());
     for (const auto &cb : callbacks)
       cb->on_test_batch_end(s, cbLogs);
   }
-  collect(n);
-  bar.finish(logs);
+  collect();
   cbLogs = Logs(logs.begin(), logs.end());
   for (const auto &cb : callbacks)
     cb->on_test_end(cbLogs);
-  std::vector<double> out;
-  for (const auto &[k, v] : logs)
-    out.push_back(v);
-  return out;
+  return logs;
+}
+
+/// evaluate's callbacks: the user's and a ProgbarLogger when verbose, with their params.
+NamedValues evaluateWithCallbacks(Model *self, ModelImpl &m, Training &t, BatchSource &src,
+                                  int verbose,
+                                  const std::vector<std::shared_ptr<Callback>> &user) {
+  auto cbs = withProgbar(user, verbose);
+  CallbackParams params{.verbose = verbose, .epochs = 1, .steps = src.steps,
+                        .samples = src.samples, .batch_size = src.batchSize,
+                        .metrics = self->metrics_names()};
+  for (const auto &cb : cbs) {
+    cb->model = self;
+    cb->params = params;
+  }
+  return evaluateLoop(m, t, src, cbs);
+}
+
+/// Keras' fit loop over `src`, validating on `validation` (if any) at each epoch's end.
+History fitLoop(Model *self, ModelImpl &m, Training &t, BatchSource &src,
+                BatchSource *validation, const FitOptions &options) {
+  int verbose = options.verbose < 0 ? 1 : options.verbose;
+  int64_t steps = src.steps;
+  if (options.steps_per_epoch > 0)
+    steps = std::min(steps, options.steps_per_epoch);
+
+  // The user's callbacks, then fit's defaults, as Keras' CallbackList adds them.
+  std::vector<std::shared_ptr<Callback>> cbs = options.callbacks;
+  bool guarded = !holds<callbacks::TerminateOnNaN>(cbs);
+  if (guarded)
+    cbs.push_back(std::make_shared<NonFiniteLossError>(
+        m.name, verbose == 1 && isatty(fileno(stdout))));
+  cbs = withProgbar(std::move(cbs), verbose);
+  CallbackParams params{.verbose = verbose, .epochs = options.epochs, .steps = steps,
+                        .samples = options.steps_per_epoch > 0
+                                       ? std::min(src.samples, steps * src.batchSize)
+                                       : src.samples,
+                        .batch_size = src.batchSize, .metrics = self->metrics_names()};
+  if (validation)
+    for (const std::string &k : self->metrics_names())
+      params.metrics.push_back("val_" + k);
+  for (const auto &cb : cbs) {
+    cb->model = self;
+    cb->params = params;
+  }
+
+  History history;
+  m.stopTraining = false;
+  Logs cbLogs;
+  for (const auto &cb : cbs)
+    cb->on_train_begin(cbLogs);
+  int start = options.initial_epoch;
+  for (const auto &cb : cbs)
+    start = cb->resume_epoch() >= 0 ? cb->resume_epoch() : start;
+  for (int epoch = start; epoch < options.epochs && !m.stopTraining; ++epoch) {
+    cbLogs.clear();
+    for (const auto &cb : cbs)
+      cb->on_epoch_begin(epoch, cbLogs);
+    if (src.beginEpoch)
+      src.beginEpoch();
+    double lossSum = 0;
+    int64_t seen = 0;
+    std::vector<MetricState> states(t.metrics.size() * m.outputs.size());
+    NamedValues logs;
+    auto collect = [&] {
+      logs = {{"loss", seen ? lossSum / double(seen) : 0}};
+      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+        for (const MetricSpec &ms : t.metrics)
+          logs.emplace_back(m.outputs.size() > 1 ? m.outputs[o]->layer->name + "_" + ms.name
+                                                 : ms.name,
+                            result(ms, states[k++]));
+    };
+    for (int64_t s = 0; s < steps && !m.stopTraining; ++s) {
+      Logs batchLogs;
+      for (const auto &cb : cbs)
+        cb->on_train_batch_begin(s, batchLogs);
+      Batch b = src.get(s);
+      if (s == 0)
+        ensureSteps(m, t, targetShapesOf(b.y));
+      StepResult r = runStep(m, t, true, b.x, b.y, b.w, b.rows, guarded);
+      lossSum += r.loss * double(b.rows);
+      seen += b.rows;
+      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
+        for (const MetricSpec &ms : t.metrics)
+          accumulate(ms, r.preds[o], b.y[o], b.rows, states[k++]);
+      collect();
+      batchLogs = Logs(logs.begin(), logs.end());
+      for (const auto &cb : cbs)
+        cb->on_train_batch_end(s, batchLogs);
+    }
+    collect();
+    if (validation) {
+      NamedValues v = evaluateLoop(m, t, *validation, cbs);
+      for (const auto &[k, value] : v)
+        logs.emplace_back("val_" + k, value);
+    }
+    if (src.endEpoch)
+      src.endEpoch();
+    cbLogs = Logs(logs.begin(), logs.end());
+    for (const auto &cb : cbs)
+      cb->on_epoch_end(epoch, cbLogs);
+    // Keras' History comes after the user's callbacks: it records the logs as they left them
+    // (with learning_rate from ReduceLROnPlateau, BaseLogger's averages).
+    history.epoch.push_back(epoch);
+    for (const auto &[k, v] : cbLogs)
+      history.history[k].push_back(v);
+  }
+  for (const auto &cb : cbs)
+    cb->on_train_end(cbLogs);
+  return history;
 }
 
 } // namespace
@@ -818,8 +1113,24 @@ void Model::compile(CompileOptions options) {
   for (size_t o = 0; o < impl->outputs.size(); ++o)
     t->losses.push_back({options.loss.name, options.loss.from_logits, options.loss.delta});
   const std::string &lossName = options.loss.name;
-  for (const std::string &name : options.metrics) {
+  for (const metrics::Metric &metric : options.metrics) {
+    if (!metric.kind.empty()) { // an object: AUC(...), MeanIoU(...)
+      if (metric.kind == "mean_io_u" && metric.sparse_y_pred &&
+          impl->outputs[0]->shape.back() > 1 && impl->outputs[0]->shape.size() == 2)
+        std::fprintf(stderr, "kiln: warning: MeanIoU with sparse_y_pred=true casts the %lld "
+                             "scores of each output row to class ids; pass sparse_y_pred = "
+                             "false to take their argmax\n",
+                     static_cast<long long>(impl->outputs[0]->shape.back()));
+      t->metrics.push_back({metric.name, metric.kind, metric});
+      continue;
+    }
+    const std::string &name = metric.name;
     std::string k = lower(name);
+    if (k == "auc") { // Keras instantiates AUC() for the name: shown as "auc"
+      metrics::Metric m = metrics::AUC();
+      t->metrics.push_back({m.name, m.kind, m});
+      continue;
+    }
     static const std::map<std::string, std::string> aliases = {
         {"mse", "mean_squared_error"},
         {"mae", "mean_absolute_error"},
@@ -848,8 +1159,9 @@ void Model::compile(CompileOptions options) {
                                   "' (kiln has accuracy, binary_accuracy, categorical_accuracy, "
                                   "sparse_categorical_accuracy, top_k_categorical_accuracy, "
                                   "sparse_top_k_categorical_accuracy, mse, mae, "
-                                  "cosine_similarity, precision, recall)");
-    t->metrics.push_back({name, k});
+                                  "cosine_similarity, precision, recall, auc; MeanIoU as "
+                                  "kiln::metrics::MeanIoU(num_classes))");
+    t->metrics.push_back({name, k, std::nullopt});
   }
   int slots = slotCount(t->optimizer);
   for (Weight *w : impl->allWeights()) {
@@ -916,7 +1228,6 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
     throw Error(m.name, "batch_size must be positive, got " + std::to_string(options.batch_size));
   if (!(options.validation_split >= 0 && options.validation_split < 1))
     throw Error(m.name, "validation_split must be in [0, 1)");
-  int verbose = options.verbose < 0 ? 1 : options.verbose;
 
   // Keras holds out the last samples, before any shuffling.
   int64_t n = options.validation_split > 0
@@ -934,8 +1245,7 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
       vy.push_back(a.rows(n, total));
   }
   bool validate = !vx.empty();
-  if (validate)
-    checkData(m, t, vx, vy, "fit (validation data)");
+  int64_t nv = validate ? checkData(m, t, vx, vy, "fit (validation data)") : 0;
 
   Array sw({total});
   std::fill(sw.data.begin(), sw.data.end(), 1.0f);
@@ -962,109 +1272,97 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
 
   ensureSteps(m, t, targetShapesOf(yAll));
   std::mt19937_64 rng(options.seed ? *options.seed : std::random_device{}());
-  int64_t steps = (n + options.batch_size - 1) / options.batch_size;
-  if (options.steps_per_epoch > 0)
-    steps = std::min(steps, options.steps_per_epoch);
+  std::vector<int64_t> idx, vidx;
+  BatchSource src = arraySource(xAll, yAll, sw, n, options.batch_size, options.shuffle, &rng, idx);
+  Array vw({nv});
+  std::fill(vw.data.begin(), vw.data.end(), 1.0f);
+  BatchSource vsrc = arraySource(vx, vy, vw, nv, options.batch_size, false, nullptr, vidx);
+  return fitLoop(this, m, t, src, validate ? &vsrc : nullptr, options);
+}
 
-  History history;
-  std::vector<int64_t> idx(n);
-  m.stopTraining = false;
-  for (const auto &cb : options.callbacks)
-    cb->model = this;
-  Logs cbLogs;
-  for (const auto &cb : options.callbacks)
-    cb->on_train_begin(cbLogs);
-  int start = options.initial_epoch;
-  for (const auto &cb : options.callbacks)
-    start = cb->resume_epoch() >= 0 ? cb->resume_epoch() : start;
-  for (int epoch = start; epoch < options.epochs && !m.stopTraining; ++epoch) {
-    if (verbose)
-      std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
-    cbLogs.clear();
-    for (const auto &cb : options.callbacks)
-      cb->on_epoch_begin(epoch, cbLogs);
-    std::iota(idx.begin(), idx.end(), 0);
+History Model::fit(utils::Sequence &sequence, FitOptions options) {
+  ModelImpl &m = *impl;
+  Training &t = requireCompiled(m, "fit()");
+  if (m.inputs.size() != 1 || m.outputs.size() != 1)
+    throw Error(m.name, "fit over a utils::Sequence takes one input and one output; the model "
+                        "has " + std::to_string(m.inputs.size()) + " and " +
+                        std::to_string(m.outputs.size()));
+  if (options.validation_split > 0)
+    throw Error(m.name, "validation_split is not supported with a utils::Sequence (as in "
+                        "Keras); pass validation_x / validation_y");
+  if (options.sample_weight || !options.class_weight.empty())
+    throw Error(m.name, "sample_weight and class_weight are not supported with a "
+                        "utils::Sequence");
+  bool validate = !options.validation_x.empty();
+  int64_t nv = validate ? checkData(m, t, options.validation_x, options.validation_y,
+                                    "fit (validation data)")
+                        : 0;
+  std::mt19937_64 rng(options.seed ? *options.seed : std::random_device{}());
+  BatchSource src;
+  src.steps = sequence.size();
+  if (src.steps <= 0)
+    throw Error(m.name, "fit got a utils::Sequence with no batches");
+  // Keras' PyDataset adapter: with shuffle, the batches are read in a new order each epoch.
+  std::vector<int64_t> order(src.steps);
+  src.beginEpoch = [&] {
+    std::iota(order.begin(), order.end(), 0);
     if (options.shuffle)
-      std::shuffle(idx.begin(), idx.end(), rng);
-    Progbar bar(steps, verbose);
-    double lossSum = 0;
-    int64_t seen = 0;
-    std::vector<MetricState> states(t.metrics.size() * m.outputs.size());
-    std::vector<std::pair<std::string, double>> logs;
-    auto collect = [&] {
-      logs = {{"loss", seen ? lossSum / seen : 0}};
-      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
-        for (const MetricSpec &ms : t.metrics)
-          logs.emplace_back(m.outputs.size() > 1 ? m.outputs[o]->layer->name + "_" + ms.name
-                                                 : ms.name,
-                            result(ms, states[k++]));
-    };
-    for (int64_t s = 0; s < steps && !m.stopTraining; ++s) {
-      int64_t b = s * options.batch_size, e = std::min(n, b + options.batch_size);
-      Logs batchLogs;
-      for (const auto &cb : options.callbacks)
-        cb->on_train_batch_begin(s, batchLogs);
-      std::vector<Array> bx, by;
-      for (const Array &x : xAll)
-        bx.push_back(gather(x, idx, b, e));
-      for (const Array &y : yAll)
-        by.push_back(gather(y, idx, b, e));
-      Array bw = gather(sw, idx, b, e);
-      StepResult r = runStep(m, t, true, bx, by, bw, e - b);
-      if (!std::isfinite(r.loss)) {
-        if (verbose)
-          std::printf("\n");
-        throw Error(m.name, "the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite") +
-                                " at epoch " + std::to_string(epoch + 1) + ", batch " +
-                                std::to_string(s + 1) + " of " + std::to_string(steps) +
-                                "; training stopped and the weights are those from before "
-                                "that batch (lower the learning rate, or check the data for "
-                                "NaN/Inf)");
-      }
-      lossSum += r.loss * double(e - b);
-      seen += e - b;
-      for (size_t o = 0, k = 0; o < m.outputs.size(); ++o)
-        for (const MetricSpec &ms : t.metrics)
-          accumulate(ms, r.preds[o], by[o], e - b, states[k++]);
-      collect();
-      bar.update(s + 1, logs);
-      batchLogs = Logs(logs.begin(), logs.end());
-      for (const auto &cb : options.callbacks)
-        cb->on_train_batch_end(s, batchLogs);
-    }
-    collect();
-    if (validate) {
-      std::vector<double> v = evaluateAll(m, t, vx, vy, nullptr, options.batch_size, 0);
-      std::vector<std::string> names = metrics_names();
-      for (size_t i = 0; i < v.size(); ++i)
-        logs.emplace_back("val_" + names[i], v[i]);
-    }
-    bar.finish(logs);
-    history.epoch.push_back(epoch);
-    for (const auto &[k, v] : logs)
-      history.history[k].push_back(v);
-    cbLogs = Logs(logs.begin(), logs.end());
-    for (const auto &cb : options.callbacks)
-      cb->on_epoch_end(epoch, cbLogs);
-  }
-  for (const auto &cb : options.callbacks)
-    cb->on_train_end(cbLogs);
-  return history;
+      std::shuffle(order.begin(), order.end(), rng);
+  };
+  src.get = [&](int64_t s) { return sequenceBatch(m, t, sequence, order[s], "fit"); };
+  src.endEpoch = [&] { sequence.on_epoch_end(); };
+  std::vector<int64_t> vidx;
+  Array vw({nv});
+  std::fill(vw.data.begin(), vw.data.end(), 1.0f);
+  BatchSource vsrc = arraySource(options.validation_x, options.validation_y, vw, nv,
+                                 options.batch_size > 0 ? options.batch_size : 32, false,
+                                 nullptr, vidx);
+  return fitLoop(this, m, t, src, validate ? &vsrc : nullptr, options);
 }
 
 std::vector<double> Model::evaluate(const Array &x, const Array &y, EvaluateOptions options) {
   return evaluate(std::vector<Array>{x}, std::vector<Array>{y}, std::move(options));
 }
 
+namespace {
+std::vector<double> valuesOf(const std::vector<std::pair<std::string, double>> &logs) {
+  std::vector<double> out;
+  for (const auto &[k, v] : logs)
+    out.push_back(v);
+  return out;
+}
+} // namespace
+
 std::vector<double> Model::evaluate(const std::vector<Array> &x, const std::vector<Array> &y,
                                     EvaluateOptions options) {
-  Training &t = requireCompiled(*impl, "evaluate()");
+  ModelImpl &m = *impl;
+  Training &t = requireCompiled(m, "evaluate()");
   if (options.batch_size <= 0)
-    throw Error(impl->name, "batch_size must be positive");
-  for (const auto &cb : options.callbacks)
-    cb->model = this;
-  return evaluateAll(*impl, t, x, y, options.sample_weight ? &*options.sample_weight : nullptr,
-                     options.batch_size, options.verbose, options.callbacks);
+    throw Error(m.name, "batch_size must be positive");
+  int64_t n = checkData(m, t, x, y, "evaluate");
+  Array sw({n});
+  std::fill(sw.data.begin(), sw.data.end(), 1.0f);
+  if (options.sample_weight) {
+    if (options.sample_weight->rank() != 1 || options.sample_weight->shape[0] != n)
+      throw Error(m.name, "sample_weight must have shape (" + std::to_string(n) + ",), got " +
+                              shapeString(options.sample_weight->shape));
+    sw = *options.sample_weight;
+  }
+  ensureSteps(m, t, targetShapesOf(y));
+  std::vector<int64_t> idx;
+  BatchSource src = arraySource(x, y, sw, n, options.batch_size, false, nullptr, idx);
+  return valuesOf(evaluateWithCallbacks(this, m, t, src, options.verbose, options.callbacks));
+}
+
+std::vector<double> Model::evaluate(utils::Sequence &sequence, EvaluateOptions options) {
+  ModelImpl &m = *impl;
+  Training &t = requireCompiled(m, "evaluate()");
+  if (m.inputs.size() != 1 || m.outputs.size() != 1)
+    throw Error(m.name, "evaluate over a utils::Sequence takes one input and one output");
+  BatchSource src;
+  src.steps = sequence.size();
+  src.get = [&](int64_t s) { return sequenceBatch(m, t, sequence, s, "evaluate"); };
+  return valuesOf(evaluateWithCallbacks(this, m, t, src, options.verbose, options.callbacks));
 }
 
 std::vector<double> Model::train_on_batch(const Array &x, const Array &y) {

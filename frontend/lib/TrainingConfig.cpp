@@ -337,10 +337,41 @@ losses::Loss readLoss(const Where &where, const std::string &key, const json &v)
 }
 
 /// A metric as kiln's compile() names it: a string, or a serialized metric object.
-std::string readMetric(const Where &where, const json &v) {
+metrics::Metric readMetric(const Where &where, const json &v) {
   if (v.is_string())
     return v.get<std::string>();
   auto [cls, c] = classAndConfig(where, "metrics", v);
+  auto get = [&](const char *k, auto fallback) {
+    using T = decltype(fallback);
+    if (!c.contains(k) || c[k].is_null())
+      return fallback;
+    try {
+      return c[k].template get<T>();
+    } catch (const json::exception &) {
+      throw where(std::string("metrics.") + k, "unexpected value " + c[k].dump());
+    }
+  };
+  try {
+    if (cls == "AUC")
+      return metrics::AUC({.num_thresholds = get("num_thresholds", int64_t(200)),
+                           .curve = get("curve", std::string("ROC")),
+                           .summation_method = get("summation_method", std::string("interpolation")),
+                           .name = get("name", std::string("auc")),
+                           .multi_label = get("multi_label", false),
+                           .from_logits = get("from_logits", false)});
+    if (cls == "MeanIoU") {
+      std::optional<int64_t> ignore;
+      if (c.contains("ignore_class") && !c["ignore_class"].is_null())
+        ignore = get("ignore_class", int64_t(0));
+      return metrics::MeanIoU(get("num_classes", int64_t(0)),
+                              {.name = get("name", std::string("mean_io_u")),
+                               .ignore_class = ignore,
+                               .sparse_y_true = get("sparse_y_true", true),
+                               .sparse_y_pred = get("sparse_y_pred", true)});
+    }
+  } catch (const Error &e) {
+    throw where("metrics", e.message());
+  }
   static const std::set<std::string> known = {
       "accuracy", "acc", "binary_accuracy", "categorical_accuracy",
       "sparse_categorical_accuracy", "top_k_categorical_accuracy",
@@ -352,8 +383,8 @@ std::string readMetric(const Where &where, const json &v) {
   return snakeCase(cls);
 }
 
-std::vector<std::string> metricList(const Where &where, const json &v) {
-  std::vector<std::string> out;
+std::vector<metrics::Metric> metricList(const Where &where, const json &v) {
+  std::vector<metrics::Metric> out;
   if (v.is_null())
     return out;
   if (!v.is_array())
@@ -363,10 +394,38 @@ std::vector<std::string> metricList(const Where &where, const json &v) {
   return out;
 }
 
+/// A compiled metric as Keras writes it: its name, or {class_name, config} for an object.
+json metricConfig(const MetricSpec &ms) {
+  if (!ms.object)
+    return ms.name;
+  const metrics::Metric &o = *ms.object;
+  if (o.kind == "auc")
+    return {{"class_name", "AUC"},
+            {"config",
+             {{"name", o.name},
+              {"dtype", "float32"},
+              {"num_thresholds", o.num_thresholds},
+              {"curve", o.curve},
+              {"summation_method", o.summation_method},
+              {"multi_label", o.multi_label},
+              {"num_labels", nullptr},
+              {"label_weights", nullptr},
+              {"from_logits", o.from_logits}}}};
+  return {{"class_name", "MeanIoU"},
+          {"config",
+           {{"name", o.name},
+            {"dtype", "float32"},
+            {"num_classes", o.num_classes},
+            {"ignore_class", o.ignore_class ? json(*o.ignore_class) : json(nullptr)},
+            {"sparse_y_true", o.sparse_y_true},
+            {"sparse_y_pred", o.sparse_y_pred},
+            {"axis", -1}}}};
+}
+
 /// Keras' metrics: a list, a list per output, or a dict by output name. kiln computes the
 /// same metrics for every output.
-std::vector<std::string> readMetrics(const Where &where, const ModelImpl &m, const json &v) {
-  std::vector<std::vector<std::string>> perOutput;
+std::vector<metrics::Metric> readMetrics(const Where &where, const ModelImpl &m, const json &v) {
+  std::vector<std::vector<metrics::Metric>> perOutput;
   if (v.is_object()) {
     for (const auto &out : m.outputs)
       perOutput.push_back(metricList(where, v.contains(out->layer->name)
@@ -383,11 +442,17 @@ std::vector<std::string> readMetrics(const Where &where, const ModelImpl &m, con
   } else {
     return metricList(where, v);
   }
+  auto names = [](const std::vector<metrics::Metric> &list) {
+    std::vector<std::string> out;
+    for (const metrics::Metric &x : list)
+      out.push_back(x.name + "/" + x.kind);
+    return out;
+  };
   for (const auto &p : perOutput)
-    if (p != perOutput[0])
+    if (names(p) != names(perOutput[0]))
       throw where("metrics", "kiln computes the same metrics for every output; this config "
                              "gives different ones per output");
-  return perOutput.empty() ? std::vector<std::string>{} : perOutput[0];
+  return perOutput.empty() ? std::vector<metrics::Metric>{} : perOutput[0];
 }
 
 /// The loss per output: one loss, a list per output, or a dict by output name.
@@ -497,7 +562,7 @@ json trainingConfig(const ModelImpl &m) {
   }
   json metrics = json::array();
   for (const MetricSpec &ms : t.metrics)
-    metrics.push_back(ms.name);
+    metrics.push_back(metricConfig(ms));
   if (m.outputs.size() > 1) {
     json perOutput = json::array();
     for (size_t o = 0; o < m.outputs.size(); ++o)
@@ -527,7 +592,7 @@ void compileFromTrainingConfig(Model &model, const json &config, const std::stri
   optimizers::Optimizer optimizer = readOptimizer(w, config["optimizer_config"]);
   std::vector<losses::Loss> perOutput = readLosses(w, m, config["loss"]);
   checkLossWeights(w, config.value("loss_weights", json(nullptr)));
-  std::vector<std::string> metrics =
+  std::vector<metrics::Metric> metrics =
       readMetrics(w, m, config.value("metrics", json(nullptr)));
   json weighted = config.value("weighted_metrics", json(nullptr));
   if (!weighted.is_null() && !(weighted.is_array() && weighted.empty()) &&

@@ -548,10 +548,12 @@ TEST_F(Train, CallbacksSeeEveryHookStopAndChangeTheRate) {
   EXPECT_EQ(h.epoch.size(), 2u); // stopped after epoch index 1
   EXPECT_NEAR(m.optimizer().learning_rate, 0.025, 1e-12);
   EXPECT_EQ(m.iterations(), 4);
-  std::vector<std::string> want = {"train_begin",        "epoch_begin 0",     "batch_end 0 loss",
-                                   "batch_end 1 loss",   "epoch_end 0 val",   "epoch_begin 1",
-                                   "batch_end 0 loss",   "batch_end 1 loss",  "epoch_end 1 val",
-                                   "train_end"};
+  // Validation runs between the epoch's batches and on_epoch_end, with the test hooks (Keras'
+  // fit calls evaluate with its own callbacks).
+  std::vector<std::string> want = {"train_begin",      "epoch_begin 0",    "batch_end 0 loss",
+                                   "batch_end 1 loss", "test_begin",       "epoch_end 0 val",
+                                   "epoch_begin 1",    "batch_end 0 loss", "batch_end 1 loss",
+                                   "test_begin",       "epoch_end 1 val",  "train_end"};
   EXPECT_EQ(rec->calls, want);
   auto test = std::make_shared<Recorder>();
   m.evaluate(x, y, {.verbose = 0, .callbacks = {test}});

@@ -62,6 +62,7 @@ const char *kFitHelp =
     "                 [--epochs N] [--batch-size N] [--optimizer NAME] [--loss NAME]\n"
     "                 [--metrics NAME[,NAME...]] [--learning-rate LR] [--no-shuffle]\n"
     "                 [--validation-split F] [--history HISTORY.csv] [--seed N] [--verbose 0|1|2]\n"
+    "                 [--terminate-on-nan]\n"
     "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json [--weights WEIGHTS.h5])\n\n"
     "Trains the model on the .npy data (one --x per model input, one --y per output, in the\n"
     "model's order) and saves it, compiled and with the optimizer's state, to OUT.h5.\n"
@@ -78,6 +79,9 @@ const char *kFitHelp =
     "  --validation-split F   hold out the last fraction F of the samples for validation\n"
     "  --history FILE         write the per-epoch logs in Keras' CSVLogger format\n"
     "  --seed N               seed the shuffling\n"
+    "  --terminate-on-nan     stop after a batch whose loss is NaN or infinite and save the\n"
+    "                         model as it is (Keras' TerminateOnNaN); without it such a loss\n"
+    "                         is an error and nothing is written\n"
     "  --verbose 0|1|2        0 silent, 1 progress (default), 2 one line per epoch\n";
 
 const char *kEvaluateHelp =
@@ -228,7 +232,7 @@ int runPredict(int argc, char **argv) {
 struct TrainArgs {
   std::string model, config, weights, output, optimizer, loss, history;
   std::vector<std::string> xs, ys, metrics;
-  bool metricsGiven = false, shuffle = true, help = false;
+  bool metricsGiven = false, shuffle = true, help = false, terminateOnNaN = false;
   int64_t batchSize = 32, epochs = 1;
   std::optional<double> learningRate;
   double validationSplit = 0.0;
@@ -312,7 +316,9 @@ TrainArgs parseTrainArgs(int argc, char **argv, bool fit) {
       a.validationSplit = realNumber("--validation-split", value(i, "--validation-split"));
       if (!(a.validationSplit >= 0 && a.validationSplit < 1))
         throw UsageError("--validation-split must be in [0, 1)");
-    } else if (fit && is(arg, "--history"))
+    } else if (fit && arg == "--terminate-on-nan")
+      a.terminateOnNaN = true;
+    else if (fit && is(arg, "--history"))
       a.history = value(i, "--history");
     else if (fit && is(arg, "--seed"))
       a.seed = uint64_t(positiveInt("--seed", value(i, "--seed"), /*allowZero=*/true));
@@ -490,6 +496,8 @@ int runFit(int argc, char **argv) {
   options.validation_split = a.validationSplit;
   if (!a.history.empty())
     options.callbacks.push_back(std::make_shared<HistoryCsv>(a.history));
+  if (a.terminateOnNaN)
+    options.callbacks.push_back(std::make_shared<kiln::callbacks::TerminateOnNaN>());
   model.fit(xs, ys, options);
   model.save(a.output);
   return 0;

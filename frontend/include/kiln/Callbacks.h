@@ -17,6 +17,70 @@
 namespace kiln::callbacks {
 
 //===----------------------------------------------------------------------===//
+// BaseLogger, ProgbarLogger
+//===----------------------------------------------------------------------===//
+
+/// Accumulates epoch averages of what callbacks log per batch (Keras 2's BaseLogger): each key
+/// of the batch logs is averaged over the epoch's batches weighted by their sample counts, or
+/// kept as last logged if it is in stateful_metrics, and put into the epoch's logs at
+/// on_epoch_end. kiln's own loss and metrics are already running epoch means in the batch logs,
+/// so they count as stateful (as tf.keras counts model.metrics) and keep fit's epoch values.
+class BaseLogger : public Callback {
+public:
+  explicit BaseLogger(std::vector<std::string> stateful_metrics = {});
+  void on_epoch_begin(int epoch, Logs &logs) override;
+  void on_train_batch_end(int64_t batch, Logs &logs) override;
+  void on_epoch_end(int epoch, Logs &logs) override;
+
+  std::vector<std::string> stateful_metrics;
+  int64_t seen = 0;
+  Logs totals;
+};
+
+/// Prints Keras' progress bar (Keras 2's ProgbarLogger): "Epoch 2/5" when there are several
+/// epochs, then per epoch "12/12 [======] - 1s 80ms/step - loss: 0.1234 - val_loss: ..."
+/// (verbose 1; redrawn in place per batch when the stream is a terminal) or "12/12 - 1s - loss:
+/// ... - 1s/epoch - 80ms/step" (verbose 2). count_mode "steps" counts batches, "samples"
+/// counts samples (units "ms/sample"). Keys in stateful_metrics and kiln's own loss and
+/// metrics show as logged; other keys that callbacks add to batch logs show as their average
+/// over the epoch, weighted as the counter advances. fit adds ProgbarLogger("steps") when
+/// verbose > 0 and the callbacks hold none; evaluate and predict do too.
+class ProgbarLogger : public Callback {
+public:
+  explicit ProgbarLogger(std::string count_mode = "samples",
+                         std::vector<std::string> stateful_metrics = {});
+  void on_train_begin(Logs &logs) override;
+  void on_train_end(Logs &logs) override;
+  void on_epoch_begin(int epoch, Logs &logs) override;
+  void on_train_batch_end(int64_t batch, Logs &logs) override;
+  void on_epoch_end(int epoch, Logs &logs) override;
+  void on_test_begin(Logs &logs) override;
+  void on_test_batch_end(int64_t batch, Logs &logs) override;
+  void on_test_end(Logs &logs) override;
+  void on_predict_begin(Logs &logs) override;
+  void on_predict_batch_end(int64_t batch, Logs &logs) override;
+  void on_predict_end(Logs &logs) override;
+
+  std::string count_mode;
+  std::vector<std::string> stateful_metrics;
+  /// Where the bar goes.
+  std::FILE *stream = stdout;
+
+private:
+  void reset();
+  void update(int64_t batch, const Logs &logs);
+  void finish(const Logs &logs);
+  std::vector<std::pair<std::string, double>> ordered(const Logs &logs) const;
+  std::string bar(int64_t current) const;
+  std::string counter(int64_t current) const;
+  bool inFit_ = false, dynamic_ = false, active_ = false;
+  int64_t target_ = 0, seen_ = 0;
+  std::map<std::string, std::pair<double, double>> averages_; // key: (sum, weight)
+  std::map<std::string, double> last_;
+  double start_ = 0, lastPrint_ = -1;
+};
+
+//===----------------------------------------------------------------------===//
 // EarlyStopping
 //===----------------------------------------------------------------------===//
 
@@ -134,7 +198,9 @@ private:
 // TerminateOnNaN
 //===----------------------------------------------------------------------===//
 
-/// Stops fit when a batch's loss is NaN or infinite (Keras' TerminateOnNaN).
+/// Stops fit when a batch's loss is NaN or infinite, printing "Batch N: Invalid loss,
+/// terminating training" (Keras' TerminateOnNaN); fit then returns its History. Without one in
+/// the callbacks, fit throws kiln::Error for such a loss instead.
 class TerminateOnNaN : public Callback {
 public:
   void on_train_batch_end(int64_t batch, Logs &logs) override;

@@ -21,6 +21,9 @@ namespace kiln {
 namespace detail {
 struct ModelImpl;
 } // namespace detail
+namespace utils {
+class Sequence;
+} // namespace utils
 
 struct ModelOptions {
   std::string name;
@@ -31,6 +34,10 @@ struct PredictOptions {
   int64_t batch_size = 32;
   /// Threads that share each batch; 0: KILN_NUM_THREADS, else the machine's cores.
   int threads = 0;
+  /// 0 silent (kiln's default: predict is often called in a loop), 1 progress bar, 2 a line.
+  int verbose = 0;
+  /// on_predict_begin, on_predict_batch_begin/end per batch, on_predict_end.
+  std::vector<std::shared_ptr<Callback>> callbacks;
 };
 
 /// A model from inputs to outputs (Keras' functional Model). Copies share one model.
@@ -81,14 +88,23 @@ public:
   Array predict(const Array &x, PredictOptions options = {}) const;
   /// For several inputs (in the model's input order) or several outputs.
   std::vector<Array> predict(const std::vector<Array> &xs, PredictOptions options = {}) const;
+  /// The predictions for a utils::Sequence's batches (their x), in order, concatenated.
+  Array predict(utils::Sequence &sequence, PredictOptions options = {}) const;
 
   /// Chooses the loss, optimizer and metrics for fit and evaluate (Keras' compile).
   void compile(CompileOptions options);
   /// Trains on (x, y): one optimizer step per batch, compiled to native code.
   History fit(const Array &x, const Array &y, FitOptions options = {});
   History fit(const std::vector<Array> &x, const std::vector<Array> &y, FitOptions options = {});
+  /// Trains on the batches of a utils::Sequence (Keras' fit on a keras.utils.Sequence): each
+  /// epoch reads its size() batches, in a new order when options.shuffle, then calls its
+  /// on_epoch_end(). batch_size, validation_split, sample_weight and class_weight do not apply;
+  /// validation_x / validation_y do.
+  History fit(utils::Sequence &sequence, FitOptions options = {});
   /// The loss, then each metric, over (x, y) in inference mode.
   std::vector<double> evaluate(const Array &x, const Array &y, EvaluateOptions options = {});
+  /// The loss and metrics over a utils::Sequence's batches, in order.
+  std::vector<double> evaluate(utils::Sequence &sequence, EvaluateOptions options = {});
   std::vector<double> evaluate(const std::vector<Array> &x, const std::vector<Array> &y,
                                EvaluateOptions options = {});
   /// evaluate as a fixed-size array: `auto [loss, acc] = model.evaluate<2>(x, y);`.

@@ -155,10 +155,86 @@ Loss Huber(double delta = 1.0);
 
 } // namespace losses
 
+namespace metrics {
+
+/// A compile() metric: a Keras name ("accuracy", "mse", "auc", ...) or an object made by AUC()
+/// or MeanIoU() with its options. `name` is what History and the progress bar show.
+struct Metric {
+  Metric(const char *name) : Metric(std::string(name)) {}
+  Metric(std::string name) : name(std::move(name)) {}
+  std::string name;
+  /// The metric function; empty for a name, resolved by compile().
+  std::string kind;
+  // AUC
+  int64_t num_thresholds = 200;
+  std::string curve = "ROC", summation_method = "interpolation";
+  bool multi_label = false, from_logits = false;
+  // MeanIoU
+  int64_t num_classes = 0;
+  std::optional<int64_t> ignore_class;
+  bool sparse_y_true = true, sparse_y_pred = true;
+};
+
+struct AUCOptions {
+  /// Thresholds: -1e-7, then num_thresholds - 2 evenly spaced in (0, 1), then 1 + 1e-7.
+  int64_t num_thresholds = 200;
+  /// "ROC" or "PR".
+  std::string curve = "ROC";
+  /// "interpolation", "minoring" or "majoring".
+  std::string summation_method = "interpolation";
+  std::string name = "auc";
+  /// Each label's AUC, averaged over the labels; false: all the values as one label.
+  bool multi_label = false;
+  /// Predictions are logits: a sigmoid is applied first.
+  bool from_logits = false;
+};
+/// The area under the ROC or PR curve from confusion counts at fixed thresholds, accumulated
+/// over batches (Keras' keras.metrics.AUC, without explicit thresholds or label_weights).
+/// Throws kiln::Error for num_thresholds < 2 or an unknown curve or summation method.
+Metric AUC(AUCOptions options = {});
+
+struct MeanIoUOptions {
+  std::string name = "mean_io_u";
+  /// A class left out of the mean (and of the confusion matrix), as Keras' ignore_class.
+  std::optional<int64_t> ignore_class;
+  /// false: targets / predictions are one-hot or scores along the last axis, reduced by argmax.
+  bool sparse_y_true = true, sparse_y_pred = true;
+};
+/// The mean over classes of TP / (TP + FP + FN) from a confusion matrix accumulated over
+/// batches, classes that never occur left out of the mean (Keras' keras.metrics.MeanIoU).
+/// Integer targets and predictions are cast as Keras casts them (truncated toward zero).
+Metric MeanIoU(int64_t num_classes, MeanIoUOptions options = {});
+
+/// compile()'s metrics: Metric objects, built from names too (so a std::vector<std::string>
+/// of names converts).
+struct MetricList : std::vector<Metric> {
+  using std::vector<Metric>::vector;
+  MetricList() = default;
+  MetricList(std::vector<Metric> list) : std::vector<Metric>(std::move(list)) {}
+  MetricList(const std::vector<std::string> &names)
+      : std::vector<Metric>(names.begin(), names.end()) {}
+};
+
+} // namespace metrics
+
 class Model;
 
 /// What callbacks see: the loss and metrics so far (Keras' `logs`).
 using Logs = std::map<std::string, double>;
+
+/// What fit / evaluate / predict tell their callbacks before the first hook (Keras'
+/// `callback.params`).
+struct CallbackParams {
+  /// 0 silent, 1 progress bar, 2 one line per epoch.
+  int verbose = 0;
+  int epochs = 1;
+  /// Batches per epoch (or per evaluate / predict run); 0 when unknown.
+  int64_t steps = 0;
+  /// Samples per epoch and the batch size, where the data are arrays; 0 when unknown.
+  int64_t samples = 0, batch_size = 0;
+  /// The names fit reports, in order: "loss", the metrics, then their "val_" names.
+  std::vector<std::string> metrics;
+};
 
 /// A Keras callback: override the hooks you need. fit / evaluate / predict set `model` before
 /// the first hook; a callback may call model->stop_training(true) or change
@@ -183,12 +259,14 @@ public:
   /// Asked by fit after on_train_begin: an epoch >= 0 to start at instead of initial_epoch.
   virtual int resume_epoch() { return -1; }
   Model *model = nullptr;
+  CallbackParams params;
 };
 
 struct CompileOptions {
   optimizers::Optimizer optimizer = "rmsprop";
   losses::Loss loss;
-  std::vector<std::string> metrics;
+  /// Names ("accuracy", "auc", ...) or objects (metrics::AUC(...), metrics::MeanIoU(...)).
+  metrics::MetricList metrics;
   /// Where fit, evaluate and predict run: "cpu", or "gpu" (NVIDIA, through kiln's PTX kernels
   /// and the CUDA driver; asking for it on a machine without one is an error at compile()).
   std::string device = "cpu";
