@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 namespace mlir::kiln {
 
@@ -51,6 +52,59 @@ SmallVector<Value> stridesOf(OpBuilder &b, Location loc, ArrayRef<int64_t> shape
   return strides;
 }
 } // namespace
+
+uint64_t weightsFingerprint(const AotModel &model) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&](uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xff;
+      h *= 0x100000001b3ULL;
+    }
+  };
+  mix(model.weights.size());
+  for (const AotArray &w : model.weights) {
+    mix(w.shape.size());
+    for (int64_t d : w.shape)
+      mix(uint64_t(d));
+  }
+  return h;
+}
+
+std::vector<int64_t> weightOffsets(const AotModel &model, int64_t &totalBytes) {
+  std::vector<int64_t> offsets;
+  int64_t at = kWeightsHeaderBytes;
+  for (const AotArray &w : model.weights) {
+    offsets.push_back(at);
+    at += (4 * numElements(w.shape, 1) + 63) / 64 * 64;
+  }
+  totalBytes = at;
+  return offsets;
+}
+
+std::string weightsBlob(const AotModel &model) {
+  int64_t total = 0;
+  std::vector<int64_t> offsets = weightOffsets(model, total);
+  std::string blob(size_t(total), '\0');
+  auto put = [&](size_t at, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i)
+      blob[at + i] = char((v >> (8 * i)) & 0xff); // little-endian whatever the host
+  };
+  std::memcpy(blob.data(), kWeightsMagic, 8);
+  put(8, kWeightsFormatVersion, 4);
+  put(12, uint32_t(kAotAbiVersion), 4);
+  put(16, weightsFingerprint(model), 8);
+  put(24, model.weights.size(), 8);
+  put(32, uint64_t(total - kWeightsHeaderBytes), 8);
+  for (auto [w, at] : llvm::zip_equal(model.weights, offsets)) {
+    int64_t n = numElements(w.shape, 1);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, w.data + i, 4);
+      put(size_t(at + 4 * i), bits, 4);
+    }
+  }
+  return blob;
+}
 
 int64_t WorkspacePlan::bytes(int64_t batch) const {
   int64_t best = 0;
@@ -118,9 +172,21 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   auto i32 = b.getI32Type();
   auto f32 = b.getF32Type();
 
-  // Weights: one read-only, cache-line-aligned global each.
+  if (model.externalWeights && model.gpu)
+    return mlir::emitError(loc, "kiln: weights from a file are for CPU objects");
+  // Weights: one read-only, cache-line-aligned global each; or, from a file, one pointer to
+  // the blob that <prefix>_init checked.
   SmallVector<LLVM::GlobalOp> globals;
-  for (auto [i, w] : llvm::enumerate(model.weights)) {
+  LLVM::GlobalOp blobPtr;
+  if (model.externalWeights) {
+    blobPtr = LLVM::GlobalOp::create(b, loc, ptr, /*isConstant=*/false, LLVM::Linkage::Internal,
+                                     model.prefix + "_weights", Attribute(), /*alignment=*/8);
+    OpBuilder ib = OpBuilder::atBlockBegin(b.createBlock(&blobPtr.getInitializerRegion()));
+    LLVM::ReturnOp::create(ib, loc, ValueRange{LLVM::ZeroOp::create(ib, loc, ptr)});
+    b.setInsertionPointToEnd(module.getBody());
+  }
+  for (auto [i, w] : llvm::enumerate(model.externalWeights ? ArrayRef<AotArray>()
+                                                           : ArrayRef<AotArray>(model.weights))) {
     int64_t n = numElements(w.shape, 1);
     auto tensorType = RankedTensorType::get({n}, f32);
     auto value = DenseElementsAttr::get(tensorType, ArrayRef<float>(w.data, n));
@@ -169,6 +235,18 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 1)});
 
   fb.setInsertionPointToStart(run);
+  Value blob;
+  if (model.externalWeights) {
+    // No weights yet: <prefix>_init has not accepted a blob.
+    blob = LLVM::LoadOp::create(fb, loc, ptr, LLVM::AddressOfOp::create(fb, loc, blobPtr), 8);
+    Block *uninit = wrapper.addBlock();
+    Block *ready = wrapper.addBlock();
+    LLVM::CondBrOp::create(fb, loc, LLVM::ICmpOp::create(fb, loc, LLVM::ICmpPredicate::eq, blob, null),
+                           uninit, ready);
+    fb.setInsertionPointToStart(uninit);
+    LLVM::ReturnOp::create(fb, loc, ValueRange{LLVM::ConstantOp::create(fb, loc, i32, 2)});
+    fb.setInsertionPointToStart(ready);
+  }
   LLVM::LLVMFuncOp gpuStatus;
   if (model.gpu) {
     // The device first: without one, return KILN_GPU_UNAVAILABLE before touching anything.
@@ -198,8 +276,17 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
   unsigned argIndex = 0;
   for (const AotArray &in : model.inputs)
     pushMemref(wrapper.getArgument(argIndex++), in.shape, batch);
-  for (auto [g, w] : llvm::zip_equal(globals, model.weights))
-    pushMemref(LLVM::AddressOfOp::create(fb, loc, g), w.shape, Value());
+  if (model.externalWeights) {
+    int64_t total = 0;
+    std::vector<int64_t> offsets = weightOffsets(model, total);
+    auto i8 = b.getI8Type();
+    for (auto [w, at] : llvm::zip_equal(model.weights, offsets))
+      pushMemref(LLVM::GEPOp::create(fb, loc, ptr, i8, blob, ArrayRef<LLVM::GEPArg>{at}),
+                 w.shape, Value());
+  } else {
+    for (auto [g, w] : llvm::zip_equal(globals, model.weights))
+      pushMemref(LLVM::AddressOfOp::create(fb, loc, g), w.shape, Value());
+  }
   for (const AotArray &out : model.outputs)
     pushMemref(wrapper.getArgument(argIndex++), out.shape, batch);
   if (!model.gpu)
@@ -213,9 +300,61 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
                            : LLVM::ConstantOp::create(fb, loc, i32, 0).getResult();
   LLVM::ReturnOp::create(fb, loc, result);
 
-  // Only the two entry points stay visible: two models can then share one program.
+  LLVM::LLVMFuncOp initFn;
+  if (model.externalWeights) {
+    // int <prefix>_init(const void *weights, int64_t size): the blob's size, alignment and
+    // header first; only a blob that passes all of them is kept.
+    b.setInsertionPointToEnd(module.getBody());
+    initFn = LLVM::LLVMFuncOp::create(b, loc, model.prefix + "_init",
+                                      LLVM::LLVMFunctionType::get(i32, {ptr, i64}));
+    Block *ientry = initFn.addEntryBlock(b);
+    Block *reject = initFn.addBlock();
+    Block *header = initFn.addBlock();
+    Block *accept = initFn.addBlock();
+    OpBuilder ib = OpBuilder::atBlockBegin(ientry);
+    Value p = initFn.getArgument(0), size = initFn.getArgument(1);
+    int64_t total = 0;
+    weightOffsets(model, total);
+    Value badArg = LLVM::ICmpOp::create(ib, loc, LLVM::ICmpPredicate::eq, p, LLVM::ZeroOp::create(ib, loc, ptr));
+    badArg = LLVM::OrOp::create(ib, loc, badArg,
+                                LLVM::ICmpOp::create(ib, loc, LLVM::ICmpPredicate::ne, size,
+                                                     LLVM::ConstantOp::create(ib, loc, i64, total)));
+    Value addr = LLVM::PtrToIntOp::create(ib, loc, i64, p);
+    Value misaligned = LLVM::AndOp::create(ib, loc, addr, LLVM::ConstantOp::create(ib, loc, i64, 3));
+    badArg = LLVM::OrOp::create(ib, loc, badArg,
+                                LLVM::ICmpOp::create(ib, loc, LLVM::ICmpPredicate::ne, misaligned,
+                                                     LLVM::ConstantOp::create(ib, loc, i64, 0)));
+    LLVM::CondBrOp::create(ib, loc, badArg, reject, header);
+    ib.setInsertionPointToStart(reject);
+    LLVM::ReturnOp::create(ib, loc, ValueRange{LLVM::ConstantOp::create(ib, loc, i32, 3)});
+    ib.setInsertionPointToStart(header);
+    // The header as five little-endian words (x86-64 and AArch64 are little-endian).
+    auto word = [&](int64_t at, Type type) -> Value {
+      Value a = LLVM::GEPOp::create(ib, loc, ptr, b.getI8Type(), p, ArrayRef<LLVM::GEPArg>{at});
+      return LLVM::LoadOp::create(ib, loc, type, a, 1);
+    };
+    uint64_t magic = 0;
+    std::memcpy(&magic, kWeightsMagic, 8);
+    auto differs = [&](Value v, Type type, uint64_t want) -> Value {
+      return LLVM::ICmpOp::create(ib, loc, LLVM::ICmpPredicate::ne, v,
+                                  LLVM::ConstantOp::create(ib, loc, type, int64_t(want)));
+    };
+    Value badHeader = differs(word(0, i64), i64, magic);
+    auto orIn = [&](Value v) { badHeader = LLVM::OrOp::create(ib, loc, badHeader, v); };
+    orIn(differs(word(8, i32), i32, kWeightsFormatVersion));
+    orIn(differs(word(12, i32), i32, uint32_t(kAotAbiVersion)));
+    orIn(differs(word(16, i64), i64, weightsFingerprint(model)));
+    orIn(differs(word(24, i64), i64, model.weights.size()));
+    orIn(differs(word(32, i64), i64, uint64_t(total - kWeightsHeaderBytes)));
+    LLVM::CondBrOp::create(ib, loc, badHeader, reject, accept);
+    ib.setInsertionPointToStart(accept);
+    LLVM::StoreOp::create(ib, loc, p, LLVM::AddressOfOp::create(ib, loc, blobPtr), 8);
+    LLVM::ReturnOp::create(ib, loc, ValueRange{LLVM::ConstantOp::create(ib, loc, i32, 0)});
+  }
+
+  // Only the entry points stay visible: two models can then share one program.
   for (auto func : module.getOps<LLVM::LLVMFuncOp>())
-    if (!func.isExternal() && func != wrapper && func != sizeWrapper)
+    if (!func.isExternal() && func != wrapper && func != sizeWrapper && func != initFn)
       func.setLinkage(LLVM::Linkage::Internal);
   for (auto global : module.getOps<LLVM::GlobalOp>())
     if (global.getSymName() != "llvm.global_ctors" && global.getSymName() != "llvm.global_dtors")
@@ -248,13 +387,19 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
      << " *\n"
      << " * Generated by kilnc " << kKilnVersion << " (C ABI version " << kAotAbiVersion
      << "); do not edit. The object file that\n"
-     << " * goes with it holds the compiled model and its weights (read-only data) and needs\n"
+     << (model.externalWeights
+             ? " * goes with it holds the compiled model; its weights come from the blob kilnc\n"
+               " * wrote with --weights-file, which the caller loads and passes to " + p + "_init.\n"
+               " * The object needs\n"
+             : " * goes with it holds the compiled model and its weights (read-only data) and needs\n")
      << (model.gpu ? " * libc, libm and kiln's CUDA runtime shim (libKilnGpuRuntime.a: libdl, pthreads;\n"
                      " * the NVIDIA driver is opened at run time). Its kernels run on the GPU; buffers\n"
                      " * stay in host memory. See docs/GPU.md in kiln's sources.\n"
                    : " * only libc and libm. See docs/AOT.md in kiln's sources.\n")
      << " *\n"
      << " * Usage:\n"
+     << (model.externalWeights ? " *   " + p + "_init(blob, blob_size);  (once; the blob stays alive)\n"
+                               : std::string())
      << " *   void *ws = malloc(" << p << "_workspace_size(batch));\n"
      << " *   int status = " << p << "_predict(";
   for (const AotArray &a : model.inputs)
@@ -293,6 +438,13 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
                      "#define " + P + "_STATUS_DEVICE_UNAVAILABLE 2\n"
                      "#define " + P + "_STATUS_DEVICE_ERROR 3\n"
                    : std::string())
+     << (model.externalWeights
+             ? "/* " + p + "_predict before " + p + "_init accepted a weights blob. */\n"
+               "#define " + P + "_STATUS_NOT_INITIALIZED 2\n"
+               "/* " + p + "_init: not this model's blob (size, alignment below 4 bytes, magic,\n"
+               " * format or ABI version, or the weights' shapes differ). */\n"
+               "#define " + P + "_STATUS_BAD_WEIGHTS 3\n"
+             : std::string())
      << "\n"
      << "/* Shapes; -1 is the batch. SAMPLE_SIZE is the number of floats per batch row. */\n"
      << "#define " << P << "_NUM_INPUTS " << model.inputs.size() << "\n"
@@ -314,16 +466,34 @@ std::string emitHeader(const AotModel &model, const WorkspacePlan &plan) {
   shapes("INPUT", model.inputs);
   shapes("OUTPUT", model.outputs);
   os << "\n/* Workspace bytes for batch 1 (" << p << "_workspace_size(1)), and the weights'\n"
-     << " * bytes baked into the object's read-only data. */\n"
+     << (model.externalWeights ? " * float32 bytes (in the weights blob). */\n"
+                               : " * bytes baked into the object's read-only data. */\n")
      << "#define " << P << "_WORKSPACE_BYTES_BATCH1 " << plan.bytes(1) << "\n"
-     << "#define " << P << "_WEIGHT_BYTES " << weightBytes << "\n\n"
-     << "/* Bytes of workspace " << p << "_predict needs for `batch` rows (batch >= 1). Pure;\n"
+     << "#define " << P << "_WEIGHT_BYTES " << weightBytes << "\n\n";
+  if (model.externalWeights) {
+    int64_t total = 0;
+    weightOffsets(model, total);
+    os << "/* The weights blob (--weights-file): its exact size in bytes, and the hash of the\n"
+       << " * weights' shapes it must carry (bytes 16-23, little-endian). */\n"
+       << "#define " << P << "_WEIGHTS_FILE_BYTES " << total << "\n"
+       << "#define " << P << "_WEIGHTS_FINGERPRINT 0x" << llvm::utohexstr(weightsFingerprint(model), true)
+       << "ULL\n\n"
+       << "/* Checks the weights blob `weights` (`size` bytes, as read from the file; at least\n"
+       << " * 4-byte aligned, 64 is best) and keeps a pointer to it: the blob must stay alive and\n"
+       << " * unchanged while " << p << "_predict may run. Returns " << P << "_STATUS_OK, or\n"
+       << " * " << P << "_STATUS_BAD_WEIGHTS and keeps what it had before. Call it before any\n"
+       << " * thread calls " << p << "_predict; it copies and allocates nothing. */\n"
+       << "int " << p << "_init(const void *weights, int64_t size);\n\n";
+  }
+  os << "/* Bytes of workspace " << p << "_predict needs for `batch` rows (batch >= 1). Pure;\n"
      << " * thread-safe. */\n"
      << "int64_t " << p << "_workspace_size(int64_t batch);\n\n"
      << "/* Runs the model on `batch` rows: reads the inputs, writes the outputs (their old\n"
      << " * contents are ignored), uses `workspace` (" << p << "_workspace_size(batch) bytes,\n"
      << " * owned by the caller, contents need no initialization) as scratch. Returns\n"
-     << " * " << P << "_STATUS_OK, or " << P << "_STATUS_INVALID_ARGUMENT without touching\n"
+     << " * " << P << "_STATUS_OK, or " << P << "_STATUS_INVALID_ARGUMENT"
+     << (model.externalWeights ? " (or " + P + "_STATUS_NOT_INITIALIZED)" : std::string())
+     << " without touching\n"
      << " * anything. Reentrant: each concurrent call needs its own workspace and outputs. */\n"
      << "int " << p << "_predict(";
   for (const AotArray &a : model.inputs)

@@ -36,7 +36,26 @@ struct AotModel {
   /// buffers come from the runtime, `<prefix>_workspace_size` returns 0), and the entry
   /// point checks the device first and reports device failures (kiln_gpu.h's status codes).
   bool gpu = false;
+  /// The weights are not baked in: the object reads them from a blob (weightsBlob) that the
+  /// embedder passes to `<prefix>_init` before the first `<prefix>_predict`.
+  bool externalWeights = false;
 };
+
+/// The weights blob of `--weights-file`: a 64-byte header (kWeightsMagic, format version,
+/// ABI version, weightsFingerprint, array count, payload bytes), then each weight in
+/// get_weights() order as little-endian float32, every array starting on a 64-byte boundary.
+inline constexpr char kWeightsMagic[8] = {'K', 'I', 'L', 'N', 'W', 'G', 'T', '\0'};
+inline constexpr uint32_t kWeightsFormatVersion = 1;
+inline constexpr int64_t kWeightsHeaderBytes = 64;
+
+/// A hash (FNV-1a, 64 bits) of the weights' count and shapes: a blob fits an object only if
+/// both come from models with the same weight shapes. The values do not enter it, so a blob
+/// of retrained weights fits the same object.
+uint64_t weightsFingerprint(const AotModel &model);
+/// The bytes of the blob: header and payload, as described above.
+std::string weightsBlob(const AotModel &model);
+/// Byte offset of each weight in the blob.
+std::vector<int64_t> weightOffsets(const AotModel &model, int64_t &totalBytes);
 
 /// The static memory plan of `@predict`, from the `kiln.memory_plan` module attribute.
 struct WorkspacePlan {
@@ -61,6 +80,9 @@ FailureOr<WorkspacePlan> readWorkspacePlan(ModuleOp module, StringRef func = "pr
 ///   int <prefix>_predict(const float *x0, ..., float *y0, ..., int64_t batch, void *workspace);
 ///   int64_t <prefix>_workspace_size(int64_t batch);
 /// every other symbol becomes internal, so that several models link into one program.
+/// With `model.externalWeights` a third one,
+///   int <prefix>_init(const void *weights, int64_t size);
+/// checks a weights blob and keeps a pointer to it (an 8-byte internal global).
 LogicalResult embedModel(ModuleOp module, const AotModel &model);
 
 /// The C99 header declaring what embedModel exports, with shapes, sizes and version macros.

@@ -84,24 +84,51 @@ struct CopyToLinalgPass : PassWrapper<CopyToLinalgPass, OperationPass<func::Func
 };
 } // namespace
 
+bool isHostTriple(StringRef triple) {
+  if (triple.empty())
+    return true;
+  llvm::Triple host(llvm::sys::getProcessTriple()), t(llvm::Triple::normalize(triple));
+  return t.getArch() == host.getArch() && t.getOS() == host.getOS();
+}
+
 std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &options,
                                                          std::string &err) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
-  llvm::InitializeNativeTargetAsmParser();
-  llvm::Triple triple(llvm::sys::getProcessTriple());
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, err);
-  if (!target)
+  llvm::Triple host(llvm::sys::getProcessTriple());
+  llvm::Triple triple = options.targetTriple.empty()
+                            ? host
+                            : llvm::Triple(llvm::Triple::normalize(options.targetTriple));
+  bool cross = !isHostTriple(options.targetTriple);
+  if (cross) {
+    // Another architecture needs its backend; LLVM's shared library has them all.
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
+  } else {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  }
+  std::string lookupErr;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, lookupErr);
+  if (!target) {
+    err = "unknown target triple '" + options.targetTriple + "'";
     return nullptr;
+  }
   std::string cpu = options.targetCpu, features;
   if (cpu.empty() || cpu == "native") {
+    if (cross) {
+      err = "--target-cpu=native describes this machine; name a CPU of '" + triple.str() +
+            "' (e.g. generic)";
+      return nullptr;
+    }
     cpu = llvm::sys::getHostCPUName().str();
     for (auto &f : llvm::sys::getHostCPUFeatures())
       features += (f.second ? "+" : "-") + f.first().str() + ",";
   } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(target->createMCSubtargetInfo(triple, "", ""))
                   ->isCPUStringValid(cpu)) {
     // Asked of a generic subtarget: one made for an unknown CPU complains on stderr.
-    err = "unknown CPU '" + cpu + "'";
+    err = "unknown CPU '" + cpu + "' for " + triple.getArchName().str();
     return nullptr;
   }
   unsigned optLevel = options.optLevel;
@@ -115,12 +142,15 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &
 
 namespace {
 /// f32 lanes per vector register and the accumulators a register tile may hold on the
-/// target: AVX-512 has 32 registers of 16 lanes, AVX 16 of 8; otherwise assume SSE.
+/// target: AVX-512 has 32 registers of 16 lanes, AVX 16 of 8; otherwise assume SSE (or
+/// another target's 128-bit vectors).
 std::pair<int64_t, int64_t> registerTileShape(const PipelineOptions &options) {
   std::string err;
   std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options, err);
   if (!tm)
     return {8, 12};
+  if (!tm->getTargetTriple().isX86())
+    return {4, 12}; // 128-bit vectors (NEON and most others)
   const llvm::MCSubtargetInfo *sti = tm->getMCSubtargetInfo();
   if (sti->checkFeatures("+avx512f"))
     return {16, 24};
@@ -305,8 +335,7 @@ FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
   std::string err;
   std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options, err);
   if (!tm)
-    return mlir::emitError(module.getLoc(), "kiln: no target for CPU '")
-           << options.targetCpu << "': " << err;
+    return mlir::emitError(module.getLoc(), "kiln: ") << err;
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule = translateModuleToLLVMIR(module, llvmContext);
   if (!llvmModule)
@@ -329,7 +358,7 @@ FailureOr<std::string> translateModule(ModuleOp module, Stage stage,
   auto fileType = stage == Stage::Asm ? llvm::CodeGenFileType::AssemblyFile
                                       : llvm::CodeGenFileType::ObjectFile;
   if (tm->addPassesToEmitFile(codegen, bos, nullptr, fileType))
-    return mlir::emitError(module.getLoc(), "kiln: the host target cannot emit this file type");
+    return mlir::emitError(module.getLoc(), "kiln: the target cannot emit this file type");
   codegen.run(*llvmModule);
   return std::string(buffer.begin(), buffer.end());
 }

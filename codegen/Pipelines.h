@@ -39,6 +39,10 @@ struct PipelineOptions {
   /// The CPU that generated code is tuned and compiled for: an LLVM CPU name (e.g.
   /// "skylake-avx512", "znver4"), or "native" for the host CPU with all its features.
   std::string targetCpu = "native";
+  /// The target triple of generated code (e.g. "x86_64-unknown-linux-gnu",
+  /// "aarch64-linux-gnu"); empty for the host's. With another triple, targetCpu must name a
+  /// CPU of that target ("native" describes this machine only).
+  std::string targetTriple;
   /// With tileAndVectorize: run conv -> bias/activation -> pooling chains one image at a time
   /// (kiln-fuse-image-chains), so that their intermediates stay in cache.
   bool fuseImageChains = true;
@@ -54,10 +58,14 @@ struct PipelineOptions {
   std::string dumpIRDir;
 };
 
-/// A TargetMachine for `options.targetCpu` on the host's triple (PIC, `options.optLevel`);
-/// null with `err` set when the target or CPU is unknown.
+/// A TargetMachine for `options.targetCpu` on `options.targetTriple` (the host's when empty;
+/// PIC, `options.optLevel`); null with `err` set (one line) when the triple or CPU is unknown.
 std::unique_ptr<llvm::TargetMachine> createTargetMachine(const PipelineOptions &options,
                                                          std::string &err);
+
+/// Whether code for `triple` runs on this machine: empty, or the host's architecture and OS
+/// (vendor and environment may differ).
+bool isHostTriple(StringRef triple);
 
 /// kiln -> shape inference, canonicalize -> linalg on tensors.
 void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options);

@@ -23,6 +23,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
 
 namespace cl = llvm::cl;
 
@@ -34,7 +35,11 @@ const char *kOverview =
     "  kilnc FILE.mlir [--emit=STAGE] [-o OUT]           the same (the older form)\n"
     "  kilnc compile MODEL --emit=obj -o M.o --header M.h --prefix M\n"
     "                                                    an embeddable object, weights inside\n"
+    "  kilnc compile MODEL --emit=obj -o M.o --header M.h --prefix M --weights-file M.kw\n"
+    "                                                    the same, weights read at init\n"
     "  kilnc compile MODEL --emit=exe -o PREDICT         a standalone predict program\n"
+    "      [--target-cpu=native|x86-64|x86-64-v2|x86-64-v3|x86-64-v4|CPU] [--opt-level=0-3]\n"
+    "      [--target-triple=TRIPLE]                      the CPU the code is built for\n"
     "  kilnc summary MODEL                               Keras' model summary\n"
     "  kilnc predict MODEL --input X.npy --output Y.npy  run the model (kilnc predict --help)\n"
     "  kilnc fit MODEL --x X.npy --y Y.npy --output T.h5 train it (kilnc fit --help)\n"
@@ -532,7 +537,7 @@ std::string cName(const std::string &name, const std::string &fallback) {
 }
 
 struct CompileArgs {
-  std::string input, output, emit, header, prefix, dumpDir, cc;
+  std::string input, output, emit, header, prefix, dumpDir, cc, weightsFile;
   mlir::kiln::PipelineOptions options;
 };
 
@@ -550,6 +555,15 @@ int compileModel(const CompileArgs &a) {
   }
   if (!a.header.empty() && *stage != Stage::Obj) {
     llvm::errs() << "kilnc: error: --header goes with --emit=obj\n";
+    return 1;
+  }
+  if (!a.weightsFile.empty() && (exe || gpu || *stage <= Stage::Linalg || *stage == Stage::Ptx)) {
+    llvm::errs() << "kilnc: error: --weights-file goes with --emit=obj (or llvm-dialect, "
+                    "llvm-ir, asm) on the CPU\n";
+    return 1;
+  }
+  if (!a.weightsFile.empty() && (a.weightsFile == a.output || a.weightsFile == a.header)) {
+    llvm::errs() << "kilnc: error: --weights-file must differ from -o and --header\n";
     return 1;
   }
   kiln::Model model = kiln::load_model(a.input, {.compile = false});
@@ -588,6 +602,7 @@ int compileModel(const CompileArgs &a) {
   aot.prefix = prefix;
   aot.modelName = model.name();
   aot.gpu = gpu;
+  aot.externalWeights = !a.weightsFile.empty();
   auto ins = model.inputs(), outs = model.outputs();
   for (size_t i = 0; i < ins.size(); ++i)
     aot.inputs.push_back({ins.size() == 1 ? "x" : "x" + std::to_string(i), ins[i].shape(), {}});
@@ -630,11 +645,20 @@ int compileModel(const CompileArgs &a) {
       return 1;
     }
   } else {
-    if (mlir::failed(writeFileAtomically(a.output, text, err)) ||
-        (!a.header.empty() &&
-         mlir::failed(writeFileAtomically(a.header, emitHeader(aot, plan), err)))) {
-      if (!a.header.empty() && a.output != "-")
-        llvm::sys::fs::remove(a.output);
+    // The blob, the object, the header: each atomically; a failure removes the earlier ones.
+    std::vector<std::string> written;
+    auto write = [&](const std::string &path, llvm::StringRef contents) {
+      if (mlir::failed(writeFileAtomically(path, contents, err)))
+        return false;
+      if (path != "-")
+        written.push_back(path);
+      return true;
+    };
+    if ((aot.externalWeights && !write(a.weightsFile, weightsBlob(aot))) ||
+        !write(a.output, text) ||
+        (!a.header.empty() && !write(a.header, emitHeader(aot, plan)))) {
+      for (const std::string &path : written)
+        llvm::sys::fs::remove(path);
       llvm::errs() << "kilnc: error: " << err << "\n";
       return 1;
     }
@@ -664,6 +688,11 @@ int runCompile(int argc, char **argv) {
   cl::opt<std::string> prefix("prefix",
                               cl::desc("C prefix of the object's symbols (<prefix>_predict)"),
                               cl::init("model"), cl::cat(category));
+  cl::opt<std::string> weightsFile(
+      "weights-file",
+      cl::desc("With a Keras model and --emit=obj: leave the weights out of the object and "
+               "write them to FILE (the header gains <prefix>_init)"),
+      cl::value_desc("file"), cl::cat(category));
   cl::opt<std::string> dumpDir("dump-ir-after-all",
                                cl::desc("Write the IR after every pass to DIR/NNN-<pass>.mlir"),
                                cl::value_desc("dir"), cl::cat(category));
@@ -676,8 +705,20 @@ int runCompile(int argc, char **argv) {
   cl::opt<bool> noVectorize("no-vectorize",
                             cl::desc("Lower matmul and conv to plain loops (for comparison)"),
                             cl::init(false), cl::cat(category));
-  cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3)"), cl::Prefix,
-                             cl::init(3), cl::cat(category));
+  cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3; as --opt-level)"),
+                             cl::Prefix, cl::init(3), cl::cat(category));
+  cl::opt<unsigned> optLevelLong("opt-level", cl::desc("LLVM optimization level, 0-3 (default 3)"),
+                                 cl::init(3), cl::cat(category));
+  cl::opt<std::string> targetCpu(
+      "target-cpu",
+      cl::desc("CPU the code is compiled for: native (this machine, the default), x86-64, "
+               "x86-64-v2, x86-64-v3, x86-64-v4, or any LLVM CPU name (skylake-avx512, znver4)"),
+      cl::init("native"), cl::cat(category));
+  cl::opt<std::string> targetTriple(
+      "target-triple",
+      cl::desc("Cross-compile for this target triple (e.g. aarch64-linux-gnu); default: this "
+               "machine's. Needs a --target-cpu of that target"),
+      cl::cat(category));
   cl::opt<std::string> device("device",
                               cl::desc("Where the generated code runs: cpu, or gpu (NVIDIA, "
                                        "PTX kernels; docs/GPU.md)"),
@@ -711,9 +752,34 @@ int runCompile(int argc, char **argv) {
                  << (isModel ? ", exe" : "; exe needs a Keras model") << ")\n";
     return 1;
   }
+  unsigned level = optLevelLong.getNumOccurrences() ? optLevelLong : optLevel;
+  if (level > 3) {
+    llvm::errs() << "kilnc: error: --opt-level must be 0, 1, 2 or 3, got " << level << "\n";
+    return 1;
+  }
   mlir::kiln::PipelineOptions options;
   options.tileAndVectorize = !noVectorize;
-  options.optLevel = std::min(optLevel.getValue(), 3u);
+  options.optLevel = level;
+  options.targetCpu = targetCpu;
+  options.targetTriple = targetTriple;
+  if (device == "cpu") {
+    // Checked before any work: an unknown CPU or triple is one line, and no output.
+    std::string err;
+    if (!mlir::kiln::createTargetMachine(options, err)) {
+      llvm::errs() << "kilnc: error: " << err
+                   << (llvm::StringRef(err).starts_with("unknown CPU")
+                           ? " (give native, x86-64, x86-64-v2, x86-64-v3, x86-64-v4 or an "
+                             "LLVM CPU name such as skylake-avx512)"
+                           : "")
+                   << "\n";
+      return 1;
+    }
+    if (emit == "exe" && !mlir::kiln::isHostTriple(targetTriple)) {
+      llvm::errs() << "kilnc: error: --emit=exe links a program for this machine; "
+                      "--target-triple goes with --emit=obj, asm or llvm-ir\n";
+      return 1;
+    }
+  }
   options.dumpIRDir = dumpDir;
   if (device == "gpu") {
     options.device = mlir::kiln::Device::GPU;
@@ -729,13 +795,18 @@ int runCompile(int argc, char **argv) {
       llvm::errs() << "kilnc: error: --emit=exe needs -o FILE\n";
       return 1;
     }
-    CompileArgs a{input, output, emit, header, prefix, dumpDir, cc, options};
+    CompileArgs a{input, output, emit, header, prefix, dumpDir, cc, weightsFile, options};
     try {
       return compileModel(a);
     } catch (const std::exception &e) {
       llvm::errs() << "kilnc compile: error: " << e.what() << "\n";
       return 1;
     }
+  }
+  if (!weightsFile.empty()) {
+    llvm::errs() << "kilnc: error: --weights-file needs a Keras model (.h5 or .keras): a .mlir "
+                    "module has no weights\n";
+    return 1;
   }
   if (!header.empty()) {
     llvm::errs() << "kilnc: error: --header needs a Keras model (.h5 or .keras): a .mlir "
