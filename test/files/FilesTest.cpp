@@ -1,8 +1,9 @@
 //===- FilesTest.cpp - Keras JSON configs, .h5 models and weights, .keras archives -===//
 //
 // The files under Inputs/ come from make_keras_files.py in Keras' exact layouts (tf.keras 2.x
-// full model and weights-only, Keras 3 legacy h5, Keras 3 .keras) with expected outputs
-// computed in numpy; the bad_* files each carry one defect.
+// full model and weights-only, Keras 3 legacy h5, Keras 3 .keras) with expected outputs from
+// the Keras oracle (make_oracle_outputs.py); the bad_* files each carry one defect. The tfjs_*
+// files come from make_tfjs_files.mjs.
 //
 //===----------------------------------------------------------------------===//
 #include "kiln/Npy.h"
