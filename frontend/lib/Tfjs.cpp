@@ -6,7 +6,8 @@
 // `weightsManifest`, a list of groups {paths, weights: [{name, shape, dtype[, quantization]}]}.
 // A group's weights lie one after another, little-endian, in the concatenation of its shard
 // files, which sit next to model.json. Weights are matched to the model's by name
-// ("<layer>/<weight>"), as tfjs' loadWeights does in strict mode.
+// ("<layer>/<weight>"), as tfjs' loadWeights does in strict mode. Quantized weights (uint8,
+// uint16 affine; float16) are dequantized as tfjs does.
 //
 //===----------------------------------------------------------------------===//
 #include "Tfjs.h"
@@ -31,11 +32,43 @@ namespace {
 /// 2^32 floats: the same cap as for an HDF5 dataset.
 constexpr uint64_t kMaxElements = uint64_t(1) << 32;
 
+/// How a weight is stored: float32, or quantized as the converter's --quantize_* options
+/// write it (uint8 / uint16 with value = q * scale + min, or float16).
+enum class Storage { Float32, Uint8, Uint16, Float16 };
+
 struct Spec {
   std::string name;
   std::vector<int64_t> shape;
   uint64_t elements = 1;
+  Storage storage = Storage::Float32;
+  double scale = 1.0, min = 0.0;
+  uint64_t bytesPerElement() const {
+    return storage == Storage::Float32 ? 4 : storage == Storage::Uint8 ? 1 : 2;
+  }
 };
+
+/// IEEE half to float, subnormals, infinities and NaNs included.
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0x1f)
+    bits = sign | 0x7f800000 | (mant << 13);
+  else if (exp != 0)
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  else if (mant == 0)
+    bits = sign;
+  else {
+    int e = -1;
+    do {
+      ++e;
+      mant <<= 1;
+    } while (!(mant & 0x400));
+    bits = sign | (uint32_t(112 - e) << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
 
 std::string weightKey(const std::string &name) {
   return name.size() > 2 && name.compare(name.size() - 2, 2, ":0") == 0
@@ -84,11 +117,25 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
       throw Error("", at + ": expected {\"name\", \"shape\", \"dtype\"}");
     Spec s{w["name"].get<std::string>(), {}, 1};
     at += " ('" + s.name + "')";
-    if (w.contains("quantization") && !w["quantization"].is_null())
-      throw Error("", at + ": quantized weights (" +
-                          w["quantization"].value("dtype", std::string("?")) +
-                          ") are not supported by kiln; convert the model without "
-                          "quantization");
+    if (w.contains("quantization") && !w["quantization"].is_null()) {
+      const json &q = w["quantization"];
+      std::string qd = q.is_object() && q.contains("dtype") && q["dtype"].is_string()
+                           ? q["dtype"].get<std::string>()
+                           : "";
+      if (qd == "float16")
+        s.storage = Storage::Float16;
+      else if (qd == "uint8" || qd == "uint16") {
+        s.storage = qd == "uint8" ? Storage::Uint8 : Storage::Uint16;
+        if (!q.contains("scale") || !q["scale"].is_number() || !q.contains("min") ||
+            !q["min"].is_number())
+          throw Error("", at + ": " + qd + " quantization needs numbers 'scale' and 'min'");
+        s.scale = q["scale"].get<double>();
+        s.min = q["min"].get<double>();
+      } else {
+        throw Error("", at + ": quantization " + (q.is_object() ? q.value("dtype", json()).dump() : q.dump()) +
+                            " is not one of uint8, uint16, float16 (what tfjs reads)");
+      }
+    }
     std::string dtype = w.contains("dtype") && w["dtype"].is_string()
                             ? w["dtype"].get<std::string>()
                             : "";
@@ -106,7 +153,7 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
       s.elements *= dim;
       s.shape.push_back(int64_t(dim));
     }
-    needed += 4 * s.elements;
+    needed += s.bytesPerElement() * s.elements;
     if (needed > 4 * kMaxElements)
       throw Error("", where + ": the weights are too large (over 2^32 floats)");
     specs.push_back(std::move(s));
@@ -114,7 +161,7 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
   if (group["paths"].empty() && needed > 0)
     throw Error("", where + ": no shard files for " + std::to_string(needed) + " bytes of weights");
   // Sizes first: nothing is allocated for bytes the files do not hold.
-  std::vector<fs::path> shards;
+  std::vector<std::pair<fs::path, uint64_t>> shards;
   uint64_t have = 0;
   for (size_t i = 0; i < group["paths"].size(); ++i) {
     std::string at = where + ".paths[" + std::to_string(i) + "]";
@@ -123,10 +170,11 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
     if (!fs::is_regular_file(f, ec))
       throw Error("", at + ": shard file '" + group["paths"][i].get<std::string>() +
                           "' is missing (looked for " + f.string() + ")");
-    have += fs::file_size(f, ec);
+    uint64_t size = fs::file_size(f, ec);
     if (ec)
       throw Error("", at + ": cannot read the size of '" + f.string() + "'");
-    shards.push_back(f);
+    have += size;
+    shards.emplace_back(f, size);
   }
   if (have != needed)
     throw Error("", where + ": the shards hold " + std::to_string(have) + " bytes, the manifest's " +
@@ -134,19 +182,39 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
                         (have < needed ? " (a shard is missing or short)" : ""));
   std::vector<char> bytes(needed);
   uint64_t at = 0;
-  for (const fs::path &f : shards) {
+  // The sizes measured above, not the files' sizes now: a file that changes in between
+  // cannot make the reads overrun the buffer.
+  for (const auto &[f, size] : shards) {
     std::ifstream in(f, std::ios::binary);
-    uint64_t size = fs::file_size(f);
     if (!in || !in.read(bytes.data() + at, std::streamsize(size)))
-      throw Error("", where + ": cannot read shard '" + f.string() + "'");
+      throw Error("", where + ": cannot read shard '" + f.string() + "' (changed while read?)");
     at += size;
   }
   uint64_t offset = 0;
   for (Spec &s : specs) {
     Array a(s.shape);
-    // tfjs writes little-endian float32, as this machine is.
-    std::memcpy(a.ptr(), bytes.data() + offset, 4 * s.elements);
-    offset += 4 * s.elements;
+    // Little-endian, as this machine is; dequantized as tfjs' decodeWeights does (in double,
+    // rounded once to float32).
+    const char *p = bytes.data() + offset;
+    switch (s.storage) {
+    case Storage::Float32:
+      std::memcpy(a.ptr(), p, 4 * s.elements);
+      break;
+    case Storage::Uint8:
+      for (uint64_t i = 0; i < s.elements; ++i)
+        a.data[i] = float(double(uint8_t(p[i])) * s.scale + s.min);
+      break;
+    case Storage::Uint16:
+    case Storage::Float16:
+      for (uint64_t i = 0; i < s.elements; ++i) {
+        uint16_t v;
+        std::memcpy(&v, p + 2 * i, 2);
+        a.data[i] = s.storage == Storage::Float16 ? halfToFloat(v)
+                                                  : float(double(v) * s.scale + s.min);
+      }
+      break;
+    }
+    offset += s.bytesPerElement() * s.elements;
     std::string key = weightKey(s.name);
     if (!out.emplace(key, std::move(a)).second)
       throw Error("", where + ": weight '" + s.name + "' appears twice in the manifest");

@@ -486,6 +486,9 @@ TEST_F(Files, LoadsTfjsLayersModel) {
   expectPredictsLikeTfjs(load_model(input("tfjs_mlp_nested.json")), "tfjs_mlp", 1, 1);
   // Functional, two inputs and two outputs, weights in two groups of two shards.
   expectPredictsLikeTfjs(load_model(input("tfjs_functional.json")), "tfjs_functional", 2, 2);
+  // uint8, uint16 and float16 quantized weights, dequantized as tfjs does (the quantization
+  // moves the outputs by 4e-5, over the tolerance, so a wrong decoding shows).
+  expectPredictsLikeTfjs(load_model(input("tfjs_mlp_quant.json")), "tfjs_mlp_quant", 1, 1);
 }
 
 class TfjsBad : public Files {
@@ -537,10 +540,11 @@ TEST_F(TfjsBad, Manifest) {
   expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["dtype"] = "int32"; })); },
               {"weights[0] ('dense/kernel')", "dtype 'int32'", "float32"});
   expectError([&] {
-    load_model(copy([&](json &d) {
-      weight(d, 0)["quantization"] = {{"dtype", "uint8"}, {"scale", 0.1}, {"min", -1}};
-    }));
-  }, {"weights[0] ('dense/kernel')", "quantized weights (uint8) are not supported"});
+    load_model(copy([&](json &d) { weight(d, 0)["quantization"] = {{"dtype", "int8"}}; }));
+  }, {"weights[0] ('dense/kernel')", "quantization \"int8\" is not one of uint8, uint16, float16"});
+  expectError([&] {
+    load_model(copy([&](json &d) { weight(d, 0)["quantization"] = {{"dtype", "uint8"}}; }));
+  }, {"weights[0] ('dense/kernel')", "uint8 quantization needs numbers 'scale' and 'min'"});
   expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["name"] = "other/kernel"; })); },
               {"layer 'dense'", "no weight 'dense/kernel'"});
   expectError([&] { load_model(copy([&](json &d) { d.erase("weightsManifest"); })); },

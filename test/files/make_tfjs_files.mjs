@@ -54,19 +54,75 @@ async function artifactsOf(model) {
   return captured;
 }
 
+// Quantization as the tensorflowjs converter's --quantize_uint8/uint16/float16 does it;
+// tfjs' decodeWeights undoes it (value = q * scale + min, or float16 to float32).
+function toHalf(f) {
+  const u = new Uint32Array(new Float32Array([f]).buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  let mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >> shift;
+    const rem = mant & ((1 << shift) - 1), mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && (half & 1))) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  return sign | half;
+}
+function quantize(values, dtype) {
+  if (dtype === 'float16') {
+    return { bytes: Buffer.from(Uint16Array.from(values, toHalf).buffer), quantization: { dtype } };
+  }
+  const levels = dtype === 'uint8' ? 255 : 65535;
+  let min = Math.min(...values), max = Math.max(...values);
+  const scale = max > min ? (max - min) / levels : 1;
+  const q = Array.from(values, (v) => Math.round((v - min) / scale));
+  const bytes = dtype === 'uint8' ? Buffer.from(Uint8Array.from(q)) : Buffer.from(Uint16Array.from(q).buffer);
+  return { bytes, quantization: { dtype, min, scale } };
+}
+
 /// Writes NAME.json and its shards NAME.group<g>-shard<i>of<n>.bin (`groups` splits the
 /// weights into manifest groups, `shardBytes` each group's bytes into shards). `nested` puts
 /// the Keras config under modelTopology.model_config, as the Python converter writes it.
-async function save(model, name, { shardBytes, groups = 1, nested = false }) {
+/// `quantize` maps weight names to uint8, uint16 or float16; returns the artifacts as written.
+async function save(model, name, { shardBytes, groups = 1, nested = false, quantize: q = {} }) {
   const a = await artifactsOf(model);
-  const data = Buffer.from(a.weightData);
-  const specs = a.weightSpecs;
+  let data = Buffer.from(a.weightData);
+  let specs = a.weightSpecs;
+  if (Object.keys(q).length) {
+    const parts = [];
+    let at = 0;
+    specs = specs.map((w) => {
+      const n = w.shape.reduce((p, d) => p * d, 1);
+      const values = new Float32Array(data.buffer.slice(data.byteOffset + at, data.byteOffset + at + 4 * n));
+      at += 4 * n;
+      if (!q[w.name]) {
+        parts.push(Buffer.from(values.buffer));
+        return w;
+      }
+      const { bytes, quantization } = quantize(values, q[w.name]);
+      parts.push(bytes);
+      return { ...w, quantization };
+    });
+    data = Buffer.concat(parts);
+  }
+  const size = (w) => (w.quantization ? (w.quantization.dtype === 'uint8' ? 1 : 2) : 4) *
+      w.shape.reduce((p, d) => p * d, 1);
   const perGroup = Math.ceil(specs.length / groups);
   const manifest = [];
   let offset = 0;
   for (let g = 0; g < groups; ++g) {
     const weights = specs.slice(g * perGroup, (g + 1) * perGroup);
-    const bytes = weights.reduce((s, w) => s + 4 * w.shape.reduce((p, d) => p * d, 1), 0);
+    const bytes = weights.reduce((s, w) => s + size(w), 0);
     const chunk = data.subarray(offset, offset + bytes);
     offset += bytes;
     const n = Math.ceil(bytes / shardBytes);
@@ -89,6 +145,7 @@ async function save(model, name, { shardBytes, groups = 1, nested = false }) {
     weightsManifest: manifest,
   };
   fs.writeFileSync(path.join(out, `${name}.json`), JSON.stringify(json, null, 1) + '\n');
+  return { modelTopology: a.modelTopology, weightSpecs: specs, weightData: new Uint8Array(data).buffer };
 }
 
 function writePrediction(name, model, xs) {
@@ -107,7 +164,19 @@ function writePrediction(name, model, xs) {
   setWeights(m);
   await save(m, 'tfjs_mlp', { shardBytes: 100 });
   await save(m, 'tfjs_mlp_nested', { shardBytes: 4096, nested: true });
-  writePrediction('tfjs_mlp', m, [tf.tensor(values(5 * 4, 1.0), [5, 4])]);
+  const x = tf.tensor(values(5 * 4, 1.0), [5, 4]);
+  writePrediction('tfjs_mlp', m, [x]);
+  // Quantized weights of three kinds; tfjs itself loads them back (dequantizing) to predict.
+  const artifacts = await save(m, 'tfjs_mlp_quant', {
+    shardBytes: 64,
+    quantize: {
+      'dense/kernel': 'uint8', 'dense/bias': 'uint16', 'batch_normalization/gamma': 'float16',
+      'batch_normalization/beta': 'float16', 'batch_normalization/moving_mean': 'float16',
+      'batch_normalization/moving_variance': 'float16',
+    },
+  });
+  const quant = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  writePrediction('tfjs_mlp_quant', quant, [x]);
 }
 
 // 2. Functional: an image and a vector; Conv2D, pooling, Flatten, Concatenate, two outputs;
