@@ -420,7 +420,8 @@ std::string keras3WeightsImage(const ModelImpl &m, const json &config,
 void saveKerasArchive(const ModelImpl &m, const std::string &path) {
   json config = modelConfig(m, /*keras2=*/false);
   if (m.sequential)
-    config["build_config"] = {{"input_shape", config["config"]["layers"][0]["config"]["batch_shape"]}};
+    config["build_config"] = {
+        {"input_shape", config["config"]["layers"][0]["config"]["batch_shape"]}};
   else
     config["build_config"] = {{"input_shape", nullptr}};
   if (m.training)

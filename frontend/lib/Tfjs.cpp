@@ -132,7 +132,8 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
         s.scale = q["scale"].get<double>();
         s.min = q["min"].get<double>();
       } else {
-        throw Error("", at + ": quantization " + (q.is_object() ? q.value("dtype", json()).dump() : q.dump()) +
+        std::string shown = q.is_object() ? q.value("dtype", json()).dump() : q.dump();
+        throw Error("", at + ": quantization " + shown +
                             " is not one of uint8, uint16, float16 (what tfjs reads)");
       }
     }
@@ -140,7 +141,8 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
                             ? w["dtype"].get<std::string>()
                             : "";
     if (dtype != "float32")
-      throw Error("", at + ": dtype " + (dtype.empty() ? w.value("dtype", json()).dump() : "'" + dtype + "'") +
+      throw Error("", at + ": dtype " +
+                          (dtype.empty() ? w.value("dtype", json()).dump() : "'" + dtype + "'") +
                           ", kiln reads float32 weights");
     if (!w.contains("shape") || !w["shape"].is_array())
       throw Error("", at + ": expected a shape list");
@@ -177,8 +179,9 @@ void readGroup(const std::string &path, const fs::path &dir, size_t g, const jso
     shards.emplace_back(f, size);
   }
   if (have != needed)
-    throw Error("", where + ": the shards hold " + std::to_string(have) + " bytes, the manifest's " +
-                        std::to_string(specs.size()) + " weights need " + std::to_string(needed) +
+    throw Error("", where + ": the shards hold " + std::to_string(have) +
+                        " bytes, the manifest's " + std::to_string(specs.size()) +
+                        " weights need " + std::to_string(needed) +
                         (have < needed ? " (a shard is missing or short)" : ""));
   std::vector<char> bytes(needed);
   uint64_t at = 0;

@@ -392,7 +392,8 @@ TEST_F(Callbacks, ModelCheckpointWritesKerasArchives) {
   fs::path dir = scratch("archive");
   Model m = smallModel(optimizers::Adam(0.01));
   auto cb = std::make_shared<ModelCheckpoint>((dir / "m-{epoch}.keras").string());
-  m.fit(data(8, 3, 1), data(8, 1, 0.5), {.batch_size = 4, .epochs = 2, .verbose = 0, .callbacks = {cb}});
+  m.fit(data(8, 3, 1), data(8, 1, 0.5),
+        {.batch_size = 4, .epochs = 2, .verbose = 0, .callbacks = {cb}});
   Model loaded = load_model((dir / "m-2.keras").string());
   EXPECT_EQ(loaded.iterations(), 4);
   for (size_t i = 0; i < m.get_weights().size(); ++i)
