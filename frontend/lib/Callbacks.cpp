@@ -742,11 +742,12 @@ ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions o)
   auto endsWith = [&](const std::string &s) {
     return filepath.size() >= s.size() && filepath.compare(filepath.size() - s.size(), s.size(), s) == 0;
   };
-  if (!endsWith(".h5"))
+  if (options.save_weights_only ? !endsWith(".h5") : !endsWith(".h5") && !endsWith(".keras"))
     fail("ModelCheckpoint", std::string("the filepath must end in ") +
-                                (options.save_weights_only ? "`.weights.h5` or `.h5`" : "`.h5`") +
-                                " (kiln writes Keras' HDF5 formats). Received: filepath=" +
-                                filepath);
+                                (options.save_weights_only ? "`.weights.h5` or `.h5`"
+                                                           : "`.keras` or `.h5`") +
+                                " (kiln writes Keras' .keras and HDF5 formats). Received: "
+                                "filepath=" + filepath);
   if (!options.save_weights_only && endsWith(".weights.h5"))
     fail("ModelCheckpoint", "a `.weights.h5` filepath needs save_weights_only. Received: "
                             "filepath=" + filepath);

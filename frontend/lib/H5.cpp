@@ -3,6 +3,7 @@
 
 #include <hdf5.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -366,11 +367,43 @@ Writer::Writer(const std::string &path) : path_(path) {
   }
 }
 
+Writer::Writer(InMemory, const std::string &display) : path_(display) {
+  silenceHdf5();
+  static std::atomic<uint64_t> counter{0};
+  Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  // The core driver without a backing store keeps the whole file in memory; the name only
+  // has to be unique among the open files.
+  if (!fapl.ok() || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0)
+    throw Error("", display + ": cannot set up an in-memory HDF5 file");
+  std::string name = "kiln-memory-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(counter++) + ".h5";
+  file_ = H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (file_ < 0)
+    throw Error("", display + ": cannot create an in-memory HDF5 file");
+}
+
 Writer::~Writer() {
   if (file_ >= 0)
     H5Fclose(file_);
-  if (!committed_)
+  if (!committed_ && !tmp_.empty())
     std::remove(tmp_.c_str());
+}
+
+std::vector<char> Writer::image() {
+  if (!tmp_.empty() || file_ < 0)
+    throw Error("", path_ + ": internal: image() of a file that is not in memory");
+  if (H5Fflush(file_, H5F_SCOPE_GLOBAL) < 0)
+    throw Error("", path_ + ": cannot flush the in-memory HDF5 file");
+  ssize_t size = H5Fget_file_image(file_, nullptr, 0);
+  if (size <= 0)
+    throw Error("", path_ + ": cannot read back the in-memory HDF5 file");
+  std::vector<char> bytes(static_cast<size_t>(size));
+  if (H5Fget_file_image(file_, bytes.data(), bytes.size()) != size)
+    throw Error("", path_ + ": cannot read back the in-memory HDF5 file");
+  H5Fclose(file_);
+  file_ = -1;
+  committed_ = true;
+  return bytes;
 }
 
 void Writer::group(const std::string &path) {
@@ -459,7 +492,13 @@ void Writer::scalar(const std::string &path, double value) {
   writeScalar(file_, path_, path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
 }
 
+void Writer::scalarF32(const std::string &path, float value) {
+  writeScalar(file_, path_, path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &value);
+}
+
 void Writer::commit() {
+  if (tmp_.empty())
+    throw Error("", path_ + ": internal: commit() of an in-memory HDF5 file");
   bool ok = H5Fflush(file_, H5F_SCOPE_GLOBAL) >= 0;
   ok = H5Fclose(file_) >= 0 && ok;
   file_ = -1;

@@ -62,6 +62,10 @@ private:
 class Writer {
 public:
   explicit Writer(const std::string &path);
+  /// An HDF5 image built in memory (a .keras archive's model.weights.h5), never on disk;
+  /// `display` names it in errors, image() returns its bytes.
+  struct InMemory {};
+  Writer(InMemory, const std::string &display);
   ~Writer();
   Writer(const Writer &) = delete;
   Writer &operator=(const Writer &) = delete;
@@ -78,8 +82,12 @@ public:
   /// Scalar int64 and float64 datasets (an optimizer's iteration count and cached products).
   void scalar(const std::string &path, int64_t value);
   void scalar(const std::string &path, double value);
+  /// Scalar float32 dataset (Keras 3's learning_rate variable).
+  void scalarF32(const std::string &path, float value);
   /// Closes, flushes to disk and renames the temporary file over the target.
   void commit();
+  /// The bytes of an in-memory file (InMemory only); the writer is finished afterwards.
+  std::vector<char> image();
 
 private:
   int64_t file_ = -1;

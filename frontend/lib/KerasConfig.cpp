@@ -171,9 +171,18 @@ json modelConfig(const ModelImpl &m, bool keras2) {
   json out;
   if (m.sequential) {
     json layers = json::array();
-    layers.push_back({{"class_name", "InputLayer"}, {"config", layerConfig(*m.inputs[0]->layer, keras2)}});
+    // Keras 3 serializes each layer with its module and registered_name.
+    auto entry = [&](const LayerImpl &l) {
+      if (keras2)
+        return json{{"class_name", l.className}, {"config", layerConfig(l, keras2)}};
+      return json{{"module", "keras.layers"},
+                  {"class_name", l.className},
+                  {"config", layerConfig(l, keras2)},
+                  {"registered_name", nullptr}};
+    };
+    layers.push_back(entry(*m.inputs[0]->layer));
     for (const auto &l : m.layers)
-      layers.push_back({{"class_name", l->className}, {"config", layerConfig(*l, keras2)}});
+      layers.push_back(entry(*l));
     out = {{"class_name", "Sequential"},
            {"config", {{"name", m.name}, {"layers", layers}}}};
   } else {

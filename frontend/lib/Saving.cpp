@@ -11,6 +11,7 @@
 #include "H5.h"
 #include "Impl.h"
 #include "KerasConfig.h"
+#include "Tfjs.h"
 #include "TrainingConfig.h"
 
 #include "kiln/Saving.h"
@@ -19,6 +20,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,6 +42,8 @@ namespace {
 
 constexpr const char *kWrittenKerasVersion = "2.15.0";
 constexpr const char *kWrittenBackend = "tensorflow";
+/// The Keras 3 release whose .keras layout kiln writes.
+constexpr const char *kWrittenKeras3Version = "3.5.0";
 constexpr uint64_t kMaxZipMember = uint64_t(4) << 30;
 
 /// Reads the weights of the model's layers from the per-layer groups under `root`, matched by
@@ -212,26 +220,51 @@ std::string snakeCase(const std::string &cls) {
   return s;
 }
 
-/// Keras 3's model.weights.h5: layers/<snake_case(class)[_k]>/vars/<i>, k counting the
-/// layers of one class in the config's order.
-void readKeras3Weights(ModelImpl &m, const h5::Reader &r, const json &config) {
+/// The layers of a Keras 3 model config with their keys in model.weights.h5,
+/// layers/<snake_case(class)[_k]>, k counting the layers of one class in model.layers order
+/// (saving_lib's _save_container_state). A Sequential's model.layers leaves out its
+/// InputLayer; a Functional's keeps its InputLayers.
+std::vector<std::pair<std::string, std::string>> keras3LayerKeys(const json &config) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (!config.is_object() || !config.contains("config"))
+    return out;
   const json &conf = config["config"];
-  const json &layers = conf.is_array() ? conf : conf["layers"];
-  std::map<std::string, LayerImpl *> byName;
-  for (const auto &l : m.layers)
-    byName[l->name] = l.get();
+  const json *layers = conf.is_array() ? &conf
+                       : conf.is_object() && conf.contains("layers") ? &conf["layers"]
+                                                                    : nullptr;
+  if (!layers || !layers->is_array())
+    return out;
+  bool sequential = config.value("class_name", "") == "Sequential";
   std::map<std::string, int> counts;
-  std::vector<std::pair<Weight *, Array>> staged;
-  std::set<LayerImpl *> loaded;
-  for (const json &l : layers) {
+  for (const json &l : *layers) {
+    if (!l.is_object())
+      continue;
     std::string cls = l.value("class_name", "");
-    std::string name = l.contains("config") && l["config"].is_object()
-                           ? l["config"].value("name", l.value("name", ""))
-                           : l.value("name", "");
+    if (sequential && cls == "InputLayer")
+      continue;
+    std::string name = l.contains("config") && l["config"].is_object() &&
+                               l["config"].contains("name") && l["config"]["name"].is_string()
+                           ? l["config"]["name"].get<std::string>()
+                           : l.contains("name") && l["name"].is_string()
+                               ? l["name"].get<std::string>()
+                               : "";
     std::string key = snakeCase(cls);
     int k = counts[key]++;
     if (k > 0)
       key += "_" + std::to_string(k);
+    out.emplace_back(name, key);
+  }
+  return out;
+}
+
+/// Reads Keras 3's model.weights.h5 (layers/<key>/vars/<i>) into the model's layers.
+void readKeras3Weights(ModelImpl &m, const h5::Reader &r, const json &config) {
+  std::map<std::string, LayerImpl *> byName;
+  for (const auto &l : m.layers)
+    byName[l->name] = l.get();
+  std::vector<std::pair<Weight *, Array>> staged;
+  std::set<LayerImpl *> loaded;
+  for (const auto &[name, key] : keras3LayerKeys(config)) {
     auto it = byName.find(name);
     if (it == byName.end() || it->second->weights.empty())
       continue;
@@ -266,7 +299,7 @@ void readKeras3Weights(ModelImpl &m, const h5::Reader &r, const json &config) {
   m.compiled.reset();
 }
 
-Model loadKerasArchive(const std::string &path) {
+Model loadKerasArchive(const std::string &path, const LoadOptions &options) {
   Zip zip(path);
   std::vector<char> configBytes = zip.read("config.json");
   json config = parseJsonCapped(std::string(configBytes.begin(), configBytes.end()),
@@ -280,7 +313,128 @@ Model loadKerasArchive(const std::string &path) {
   }();
   h5::Reader weights(zip.read("model.weights.h5"), path + ": model.weights.h5");
   readKeras3Weights(*model.impl, weights, config);
+  if (!options.compile || !config.is_object() || !config.contains("compile_config") ||
+      config["compile_config"].is_null())
+    return model;
+  compileFromTrainingConfig(model, trainingConfigFromCompileConfig(config["compile_config"]),
+                            path + ": config.json: compile_config", /*keepState=*/false);
+  if (weights.exists("optimizer/vars") && !weights.members("optimizer/vars").empty()) {
+    std::string why = readKeras3OptimizerVars(*model.impl, weights);
+    // Keras too warns and starts with a fresh optimizer when the saved state does not fit.
+    if (!why.empty())
+      std::cerr << "kiln: warning: " << path << ": the saved optimizer state does not fit the "
+                << "compiled optimizer (" << why << "); it starts afresh\n";
+  }
   return model;
+}
+
+/// fsyncs `tmp`, renames it over `path` and fsyncs the directory: a crash leaves the old file
+/// or the new one, never a mix.
+void commitFile(const std::string &tmp, const std::string &path) {
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    int err = errno;
+    if (fd >= 0)
+      ::close(fd);
+    std::remove(tmp.c_str());
+    throw Error("", path + ": cannot sync '" + tmp + "': " + std::strerror(err));
+  }
+  ::close(fd);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    throw Error("", path + ": cannot rename '" + tmp + "' over it: " + std::strerror(err));
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+/// Writes a zip of stored (uncompressed) members, as Python's zipfile writes a .keras archive,
+/// to a temporary file beside `path` and renames it over `path`.
+void writeZip(const std::string &path,
+              const std::vector<std::pair<std::string, std::string>> &members) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int err = 0;
+  zip_t *z = zip_open(tmp.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  if (!z) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, err);
+    std::string msg = zip_error_strerror(&ze);
+    zip_error_fini(&ze);
+    throw Error("", path + ": cannot create '" + tmp + "': " + msg);
+  }
+  auto fail = [&](const std::string &what) {
+    std::string msg = what + ": " + zip_strerror(z);
+    zip_discard(z);
+    std::remove(tmp.c_str());
+    return Error("", path + ": " + msg);
+  };
+  for (const auto &[name, data] : members) {
+    zip_source_t *src = zip_source_buffer(z, data.data(), data.size(), 0);
+    if (!src)
+      throw fail("cannot add '" + name + "'");
+    zip_int64_t idx = zip_file_add(z, name.c_str(), src, ZIP_FL_ENC_UTF_8);
+    if (idx < 0) {
+      zip_source_free(src);
+      throw fail("cannot add '" + name + "'");
+    }
+    if (zip_set_file_compression(z, zip_uint64_t(idx), ZIP_CM_STORE, 0) != 0)
+      throw fail("cannot store '" + name + "'");
+  }
+  if (zip_close(z) != 0)
+    throw fail("cannot write '" + tmp + "'");
+  commitFile(tmp, path);
+}
+
+/// Keras 3's model.weights.h5 for `config` (what keras3LayerKeys names): the model's own
+/// (empty) vars, layers/<key>/vars/<i> for every layer of model.layers, weights or not, and
+/// optimizer/vars when compiled.
+std::string keras3WeightsImage(const ModelImpl &m, const json &config,
+                               const std::string &display) {
+  std::map<std::string, const LayerImpl *> byName;
+  for (const auto &l : m.layers)
+    byName[l->name] = l.get();
+  for (const auto &in : m.inputs)
+    byName.emplace(in->layer->name, in->layer.get());
+  h5::Writer w(h5::Writer::InMemory{}, display);
+  w.group("vars");
+  for (const auto &[name, key] : keras3LayerKeys(config)) {
+    std::string group = "layers/" + key + "/vars";
+    w.group(group);
+    auto it = byName.find(name);
+    if (it == byName.end())
+      throw Error(name, display + ": internal: no layer '" + name + "' for the archive");
+    for (size_t i = 0; i < it->second->weights.size(); ++i)
+      w.dataset(group + "/" + std::to_string(i), it->second->weights[i].value);
+  }
+  if (m.training)
+    writeKeras3OptimizerVars(m, w);
+  std::vector<char> bytes = w.image();
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void saveKerasArchive(const ModelImpl &m, const std::string &path) {
+  json config = modelConfig(m, /*keras2=*/false);
+  if (m.sequential)
+    config["build_config"] = {
+        {"input_shape", config["config"]["layers"][0]["config"]["batch_shape"]}};
+  else
+    config["build_config"] = {{"input_shape", nullptr}};
+  if (m.training)
+    config["compile_config"] = compileConfig(m);
+  std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d@%H:%M:%S", std::localtime(&now));
+  json metadata = {{"keras_version", kWrittenKeras3Version}, {"date_saved", date}};
+  std::string weights = keras3WeightsImage(m, config, path + ": model.weights.h5");
+  // The members in the order saving_lib writes them.
+  writeZip(path, {{"metadata.json", metadata.dump()},
+                  {"config.json", config.dump()},
+                  {"model.weights.h5", weights}});
 }
 
 std::string readTextFile(const std::string &path) {
@@ -311,8 +465,16 @@ Model modelFromText(const std::string &text, const std::string &where) {
 using namespace detail;
 
 Model load_model(const std::string &path, LoadOptions options) {
+  if (hasSuffix(path, ".json")) {
+    json doc = parseJsonCapped(readTextFile(path), path);
+    if (doc.is_object() && doc.contains("modelTopology"))
+      return loadTfjsModel(path, doc);
+    throw Error("", path + ": a Keras model config without weights (no 'modelTopology', so not "
+                           "a TensorFlow.js model.json): load it with its weights, "
+                           "load_model(config, weights) or --config CONFIG --weights WEIGHTS");
+  }
   if (hasSuffix(path, ".keras") || startsWithZipMagic(path))
-    return loadKerasArchive(path);
+    return loadKerasArchive(path, options);
   h5::Reader r(path);
   if (!r.hasAttr("", "model_config"))
     throw r.error("", "missing attribute 'model_config' (a weights-only file? load it with a "
@@ -344,6 +506,8 @@ Model load_model(const std::string &configPath, const std::string &weightsPath) 
 
 void Model::save(const std::string &path) const {
   ensureBuilt();
+  if (hasSuffix(path, ".keras"))
+    return saveKerasArchive(*impl, path);
   std::string config = detail::modelConfig(*impl, /*keras2=*/true).dump();
   h5::Writer w(path);
   w.stringAttr("", "keras_version", kWrittenKerasVersion);

@@ -715,6 +715,127 @@ std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r) {
   return "";
 }
 
+json compileConfig(const ModelImpl &m) {
+  json t = trainingConfig(m);
+  json opt = t["optimizer_config"];
+  json c = {{"optimizer",
+             {{"module", "keras.optimizers"},
+              {"class_name", opt["class_name"]},
+              {"config", opt["config"]},
+              {"registered_name", nullptr}}}};
+  for (const char *k : {"loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+                        "steps_per_execution", "jit_compile"})
+    c[k] = t[k];
+  return c;
+}
+
+json trainingConfigFromCompileConfig(const json &c) {
+  if (!c.is_object())
+    return c; // compileFromTrainingConfig names the problem
+  json t = c;
+  if (t.contains("optimizer")) {
+    t["optimizer_config"] = t["optimizer"];
+    t.erase("optimizer");
+  }
+  return t;
+}
+
+namespace {
+
+/// The groups of slots that Keras 3's build() creates one after the other; within a group the
+/// slots are interleaved per weight (kiln's slot indices, as slotNames orders them).
+std::vector<std::vector<size_t>> keras3SlotGroups(const optimizers::Optimizer &o) {
+  const std::string &n = o.name;
+  if (n == "adam" || n == "adamw") {
+    std::vector<std::vector<size_t>> g = {{0, 1}};
+    if (o.amsgrad)
+      g.push_back({2});
+    return g;
+  }
+  if (n == "rmsprop") {
+    // kiln: rms, [mg if centered], [momentum]; Keras: velocity, momentum, average_gradient.
+    std::vector<std::vector<size_t>> g = {{0}};
+    if (o.momentum > 0.0)
+      g.push_back({o.centered ? size_t(2) : size_t(1)});
+    if (o.centered)
+      g.push_back({1});
+    return g;
+  }
+  int count = slotCount(o);
+  if (count == 0)
+    return {};
+  std::vector<size_t> one;
+  for (int k = 0; k < count; ++k)
+    one.push_back(size_t(k));
+  return {one};
+}
+
+} // namespace
+
+void writeKeras3OptimizerVars(const ModelImpl &m, h5::Writer &w) {
+  const Training &t = *m.training;
+  std::vector<Weight *> weights = trainableWeights(m);
+  size_t i = 0;
+  auto next = [&] { return "optimizer/vars/" + std::to_string(i++); };
+  w.group("optimizer/vars");
+  w.scalar(next(), t.iterations);
+  if (!t.optimizer.schedule)
+    w.scalarF32(next(), float(t.optimizer.learning_rate));
+  for (const auto &group : keras3SlotGroups(t.optimizer))
+    for (size_t k = 0; k < weights.size(); ++k)
+      for (size_t slot : group)
+        w.dataset(next(), t.slots[k][slot]);
+  if (t.optimizer.name == "nadam")
+    w.scalar(next(), t.nadamProduct);
+}
+
+std::string readKeras3OptimizerVars(ModelImpl &m, const h5::Reader &r) {
+  Training &t = *m.training;
+  if (!r.exists("optimizer/vars"))
+    return "the archive has no group 'optimizer/vars'";
+  std::vector<Weight *> weights = trainableWeights(m);
+  size_t expected = 1 + (t.optimizer.schedule ? 0 : 1) + weights.size() * slotCount(t.optimizer) +
+                    (t.optimizer.name == "nadam" ? 1 : 0);
+  size_t have = r.members("optimizer/vars").size();
+  if (have != expected)
+    return "the archive has " + std::to_string(have) + " optimizer variables, the compiled " +
+           t.optimizer.name + " " + std::to_string(expected);
+  size_t i = 0;
+  auto next = [&] { return "optimizer/vars/" + std::to_string(i++); };
+  double it = r.scalar(next());
+  if (!(it >= 0) || it != std::floor(it))
+    return "the iteration count " + std::to_string(it) + " is not a count";
+  std::optional<double> lr;
+  if (!t.optimizer.schedule) {
+    double v = r.scalar(next());
+    // The variable is float32: it changes kiln's learning rate only when it says something
+    // else than the config's (a callback such as ReduceLROnPlateau lowered it).
+    if (float(v) != float(t.optimizer.learning_rate))
+      lr = v;
+  }
+  std::vector<std::vector<Array>> staged(weights.size(),
+                                         std::vector<Array>(size_t(slotCount(t.optimizer))));
+  for (const auto &group : keras3SlotGroups(t.optimizer))
+    for (size_t k = 0; k < weights.size(); ++k)
+      for (size_t slot : group) {
+        std::string path = next();
+        Array a = r.dataset(path);
+        if (a.shape != weights[k]->value.shape)
+          return "'" + path + "' has shape " + Array::shapeString(a.shape) + ", the weight '" +
+                 weights[k]->name + "' " + Array::shapeString(weights[k]->value.shape);
+        staged[k][slot] = std::move(a);
+      }
+  double product = t.nadamProduct;
+  if (t.optimizer.name == "nadam")
+    product = r.scalar(next());
+  t.slots = std::move(staged);
+  t.iterations = int64_t(it);
+  t.nadamProduct = product;
+  if (lr)
+    t.optimizer.learning_rate = *lr;
+  return "";
+}
+
 } // namespace kiln::detail
 
 namespace kiln {

@@ -30,6 +30,23 @@ void writeOptimizerWeights(const ModelImpl &m, h5::Writer &w);
 /// optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
 std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r);
 
+/// Keras 3's compile_config (config.json of a .keras archive): the training_config with the
+/// optimizer under "optimizer" as {module, class_name, config, registered_name}.
+nlohmann::json compileConfig(const ModelImpl &m);
+/// The training_config that a Keras 3 compile_config stands for.
+nlohmann::json trainingConfigFromCompileConfig(const nlohmann::json &compileConfig);
+
+/// The optimizer's state as Keras 3 writes it in model.weights.h5: optimizer/vars/<i> holding
+/// the optimizer's `variables` in creation order: iterations (int64), learning_rate (float32,
+/// absent under a schedule), the slots in the order the optimizer's build() creates them
+/// (Adam: momentum and velocity interleaved per weight, then AMSGrad's velocity_hat), Nadam's
+/// u_product last (float64 here, so that a resumed fit continues exactly).
+void writeKeras3OptimizerVars(const ModelImpl &m, h5::Writer &w);
+
+/// Restores what writeKeras3OptimizerVars wrote into the compiled model; returns an
+/// explanation, leaving the state fresh, when the file's variables do not fit.
+std::string readKeras3OptimizerVars(ModelImpl &m, const h5::Reader &r);
+
 } // namespace kiln::detail
 
 #endif // KILN_FRONTEND_TRAININGCONFIG_H

@@ -383,8 +383,22 @@ TEST_F(Callbacks, ModelCheckpointFormatsFilepathEachEpoch) {
   other.load_weights((dir / "sub" / last).string());
   for (size_t i = 0; i < final.size(); ++i)
     EXPECT_EQ(other.get_weights()[i].data, final[i].data);
-  EXPECT_THROW(ModelCheckpoint("m.keras"), Error);
+  EXPECT_THROW(ModelCheckpoint("m.keras", {.save_weights_only = true}), Error);
   EXPECT_THROW(ModelCheckpoint("m.weights.h5"), Error);
+  EXPECT_THROW(ModelCheckpoint("m.json"), Error);
+}
+
+TEST_F(Callbacks, ModelCheckpointWritesKerasArchives) {
+  fs::path dir = scratch("archive");
+  Model m = smallModel(optimizers::Adam(0.01));
+  auto cb = std::make_shared<ModelCheckpoint>((dir / "m-{epoch}.keras").string());
+  m.fit(data(8, 3, 1), data(8, 1, 0.5),
+        {.batch_size = 4, .epochs = 2, .verbose = 0, .callbacks = {cb}});
+  Model loaded = load_model((dir / "m-2.keras").string());
+  EXPECT_EQ(loaded.iterations(), 4);
+  for (size_t i = 0; i < m.get_weights().size(); ++i)
+    EXPECT_EQ(loaded.get_weights()[i].data, m.get_weights()[i].data);
+  EXPECT_TRUE(fs::exists(dir / "m-1.keras"));
 }
 
 TEST_F(Callbacks, ModelCheckpointSaveBestOnly) {

@@ -1,10 +1,12 @@
 //===- FilesTest.cpp - Keras JSON configs, .h5 models and weights, .keras archives -===//
 //
 // The files under Inputs/ come from make_keras_files.py in Keras' exact layouts (tf.keras 2.x
-// full model and weights-only, Keras 3 legacy h5, Keras 3 .keras) with expected outputs
-// computed in numpy; the bad_* files each carry one defect.
+// full model and weights-only, Keras 3 legacy h5, Keras 3 .keras) with expected outputs from
+// the Keras oracle (make_oracle_outputs.py); the bad_* files each carry one defect. The tfjs_*
+// files come from make_tfjs_files.mjs.
 //
 //===----------------------------------------------------------------------===//
+#include "kiln/Npy.h"
 #include "kiln/kiln.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 
 using namespace kiln;
@@ -367,6 +370,209 @@ TEST_F(Files, SaveOverwritesAtomically) {
   Model b = twoInTwoOut();
   b.save(tmp("m.h5"));
   EXPECT_EQ(load_model(tmp("m.h5")).inputs().size(), 2u);
+}
+
+TEST_F(Files, KerasArchiveRoundTripIsBitwise) {
+  for (Model m : {mlp(), twoInTwoOut(), Model(cnn())}) {
+    m.save(tmp("m.keras"));
+    backend::clear_session();
+    Model back = load_model(tmp("m.keras"));
+    EXPECT_EQ(back.to_json(), m.to_json());
+    auto a = m.get_weights(), b = back.get_weights();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].shape, b[i].shape);
+      EXPECT_EQ(a[i].data, b[i].data);
+    }
+    std::vector<Array> xs;
+    for (const Tensor &t : m.inputs()) {
+      auto s = t.shape();
+      s[0] = 4;
+      xs.push_back(random(s, 9));
+    }
+    auto ya = m.predict(xs), yb = back.predict(xs);
+    for (size_t i = 0; i < ya.size(); ++i)
+      EXPECT_EQ(ya[i].data, yb[i].data);
+    expectError([&] { back.optimizer(); }, {"compile() first"});
+  }
+  for (auto &e : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename(), "m.keras") << "left behind: " << e.path();
+}
+
+/// check_keras_archive.py compares an archive with the .h5 of the same model, in the places
+/// Keras 3's saving_lib puts each variable.
+void expectKeras3Layout(const Model &m, const std::string &base) {
+  m.save(base + ".keras");
+  m.save(base + ".h5");
+  std::string cmd = "/usr/bin/python3 " KILN_FILES_SCRIPTS "/check_keras_archive.py " + base +
+                    ".keras " + base + ".h5";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST_F(Files, KerasArchiveHasKeras3Layout) {
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0)
+    GTEST_SKIP() << "no /usr/bin/python3 with h5py";
+  expectKeras3Layout(mlp(), tmp("mlp"));
+  expectKeras3Layout(twoInTwoOut(), tmp("functional"));
+  expectKeras3Layout(cnn(), tmp("cnn"));
+}
+
+TEST_F(Files, KerasArchiveBadInput) {
+  // Members missing or broken: errors naming the archive and the member.
+  auto zipWith = [&](const std::string &name,
+                     std::vector<std::pair<std::string, std::string>> members) {
+    std::string path = tmp(name);
+    std::string py = "/usr/bin/python3 -c 'import sys, zipfile\n"
+                     "z = zipfile.ZipFile(sys.argv[1], \"w\")\n"
+                     "for i in range(2, len(sys.argv), 2): z.write(sys.argv[i + 1], sys.argv[i])\n' " +
+                     path;
+    for (auto &[member, file] : members)
+      py += " " + member + " " + file;
+    EXPECT_EQ(std::system(py.c_str()), 0);
+    return path;
+  };
+  if (std::system("/usr/bin/python3 -c 'import zipfile' 2>/dev/null") != 0)
+    GTEST_SKIP() << "no /usr/bin/python3";
+  Model m = mlp();
+  m.compile({.optimizer = "adam", .loss = "categorical_crossentropy"});
+  m.save(tmp("good.keras"));
+  std::string unzip = "cd " + dir.string() +
+                      " && /usr/bin/python3 -c 'import zipfile; zipfile.ZipFile(\"good.keras\").extractall(\"x\")'";
+  ASSERT_EQ(std::system(unzip.c_str()), 0);
+  std::string x = tmp("x");
+  expectError([&] { load_model(zipWith("noweights.keras", {{"config.json", x + "/config.json"}})); },
+              {"noweights.keras", "no 'model.weights.h5'"});
+  expectError([&] { load_model(zipWith("noconfig.keras", {{"model.weights.h5", x + "/model.weights.h5"}})); },
+              {"noconfig.keras", "no 'config.json'"});
+  std::ofstream(tmp("junk.h5")) << "not hdf5";
+  expectError([&] {
+    load_model(zipWith("junkweights.keras", {{"config.json", x + "/config.json"},
+                                             {"model.weights.h5", tmp("junk.h5")}}));
+  }, {"junkweights.keras: model.weights.h5", "not an HDF5 file"});
+  // A compile_config kiln cannot honour names the key; compile=false skips it.
+  {
+    std::ifstream in(x + "/config.json");
+    json c = json::parse(in);
+    c["compile_config"]["optimizer"]["config"]["beta_1"] = "x";
+    std::ofstream(tmp("badcompile.json")) << c.dump();
+  }
+  std::string bad = zipWith("badcompile.keras", {{"config.json", tmp("badcompile.json")},
+                                                 {"model.weights.h5", x + "/model.weights.h5"}});
+  expectError([&] { load_model(bad); }, {"badcompile.keras: config.json: compile_config",
+                                         "optimizer_config.config.beta_1", "expected a number"});
+  EXPECT_NO_THROW(load_model(bad, {.compile = false}));
+}
+
+//===----------------------------------------------------------------------===//
+// TensorFlow.js layers models (model.json + shards), made and predicted by tfjs 4.22 (the
+// Keras oracle) through make_tfjs_files.mjs.
+//===----------------------------------------------------------------------===//
+
+void expectPredictsLikeTfjs(const Model &m, const std::string &name, size_t nIn, size_t nOut) {
+  std::vector<Array> xs;
+  for (size_t i = 0; i < nIn; ++i)
+    xs.push_back(loadNpy(input(name + ".x" + std::to_string(i) + ".npy")));
+  auto ys = m.predict(xs);
+  ASSERT_EQ(ys.size(), nOut);
+  for (size_t i = 0; i < nOut; ++i)
+    expectNear(ys[i], loadNpy(input(name + ".y" + std::to_string(i) + ".npy")));
+}
+
+TEST_F(Files, LoadsTfjsLayersModel) {
+  Model m = load_model(input("tfjs_mlp.json"));
+  EXPECT_EQ(m.name(), "tfjs_mlp");
+  expectPredictsLikeTfjs(m, "tfjs_mlp", 1, 1);
+  // The converter's shape: the Keras config under modelTopology.model_config, one shard.
+  expectPredictsLikeTfjs(load_model(input("tfjs_mlp_nested.json")), "tfjs_mlp", 1, 1);
+  // Functional, two inputs and two outputs, weights in two groups of two shards.
+  expectPredictsLikeTfjs(load_model(input("tfjs_functional.json")), "tfjs_functional", 2, 2);
+  // uint8, uint16 and float16 quantized weights, dequantized as tfjs does (the quantization
+  // moves the outputs by 4e-5, over the tolerance, so a wrong decoding shows).
+  expectPredictsLikeTfjs(load_model(input("tfjs_mlp_quant.json")), "tfjs_mlp_quant", 1, 1);
+}
+
+class TfjsBad : public Files {
+protected:
+  /// A copy of tfjs_mlp.json and its shards in the test's directory, the manifest edited.
+  std::string copy(const std::function<void(json &)> &edit) {
+    for (int i = 1; i <= 4; ++i) {
+      std::string shard = "tfjs_mlp.group1-shard" + std::to_string(i) + "of4.bin";
+      std::filesystem::copy_file(input(shard), dir / shard,
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+    std::ifstream in(input("tfjs_mlp.json"));
+    json doc = json::parse(in);
+    edit(doc);
+    std::ofstream(tmp("model.json")) << doc.dump();
+    return tmp("model.json");
+  }
+  json &weight(json &doc, size_t i) { return doc["weightsManifest"][0]["weights"][i]; }
+  json &paths(json &doc) { return doc["weightsManifest"][0]["paths"]; }
+};
+
+TEST_F(TfjsBad, Shards) {
+  EXPECT_NO_THROW(load_model(copy([](json &) {})));
+  std::filesystem::remove(dir / "tfjs_mlp.group1-shard3of4.bin");
+  expectError([&] { load_model(tmp("model.json")); },
+              {"model.json: weightsManifest[0].paths[2]",
+               "shard file 'tfjs_mlp.group1-shard3of4.bin' is missing"});
+  copy([](json &) {});
+  std::filesystem::resize_file(dir / "tfjs_mlp.group1-shard4of4.bin", 10);
+  expectError([&] { load_model(tmp("model.json")); },
+              {"model.json: weightsManifest[0]", "the shards hold 310 bytes", "need 396", "short"});
+  // Bytes beyond what the manifest declares are as wrong as missing ones.
+  copy([](json &) {});
+  std::ofstream(dir / "tfjs_mlp.group1-shard4of4.bin", std::ios::app) << "xxxx";
+  expectError([&] { load_model(tmp("model.json")); }, {"the shards hold 400 bytes", "need 396"});
+}
+
+TEST_F(TfjsBad, Manifest) {
+  // A shape that changes the byte count, and one that keeps it but not the layer's shape.
+  expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["shape"] = {4, 9}; })); },
+              {"weightsManifest[0]", "the shards hold 396 bytes", "need 412"});
+  expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["shape"] = {8, 4}; })); },
+              {"layer 'dense'", "weight 'dense/kernel' has shape (8, 4) in the manifest",
+               "(4, 8)"});
+  expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["shape"] = {-1, 8}; })); },
+              {"weights[0] ('dense/kernel')", "is not a list of sizes"});
+  expectError([&] {
+    load_model(copy([&](json &d) { weight(d, 0)["shape"] = {1 << 30, 1 << 30, 1 << 30}; }));
+  }, {"weights[0] ('dense/kernel')", "too large"});
+  expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["dtype"] = "int32"; })); },
+              {"weights[0] ('dense/kernel')", "dtype 'int32'", "float32"});
+  expectError([&] {
+    load_model(copy([&](json &d) { weight(d, 0)["quantization"] = {{"dtype", "int8"}}; }));
+  }, {"weights[0] ('dense/kernel')", "quantization \"int8\" is not one of uint8, uint16, float16"});
+  expectError([&] {
+    load_model(copy([&](json &d) { weight(d, 0)["quantization"] = {{"dtype", "uint8"}}; }));
+  }, {"weights[0] ('dense/kernel')", "uint8 quantization needs numbers 'scale' and 'min'"});
+  expectError([&] { load_model(copy([&](json &d) { weight(d, 0)["name"] = "other/kernel"; })); },
+              {"layer 'dense'", "no weight 'dense/kernel'"});
+  expectError([&] { load_model(copy([&](json &d) { d.erase("weightsManifest"); })); },
+              {"model.json", "no 'weightsManifest'"});
+  expectError([&] { load_model(copy([&](json &d) { d["format"] = "graph-model"; })); },
+              {"model.json", "not graph models"});
+  std::ofstream(tmp("config.json")) << mlp().to_json();
+  expectError([&] { load_model(tmp("config.json")); }, {"config.json", "no 'modelTopology'"});
+}
+
+TEST_F(TfjsBad, ShardPathsStayInTheDirectory) {
+  std::filesystem::create_directories(dir / "sub");
+  std::filesystem::copy_file(input("tfjs_mlp.json"), dir / "sub" / "x.json");
+  auto inSub = [&](const std::string &path) {
+    std::ifstream in(input("tfjs_mlp.json"));
+    json doc = json::parse(in);
+    doc["weightsManifest"][0]["paths"][0] = path;
+    std::ofstream(dir / "sub" / "model.json") << doc.dump();
+    return (dir / "sub" / "model.json").string();
+  };
+  copy([](json &) {});
+  expectError([&] { load_model(inSub("../tfjs_mlp.group1-shard1of4.bin")); },
+              {"paths[0]", "'../tfjs_mlp.group1-shard1of4.bin' leaves the model's directory"});
+  expectError([&] { load_model(inSub(tmp("tfjs_mlp.group1-shard1of4.bin"))); },
+              {"paths[0]", "not a plain relative path"});
+  std::filesystem::create_symlink(dir / "tfjs_mlp.group1-shard1of4.bin", dir / "sub" / "link.bin");
+  expectError([&] { load_model(inSub("link.bin")); }, {"paths[0]", "'link.bin' leaves"});
 }
 
 //===----------------------------------------------------------------------===//

@@ -257,7 +257,9 @@ TEST_F(TrainingFiles, MalformedTrainingConfigErrorsNameTheKey) {
 }
 
 /// fit for 2 epochs at once equals fit 1 epoch, save, load, fit 1 epoch (shuffle off).
-void expectResumeExact(const optimizers::Optimizer &opt, bool dropout, const std::string &path) {
+/// `alsoH5`: the state after the first epoch is saved there too, for a layout check.
+void expectResumeExact(const optimizers::Optimizer &opt, bool dropout, const std::string &path,
+                       const std::string &alsoH5 = "") {
   auto [x, y] = data(96);
   Model once = mlp(dropout);
   Model twice = model_from_json(once.to_json());
@@ -272,6 +274,8 @@ void expectResumeExact(const optimizers::Optimizer &opt, bool dropout, const std
   fo.epochs = 1;
   twice.fit(x, y, fo);
   twice.save(path);
+  if (!alsoH5.empty())
+    twice.save(alsoH5);
   backend::clear_session();
   Model resumed = load_model(path);
   EXPECT_EQ(resumed.iterations(), 6) << opt.name;
@@ -294,6 +298,58 @@ TEST_F(TrainingFiles, ResumedFitContinuesExactly) {
   expectResumeExact(optimizers::SGD(optimizers::schedules::ExponentialDecay(0.1, 3, 0.5), {.momentum = 0.9}),
                     false, tmp("sgd.h5"));
   expectResumeExact(optimizers::Ftrl(0.1), false, tmp("ftrl.h5"));
+}
+
+/// A resumed fit from a .keras archive continues exactly; and check_keras_archive.py finds
+/// each optimizer's variables in the order its Keras 3 build() creates them, by comparing
+/// the archive with the .h5 of the same state.
+TEST_F(TrainingFiles, ResumedFitFromKerasArchiveContinuesExactly) {
+  bool python = std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") == 0;
+  int k = 0;
+  for (const auto &[opt, dropout] : std::vector<std::pair<optimizers::Optimizer, bool>>{
+           {optimizers::Adam(0.01, {.amsgrad = true}), true},
+           {optimizers::Nadam(0.01), false},
+           {optimizers::RMSprop(0.01, {.momentum = 0.5, .centered = true}), false},
+           {optimizers::SGD(optimizers::schedules::ExponentialDecay(0.1, 3, 0.5), {.momentum = 0.9}), false}}) {
+    std::string base = tmp("m" + std::to_string(k++));
+    expectResumeExact(opt, dropout, base + ".keras", base + ".h5");
+    if (!python)
+      continue;
+    std::string cmd = "/usr/bin/python3 " KILN_FILES_SCRIPTS "/check_keras_archive.py " + base +
+                      ".keras " + base + ".h5 >/dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << opt.name << ": " << cmd;
+  }
+}
+
+TEST_F(TrainingFiles, KerasArchiveStateThatDoesNotFitStartsAfresh) {
+  auto [x, y] = data(32);
+  Model m = mlp();
+  m.compile({.optimizer = "adam", .loss = "categorical_crossentropy"});
+  m.fit(x, y, {.batch_size = 16, .epochs = 1, .verbose = 0});
+  m.save(tmp("m.keras"));
+  Model back = load_model(tmp("m.keras"));
+  EXPECT_EQ(back.iterations(), 2);
+  EXPECT_EQ(back.optimizer().name, "adam");
+  EXPECT_EQ(training_config(back), training_config(m));
+  // The archive's Adam variables do not fit an RMSprop (compile_config edited).
+  if (std::system("/usr/bin/python3 -c 'import zipfile' 2>/dev/null") == 0) {
+    std::string edit = R"(/usr/bin/python3 -c '
+import json, sys, zipfile
+src = zipfile.ZipFile(sys.argv[1])
+c = json.loads(src.read("config.json"))
+c["compile_config"]["optimizer"] = {"module": "keras.optimizers", "class_name": "RMSprop",
+                                    "config": {}, "registered_name": None}
+with zipfile.ZipFile(sys.argv[2], "w") as dst:
+    for n in src.namelist():
+        dst.writestr(n, json.dumps(c) if n == "config.json" else src.read(n))
+' )" + tmp("m.keras") + " " + tmp("r.keras");
+    ASSERT_EQ(std::system(edit.c_str()), 0);
+    Model fresh = load_model(tmp("r.keras"));
+    EXPECT_EQ(fresh.optimizer().name, "rmsprop");
+    EXPECT_EQ(fresh.iterations(), 0);
+  }
+  Model plain = load_model(tmp("m.keras"), {.compile = false});
+  expectError([&] { plain.optimizer(); }, {"compile() first"});
 }
 
 TEST_F(TrainingFiles, OptimizerWeightsHaveTfKeras2NamesInH5py) {

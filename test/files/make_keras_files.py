@@ -15,8 +15,10 @@ Layouts (from keras/src/legacy/saving/legacy_h5_format.py and tf.keras 2.x's hdf
   weights only: the per-layer groups and attrs at the root.
   .keras (Keras 3): zip of config.json, metadata.json, model.weights.h5 whose weights sit at
               layers/<snake_case(class)[_k]>/vars/<i>.
-Each model also gets <name>.io.h5 with inputs x0, x1, ... and the expected outputs y0, ...
-computed here with numpy from Keras' layer semantics, plus .npy copies for the lit tests.
+Each model also gets <name>.io.h5 with inputs x0, x1, ... and outputs y0, ... computed here
+with numpy from Keras' layer semantics, plus .npy copies for the lit tests. Then run
+make_oracle_outputs.py ORACLE_DIR: it replaces those outputs with the Keras oracle's
+predictions (after checking that numpy and the oracle agree), and those are what is committed.
 """
 import io
 import json

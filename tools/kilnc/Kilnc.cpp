@@ -46,31 +46,34 @@ const char *kOverview =
     "  kilnc evaluate MODEL --x X.npy --y Y.npy          loss and metrics (kilnc evaluate --help)\n"
     "  kilnc --version                                   kiln, ABI and LLVM versions\n"
     "\nMODEL is a Keras .h5 (tf.keras 2.x, Keras 3 legacy h5, or kiln's), a Keras 3 .keras\n"
-    "archive, or --config model.json --weights weights.h5.\n";
+    "archive, a TensorFlow.js model.json (weight shards next to it), or --config model.json\n"
+    "--weights weights.h5.\n";
 
 const char *kSummaryHelp =
-    "usage: kilnc summary MODEL.h5|MODEL.keras\n"
+    "usage: kilnc summary MODEL.h5|MODEL.keras|TFJS_MODEL.json\n"
     "       kilnc summary --config MODEL.json [--weights WEIGHTS.h5]\n\n"
     "Prints Keras' model summary: layers, output shapes, parameter counts.\n";
 
 const char *kPredictHelp =
     "usage: kilnc predict MODEL --input X.npy [--input X2.npy ...] --output Y.npy [...]\n"
     "                     [--batch-size N] [--device cpu]\n"
-    "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json --weights WEIGHTS.h5)\n\n"
+    "       (MODEL: MODEL.h5, MODEL.keras, a TensorFlow.js model.json, or\n"
+    "        --config MODEL.json --weights WEIGHTS.h5)\n\n"
     "Runs the model on the .npy inputs (batch first; one --input per model input, in the\n"
     "model's input order) and writes float32 .npy outputs (one --output per model output).\n"
     "  --batch-size N   samples per compiled call (default 32, as Keras)\n"
     "  --device cpu     where to run; cpu is the only device predict supports so far\n";
 
 const char *kFitHelp =
-    "usage: kilnc fit MODEL --x X.npy [--x X2.npy ...] --y Y.npy [--y Y2.npy ...] --output OUT.h5\n"
+    "usage: kilnc fit MODEL --x X.npy [--x X2.npy ...] --y Y.npy [--y Y2.npy ...] --output OUT\n"
     "                 [--epochs N] [--batch-size N] [--optimizer NAME] [--loss NAME]\n"
     "                 [--metrics NAME[,NAME...]] [--learning-rate LR] [--no-shuffle]\n"
     "                 [--validation-split F] [--history HISTORY.csv] [--seed N] [--verbose 0|1|2]\n"
     "                 [--terminate-on-nan]\n"
     "       (MODEL: MODEL.h5, MODEL.keras, or --config MODEL.json [--weights WEIGHTS.h5])\n\n"
     "Trains the model on the .npy data (one --x per model input, one --y per output, in the\n"
-    "model's order) and saves it, compiled and with the optimizer's state, to OUT.h5.\n"
+    "model's order) and saves it, compiled and with the optimizer's state, to OUT: a Keras\n"
+    "HDF5 file (OUT.h5) or a Keras 3 archive (OUT.keras).\n"
     "The optimizer, loss and metrics come from the file's training_config unless given; with\n"
     "no --optimizer the saved optimizer state carries on (a resumed fit continues exactly).\n"
     "  --epochs N             passes over the data (default 1)\n"

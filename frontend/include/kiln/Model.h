@@ -71,8 +71,10 @@ public:
   /// (tf.keras 2.x: `batch_input_shape`, `[[["dense", 0, 0, {}]]]` inbound nodes). `indent` < 0:
   /// one line. See kiln/Saving.h.
   std::string to_json(int indent = -1, bool keras2 = false) const;
-  /// Writes Keras' full-model HDF5 file (`model_config`, `model_weights/...`), through a
-  /// temporary file renamed over `path`. Throws kiln::Error naming the file.
+  /// Writes the whole model, compiled state and optimizer state included, through a temporary
+  /// file renamed over `path`: a `.keras` path gets a Keras 3 archive (config.json,
+  /// metadata.json, model.weights.h5 in Keras 3's layout), any other Keras' full-model HDF5
+  /// file (`model_config`, `model_weights/...`). Throws kiln::Error naming the file.
   void save(const std::string &path) const;
   /// Writes Keras' weights-only HDF5 layout (save_weights), atomically as save().
   void save_weights(const std::string &path) const;

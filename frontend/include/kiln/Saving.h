@@ -24,10 +24,12 @@ Model model_from_config(const nlohmann::json &config);
 Layer layer_from_config(const nlohmann::json &layer);
 
 /// Loads a model saved by Keras or kiln: a full-model .h5 (tf.keras 2.x, or Keras 3's legacy
-/// h5), or a Keras 3 .keras archive. Throws kiln::Error naming the file and the layer or
-/// dataset for any malformed input. As Keras' `compile=True`, a .h5 with a training_config
-/// comes back compiled, with the optimizer's saved state (slots and step count) restored, so
-/// that fit continues where it stopped; `.compile = false` skips the training_config.
+/// h5), a Keras 3 .keras archive, or a TensorFlow.js layers model (model.json, its weight
+/// shards next to it). Throws kiln::Error naming the file and the layer, dataset or manifest
+/// entry for any malformed input. As Keras' `compile=True`, a .h5 with a training_config (a
+/// .keras with a compile_config) comes back compiled, with the optimizer's saved state (slots
+/// and step count) restored, so that fit continues where it stopped; `.compile = false` skips
+/// the training config.
 struct LoadOptions {
   bool compile = true;
 };
