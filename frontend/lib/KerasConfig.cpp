@@ -548,6 +548,16 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   if (cls == "Add")
     return Add({name});
+  if (cls == "Multiply")
+    return Multiply({name});
+  if (cls == "Subtract")
+    return Subtract({name});
+  if (cls == "Average")
+    return Average({name});
+  if (cls == "Maximum")
+    return Maximum({name});
+  if (cls == "Minimum")
+    return Minimum({name});
   if (cls == "BatchNormalization") {
     for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint"})

@@ -620,10 +620,15 @@ struct BatchNormImpl : LayerImpl {
   }
 };
 
-struct AddImpl : LayerImpl {
-  explicit AddImpl(std::string name) : LayerImpl("Add", stem(name, "add")) {}
+/// Add, Subtract, Multiply, Average, Maximum, Minimum: an elementwise fold over inputs of one
+/// shape.
+struct MergeImpl : LayerImpl {
+  MergeImpl(std::string cls, std::string base, std::string name)
+      : LayerImpl(std::move(cls), stem(name, base)) {}
   int arity() const override { return 0; }
   Shape outputShape(const std::vector<Shape> &in) const override {
+    if (className == "Subtract" && in.size() != 2)
+      throw error("Subtract expects exactly 2 inputs, got " + std::to_string(in.size()));
     for (size_t i = 1; i < in.size(); ++i)
       if (in[i] != in[0])
         throw error("inputs must have one shape, got " + shapeString(in[0]) + " and " +
@@ -632,9 +637,27 @@ struct AddImpl : LayerImpl {
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    mlir::Type t = in[0].getType();
     mlir::Value y = in[0];
-    for (size_t i = 1; i < in.size(); ++i)
-      y = mlir::kiln::AddOp::create(b, loc, in[0].getType(), y, in[i]);
+    for (size_t i = 1; i < in.size(); ++i) {
+      if (className == "Subtract")
+        y = SubOp::create(b, loc, t, y, in[i]);
+      else if (className == "Multiply")
+        y = MulOp::create(b, loc, t, y, in[i]);
+      else if (className == "Maximum")
+        y = MaximumOp::create(b, loc, t, y, in[i]);
+      else if (className == "Minimum")
+        y = MinimumOp::create(b, loc, t, y, in[i]);
+      else
+        y = AddOp::create(b, loc, t, y, in[i]);
+    }
+    if (className == "Average") { // Keras 3: the sum divided by the count
+      auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+      mlir::Value n = ConstantOp::create(
+          b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(in.size())));
+      y = DivOp::create(b, loc, t, y, n);
+    }
     return y;
   }
 };
@@ -780,7 +803,17 @@ Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
-Add::Add(NameOptions options) : Layer(std::make_shared<AddImpl>(options.name)) {}
+Add::Add(NameOptions options) : Layer(std::make_shared<MergeImpl>("Add", "add", options.name)) {}
+Multiply::Multiply(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Multiply", "multiply", options.name)) {}
+Subtract::Subtract(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Subtract", "subtract", options.name)) {}
+Average::Average(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Average", "average", options.name)) {}
+Maximum::Maximum(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Maximum", "maximum", options.name)) {}
+Minimum::Minimum(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Minimum", "minimum", options.name)) {}
 BatchNormalization::BatchNormalization(BatchNormalizationOptions options)
     : Layer(std::make_shared<BatchNormImpl>(std::move(options))) {}
 Concatenate::Concatenate(ConcatenateOptions options)

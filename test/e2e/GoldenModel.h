@@ -53,6 +53,16 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Add({.name = name});
   if (cls == "Dropout")
     return layers::Dropout(c.at("rate"), {.name = name});
+  if (cls == "Multiply")
+    return layers::Multiply({.name = name});
+  if (cls == "Subtract")
+    return layers::Subtract({.name = name});
+  if (cls == "Average")
+    return layers::Average({.name = name});
+  if (cls == "Maximum")
+    return layers::Maximum({.name = name});
+  if (cls == "Minimum")
+    return layers::Minimum({.name = name});
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

@@ -176,6 +176,41 @@ TEST_F(Train, GradientConvPoolingAndMerges) {
   }
 }
 
+/// A model body on an input of one sample shape, for the gradient checks below.
+struct BodyCase {
+  const char *name;
+  std::vector<int64_t> input;
+  std::function<Tensor(Tensor)> body;
+};
+
+/// Checks the gradient of input -> body -> (Flatten) -> Dense(3, softmax) for each case: the
+/// gradient reaches the weights before and after the layers under test.
+void checkBodies(const std::vector<BodyCase> &cases) {
+  for (const BodyCase &c : cases) {
+    SCOPED_TRACE(c.name);
+    backend::clear_session();
+    auto in = Input(c.input);
+    Tensor t = c.body(in);
+    if (t.shape().size() > 2)
+      t = Flatten()(t);
+    Model m(in, Dense(3, {.activation = "softmax"})(t));
+    std::vector<int64_t> xs = {4};
+    xs.insert(xs.end(), c.input.begin(), c.input.end());
+    Array y = utils::to_categorical(Array({4}, {0, 1, 2, 1}), 3);
+    checkGradient(m, "categorical_crossentropy", {random(xs, 11)}, {y});
+  }
+}
+
+TEST_F(Train, GradientMerges) {
+  checkBodies({{"multiply, subtract, average, maximum, minimum", {5}, [](Tensor t) {
+                  Tensor a = Dense(4, {.activation = "tanh"})(t), b = Dense(4)(t),
+                         c = Dense(4)(t);
+                  return Concatenate()({Multiply()({a, b, c}), Subtract()({a, b}),
+                                        Average()({a, b, c}), Maximum()({a, b, c}),
+                                        Minimum()({b, c})});
+                }}});
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

@@ -107,6 +107,10 @@ def concatenate(name, axis=-1):
     return {"class_name": "Concatenate", "config": c}
 
 
+def merge(cls, name):
+    return {"class_name": cls, "config": _common(name)}
+
+
 # ------------------------------------------------------------------ weights
 def weight_shapes(layer, in_shape):
     """Keras get_weights() shapes of `layer` given its input shape (without batch)."""
@@ -138,6 +142,8 @@ def out_shape(layer, in_shapes):
         return (int(np.prod(s)),)
     if cls == "Concatenate":
         return (*s[:-1], sum(t[-1] for t in in_shapes))
+    if cls in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        return s
     raise NotImplementedError(cls)
 
 
@@ -420,6 +426,34 @@ def activation_case(act, seed):
     return make
 
 
+def case_merge_dense():
+    """Every merge on Dense outputs: 2 and 3 inputs, rank 2."""
+    g = Graph("merge_dense", 120, sequential=False)
+    ins = [g.input(f"in_{k}", (6,)) for k in "abc"]
+    a, b, c = (g.call(dense(f"dense_{k}", 5), t) for k, t in zip("abc", ins))
+    g.outputs = [g.call(merge("Multiply", "multiply"), a, b, c),
+                 g.call(merge("Subtract", "subtract"), a, b),
+                 g.call(merge("Average", "average"), a, b, c),
+                 g.call(merge("Maximum", "maximum"), a, b, c),
+                 g.call(merge("Minimum", "minimum"), a, b)]
+    xs = [g.rng.uniform(-2, 2, size=(16, 6)).astype(np.float32) for _ in range(3)]
+    return g, xs, {}
+
+
+def case_merge_image():
+    """The merges on NHWC inputs, straight from the model inputs."""
+    g = Graph("merge_image", 121, sequential=False)
+    a = g.input("in_a", (4, 3, 2))
+    b = g.input("in_b", (4, 3, 2))
+    g.outputs = [g.call(merge("Maximum", "maximum"), a, b),
+                 g.call(merge("Minimum", "minimum"), b, a),
+                 g.call(merge("Average", "average"), a, b),
+                 g.call(merge("Subtract", "subtract"), b, a),
+                 g.call(merge("Multiply", "multiply"), a, b)]
+    xs = [g.rng.normal(size=(8, 4, 3, 2)).astype(np.float32) for _ in range(2)]
+    return g, xs, {}
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -436,6 +470,10 @@ CASES = {
     "maxpool_same_asym": pool_case("maxpool_same_asym", 110, "MaxPooling2D", 3, 2, 8, 2),
     "avgpool_same_asym": pool_case("avgpool_same_asym", 111, "AveragePooling2D", 3, 2, 8, 2),
 }
+CASES.update({
+    "merge_dense": case_merge_dense,
+    "merge_image": case_merge_image,
+})
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)
 

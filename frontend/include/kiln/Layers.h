@@ -179,6 +179,31 @@ class Add : public Layer {
 public:
   explicit Add(NameOptions options = {});
 };
+/// Elementwise product of inputs of one shape.
+class Multiply : public Layer {
+public:
+  explicit Multiply(NameOptions options = {});
+};
+/// `inputs[0] - inputs[1]`: exactly two inputs of one shape.
+class Subtract : public Layer {
+public:
+  explicit Subtract(NameOptions options = {});
+};
+/// Elementwise mean of inputs of one shape: their sum divided by their count.
+class Average : public Layer {
+public:
+  explicit Average(NameOptions options = {});
+};
+/// Elementwise maximum of inputs of one shape.
+class Maximum : public Layer {
+public:
+  explicit Maximum(NameOptions options = {});
+};
+/// Elementwise minimum of inputs of one shape.
+class Minimum : public Layer {
+public:
+  explicit Minimum(NameOptions options = {});
+};
 
 struct ConcatenateOptions {
   int64_t axis = -1;
