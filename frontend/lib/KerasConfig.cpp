@@ -558,6 +558,19 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     return Maximum({name});
   if (cls == "Minimum")
     return Minimum({name});
+  if (cls == "GlobalAveragePooling2D" || cls == "GlobalAvgPool2D" ||
+      cls == "GlobalMaxPooling2D" || cls == "GlobalMaxPool2D" ||
+      cls == "GlobalAveragePooling1D" || cls == "GlobalAvgPool1D" ||
+      cls == "GlobalMaxPooling1D" || cls == "GlobalMaxPool1D") {
+    GlobalPoolingOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.keepdims = r.getBool("keepdims", false);
+    o.name = name;
+    bool max = cls.starts_with("GlobalMax");
+    if (cls.ends_with("2D"))
+      return max ? Layer(GlobalMaxPooling2D(o)) : Layer(GlobalAveragePooling2D(o));
+    return max ? Layer(GlobalMaxPooling1D(o)) : Layer(GlobalAveragePooling1D(o));
+  }
   if (cls == "BatchNormalization") {
     for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint"})

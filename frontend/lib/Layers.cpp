@@ -620,6 +620,52 @@ struct BatchNormImpl : LayerImpl {
   }
 };
 
+/// The static shape of `v` with the batch as -1, as outputShape() takes it.
+Shape sampleShape(mlir::Value v) {
+  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+  Shape s(t.getShape().begin(), t.getShape().end());
+  s[0] = -1;
+  return s;
+}
+
+struct GlobalPoolImpl : LayerImpl {
+  GlobalPoolImpl(bool max, int dims, GlobalPoolingOptions o)
+      : LayerImpl(std::string(max ? "GlobalMaxPooling" : "GlobalAveragePooling") +
+                      std::to_string(dims) + "D",
+                  stem(o.name, std::string(max ? "global_max_pooling" : "global_average_pooling") +
+                                   std::to_string(dims) + "d")),
+        max(max), dims(dims), opts(std::move(o)) {
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  int dims;
+  GlobalPoolingOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["data_format"] = opts.data_format;
+    c["keepdims"] = opts.keepdims;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], dims + 2, dims == 2 ? "an NHWC" : "a (batch, steps, features)");
+    Shape out = {in[0][0]};
+    if (opts.keepdims)
+      out.insert(out.end(), dims, 1);
+    out.push_back(in[0].back());
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    auto t = tensorType(b, outputShape({sampleShape(in[0])}));
+    llvm::SmallVector<int64_t> axes = {1};
+    if (dims == 2)
+      axes.push_back(2);
+    auto a = b.getDenseI64ArrayAttr(axes);
+    auto keep = b.getBoolAttr(opts.keepdims);
+    if (max)
+      return mlir::kiln::ReduceMaxOp::create(b, loc, t, in[0], a, keep);
+    return mlir::kiln::ReduceMeanOp::create(b, loc, t, in[0], a, keep);
+  }
+};
+
 /// Add, Subtract, Multiply, Average, Maximum, Minimum: an elementwise fold over inputs of one
 /// shape.
 struct MergeImpl : LayerImpl {
@@ -816,6 +862,14 @@ Minimum::Minimum(NameOptions options)
     : Layer(std::make_shared<MergeImpl>("Minimum", "minimum", options.name)) {}
 BatchNormalization::BatchNormalization(BatchNormalizationOptions options)
     : Layer(std::make_shared<BatchNormImpl>(std::move(options))) {}
+GlobalAveragePooling2D::GlobalAveragePooling2D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(false, 2, std::move(options))) {}
+GlobalMaxPooling2D::GlobalMaxPooling2D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(true, 2, std::move(options))) {}
+GlobalAveragePooling1D::GlobalAveragePooling1D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(false, 1, std::move(options))) {}
+GlobalMaxPooling1D::GlobalMaxPooling1D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(true, 1, std::move(options))) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
 } // namespace layers

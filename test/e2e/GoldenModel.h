@@ -63,6 +63,16 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Maximum({.name = name});
   if (cls == "Minimum")
     return layers::Minimum({.name = name});
+  if (cls.starts_with("Global")) {
+    layers::GlobalPoolingOptions o{.keepdims = c.value("keepdims", false), .name = name};
+    if (cls == "GlobalAveragePooling2D")
+      return layers::GlobalAveragePooling2D(o);
+    if (cls == "GlobalMaxPooling2D")
+      return layers::GlobalMaxPooling2D(o);
+    if (cls == "GlobalAveragePooling1D")
+      return layers::GlobalAveragePooling1D(o);
+    return layers::GlobalMaxPooling1D(o);
+  }
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

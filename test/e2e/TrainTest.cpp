@@ -211,6 +211,20 @@ TEST_F(Train, GradientMerges) {
                 }}});
 }
 
+TEST_F(Train, GradientGlobalPooling) {
+  checkBodies({{"global pooling 2d", {5, 4, 2},
+                [](Tensor t) {
+                  t = Conv2D(3, 2, {.activation = "tanh"})(t);
+                  return Concatenate()({GlobalAveragePooling2D()(t), GlobalMaxPooling2D()(t),
+                                        Flatten()(GlobalMaxPooling2D({.keepdims = true})(t))});
+                }},
+               {"global pooling 1d", {5}, [](Tensor t) {
+                  t = Reshape({6, 2})(Dense(12, {.activation = "tanh"})(t));
+                  return Concatenate()({GlobalAveragePooling1D()(t), GlobalMaxPooling1D()(t),
+                                        Flatten()(GlobalAveragePooling1D({.keepdims = true})(t))});
+                }}});
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

@@ -111,6 +111,12 @@ def merge(cls, name):
     return {"class_name": cls, "config": _common(name)}
 
 
+def global_pool(cls, name, keepdims=False):
+    c = _common(name)
+    c.update({"data_format": "channels_last", "keepdims": keepdims})
+    return {"class_name": cls, "config": c}
+
+
 # ------------------------------------------------------------------ weights
 def weight_shapes(layer, in_shape):
     """Keras get_weights() shapes of `layer` given its input shape (without batch)."""
@@ -144,6 +150,9 @@ def out_shape(layer, in_shapes):
         return (*s[:-1], sum(t[-1] for t in in_shapes))
     if cls in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
         return s
+    if cls.startswith("Global"):
+        dims = 2 if cls.endswith("2D") else 1
+        return (*([1] * dims if c["keepdims"] else []), s[-1])
     raise NotImplementedError(cls)
 
 
@@ -454,6 +463,22 @@ def case_merge_image():
     return g, xs, {}
 
 
+def global_pool_case(name, seed, dims, keepdims):
+    def make():
+        g = Graph(name, seed, sequential=False)
+        shape = (5, 6, 3) if dims == 2 else (7, 4)
+        t = g.input("input_1", shape)
+        d = f"{dims}d"
+        g.outputs = [
+            g.call(global_pool(f"GlobalAveragePooling{dims}D", f"global_average_pooling{d}",
+                               keepdims), t),
+            g.call(global_pool(f"GlobalMaxPooling{dims}D", f"global_max_pooling{d}", keepdims), t)]
+        # Mostly negative, so a max that took padding or zeros into account would show.
+        x = g.rng.uniform(-3, 1, size=(8, *shape)).astype(np.float32)
+        return g, [x], {"oracle_reshape": keepdims}
+    return make
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -473,6 +498,10 @@ CASES = {
 CASES.update({
     "merge_dense": case_merge_dense,
     "merge_image": case_merge_image,
+    "global_pool_2d": global_pool_case("global_pool_2d", 122, 2, False),
+    "global_pool_2d_keepdims": global_pool_case("global_pool_2d_keepdims", 123, 2, True),
+    "global_pool_1d": global_pool_case("global_pool_1d", 124, 1, False),
+    "global_pool_1d_keepdims": global_pool_case("global_pool_1d_keepdims", 125, 1, True),
 })
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)
@@ -514,6 +543,13 @@ def build(name, tools):
             oracle_ys = [np.load(p) for p in multi_paths(os.path.join(tmp, "oracle.npy"), n_out)]
         except RuntimeError as e:
             oracle_error = first_error_line(str(e))
+        if oracle_ys is not None and extra.get("oracle_reshape"):
+            # tfjs-layers 4.22's global pooling has no keepdims: it returns (batch, channels),
+            # the same values Keras returns as (batch, 1[, 1], channels).
+            oracle_ys = [y.reshape((y.shape[0], *g.shapes[(r[0], r[1])]))
+                         for y, r in zip(oracle_ys, g.outputs)]
+            info["oracle_note"] = ("tfjs-layers 4.22 ignores keepdims; its (batch, channels) "
+                                   "output is reshaped to Keras' keepdims shape")
 
         ref_ys, ref_error = None, None
         try:

@@ -60,4 +60,18 @@ TEST_F(Layers, MergeShapesNamesAndErrors) {
   expectError([&] { Maximum()(a); }, "maximum_1", "expects at least 2 inputs");
 }
 
+TEST_F(Layers, GlobalPoolingShapes) {
+  auto img = Input({5, 6, 3}), seq = Input({7, 4});
+  EXPECT_EQ(GlobalAveragePooling2D()(img).shape(), (Shape{-1, 3}));
+  EXPECT_EQ(GlobalMaxPooling2D({.keepdims = true})(img).shape(), (Shape{-1, 1, 1, 3}));
+  EXPECT_EQ(GlobalAveragePooling1D({.keepdims = true})(seq).shape(), (Shape{-1, 1, 4}));
+  GlobalMaxPooling1D gmp;
+  EXPECT_EQ(gmp(seq).shape(), (Shape{-1, 4}));
+  EXPECT_EQ(gmp.name(), "global_max_pooling1d");
+  expectError([&] { GlobalAveragePooling2D()(seq); }, "global_average_pooling2d_1",
+              "expected an NHWC input of rank 4 (batch included), got shape (None, 7, 4)");
+  expectError([] { GlobalMaxPooling2D({.data_format = "channels_first"}); },
+              "global_max_pooling2d_1", "data_format 'channels_first' is not supported");
+}
+
 } // namespace

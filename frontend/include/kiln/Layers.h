@@ -174,6 +174,33 @@ public:
   explicit BatchNormalization(BatchNormalizationOptions options = {});
 };
 
+struct GlobalPoolingOptions {
+  std::string data_format = "channels_last";
+  /// Keep the pooled axes with size 1: (batch, 1, 1, channels) instead of (batch, channels).
+  bool keepdims = false;
+  std::string name;
+};
+/// The mean over rows and columns of an NHWC input: (batch, channels).
+class GlobalAveragePooling2D : public Layer {
+public:
+  explicit GlobalAveragePooling2D(GlobalPoolingOptions options = {});
+};
+/// The maximum over rows and columns of an NHWC input: (batch, channels).
+class GlobalMaxPooling2D : public Layer {
+public:
+  explicit GlobalMaxPooling2D(GlobalPoolingOptions options = {});
+};
+/// The mean over the steps of a (batch, steps, features) input: (batch, features).
+class GlobalAveragePooling1D : public Layer {
+public:
+  explicit GlobalAveragePooling1D(GlobalPoolingOptions options = {});
+};
+/// The maximum over the steps of a (batch, steps, features) input: (batch, features).
+class GlobalMaxPooling1D : public Layer {
+public:
+  explicit GlobalMaxPooling1D(GlobalPoolingOptions options = {});
+};
+
 /// Elementwise sum of inputs of one shape.
 class Add : public Layer {
 public:
