@@ -132,10 +132,11 @@ json layerConfig(const LayerImpl &l, bool keras2) {
     for (const char *k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
                           "kernel_constraint", "bias_constraint"})
       c[k] = nullptr;
-    if (!keras2)
-      for (const char *k : {"kernel_initializer", "bias_initializer"})
-        c[k] = keras3Object("keras.initializers", c[k]);
   }
+  if (!keras2)
+    for (auto it = c.begin(); it != c.end(); ++it)
+      if (it.key().ends_with("_initializer") && it->is_object() && !it->contains("module"))
+        *it = keras3Object("keras.initializers", *it);
   return c;
 }
 
@@ -570,6 +571,24 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     if (cls.ends_with("2D"))
       return max ? Layer(GlobalMaxPooling2D(o)) : Layer(GlobalAveragePooling2D(o));
     return max ? Layer(GlobalMaxPooling1D(o)) : Layer(GlobalAveragePooling1D(o));
+  }
+  if (cls == "LayerNormalization") {
+    for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint"})
+      r.requireNull(k);
+    if (r.getBool("rms_scaling", false))
+      throw r.error("LayerNormalization option 'rms_scaling' is not supported by kiln");
+    LayerNormalizationOptions o;
+    if (r.has("axis")) // an int, or a list (Keras writes [-1] once the layer is built)
+      o.axis = c["axis"].is_array() ? r.getInts("axis", 0, {})
+                                    : std::vector<int64_t>{r.getInt("axis")};
+    o.epsilon = r.getDouble("epsilon", 1e-3);
+    o.center = r.getBool("center", true);
+    o.scale = r.getBool("scale", true);
+    o.beta_initializer = r.initializer("beta_initializer", "zeros");
+    o.gamma_initializer = r.initializer("gamma_initializer", "ones");
+    o.name = name;
+    return LayerNormalization(o);
   }
   if (cls == "BatchNormalization") {
     for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",

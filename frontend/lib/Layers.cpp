@@ -5,6 +5,7 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -666,6 +667,106 @@ struct GlobalPoolImpl : LayerImpl {
   }
 };
 
+struct LayerNormImpl : LayerImpl {
+  explicit LayerNormImpl(LayerNormalizationOptions o)
+      : LayerImpl("LayerNormalization", stem(o.name, "layer_normalization")), opts(std::move(o)) {
+    if (opts.axis.empty())
+      throw error("axis must name at least one axis");
+    if (!(opts.epsilon > 0))
+      throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
+  }
+  LayerNormalizationOptions opts;
+
+  /// The normalized axes as non-negative indices, checked against an input of `rank`.
+  std::vector<int64_t> axes(const Shape &in) const {
+    int64_t rank = static_cast<int64_t>(in.size());
+    std::vector<int64_t> out;
+    for (int64_t a : opts.axis) {
+      int64_t n = a < 0 ? a + rank : a;
+      if (n < 1 || n >= rank)
+        throw error("axis " + std::to_string(a) + " is out of range for input " +
+                    shapeString(in) + " (the batch axis cannot be normalized over)");
+      if (!out.empty() && n <= out.back())
+        throw error("axis " + shapeString(opts.axis) +
+                    " must list distinct axes in increasing order (input " + shapeString(in) +
+                    ")");
+      out.push_back(n);
+    }
+    return out;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    axes(in[0]);
+    return in[0];
+  }
+  void build(const std::vector<Shape> &in) override {
+    Shape p;
+    for (int64_t a : axes(in[0]))
+      p.push_back(in[0][a]);
+    if (opts.scale)
+      addWeight("gamma", p, opts.gamma_initializer);
+    if (opts.center)
+      addWeight("beta", p, opts.beta_initializer);
+  }
+  void getConfig(nlohmann::json &c) const override {
+    c["axis"] = opts.axis;
+    c["epsilon"] = opts.epsilon;
+    c["center"] = opts.center;
+    c["scale"] = opts.scale;
+    c["rms_scaling"] = false;
+    c["beta_initializer"] = initializerConfig(opts.beta_initializer);
+    c["gamma_initializer"] = initializerConfig(opts.gamma_initializer);
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+    c["beta_constraint"] = nullptr;
+    c["gamma_constraint"] = nullptr;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    Shape shape = sampleShape(x);
+    std::vector<int64_t> ax = axes(shape);
+    auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+    // The statistics keep the normalized axes as 1s, so they broadcast against x.
+    llvm::SmallVector<int64_t> kept(xt.getShape());
+    for (int64_t a : ax)
+      kept[a] = 1;
+    auto st = mlir::RankedTensorType::get(kept, xt.getElementType());
+    auto axesAttr = b.getDenseI64ArrayAttr(llvm::SmallVector<int64_t>(ax.begin(), ax.end()));
+    auto keep = b.getBoolAttr(true);
+    mlir::Value mean = ReduceMeanOp::create(b, loc, st, x, axesAttr, keep);
+    mlir::Value centered = SubOp::create(b, loc, xt, x, mean);
+    mlir::Value var =
+        ReduceMeanOp::create(b, loc, st, SquareOp::create(b, loc, xt, centered), axesAttr, keep);
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value eps = ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(opts.epsilon)));
+    mlir::Value sd = SqrtOp::create(b, loc, st, AddOp::create(b, loc, st, var, eps));
+    mlir::Value y = DivOp::create(b, loc, xt, centered, sd);
+    size_t k = 0;
+    if (opts.scale)
+      y = MulOp::create(b, loc, xt, y, param(b, loc, w[k++], shape, ax));
+    if (opts.center)
+      y = AddOp::create(b, loc, xt, y, param(b, loc, w[k++], shape, ax));
+    return y;
+  }
+  /// A weight of the normalized axes' shape, reshaped to broadcast against the input: the
+  /// axes after the first normalized one that are not normalized become 1s.
+  mlir::Value param(mlir::OpBuilder &b, mlir::Location loc, mlir::Value p, const Shape &in,
+                    const std::vector<int64_t> &ax) const {
+    Shape rest;
+    for (int64_t i = ax[0] + 1; i < static_cast<int64_t>(in.size()); ++i)
+      rest.push_back(std::find(ax.begin(), ax.end(), i) != ax.end() ? in[i] : 1);
+    Shape full = {in[ax[0]]};
+    full.insert(full.end(), rest.begin(), rest.end());
+    auto pt = llvm::cast<mlir::RankedTensorType>(p.getType());
+    if (Shape(pt.getShape().begin(), pt.getShape().end()) == full)
+      return p;
+    return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, full), p,
+                                         b.getDenseI64ArrayAttr(rest));
+  }
+};
+
 /// Add, Subtract, Multiply, Average, Maximum, Minimum: an elementwise fold over inputs of one
 /// shape.
 struct MergeImpl : LayerImpl {
@@ -870,6 +971,8 @@ GlobalAveragePooling1D::GlobalAveragePooling1D(GlobalPoolingOptions options)
     : Layer(std::make_shared<GlobalPoolImpl>(false, 1, std::move(options))) {}
 GlobalMaxPooling1D::GlobalMaxPooling1D(GlobalPoolingOptions options)
     : Layer(std::make_shared<GlobalPoolImpl>(true, 1, std::move(options))) {}
+LayerNormalization::LayerNormalization(LayerNormalizationOptions options)
+    : Layer(std::make_shared<LayerNormImpl>(std::move(options))) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
 } // namespace layers

@@ -73,6 +73,16 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
       return layers::GlobalAveragePooling1D(o);
     return layers::GlobalMaxPooling1D(o);
   }
+  if (cls == "LayerNormalization") {
+    const json &a = c.at("axis");
+    return layers::LayerNormalization(
+        {.axis = a.is_array() ? a.get<std::vector<int64_t>>()
+                              : std::vector<int64_t>{a.get<int64_t>()},
+         .epsilon = c.at("epsilon"),
+         .center = c.at("center"),
+         .scale = c.at("scale"),
+         .name = name});
+  }
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

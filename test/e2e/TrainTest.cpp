@@ -225,6 +225,18 @@ TEST_F(Train, GradientGlobalPooling) {
                 }}});
 }
 
+TEST_F(Train, GradientLayerNormalization) {
+  checkBodies({{"layer normalization", {5},
+                [](Tensor t) {
+                  t = LayerNormalization()(Dense(6, {.activation = "tanh"})(t));
+                  return Dense(4, {.activation = "tanh"})(t);
+                }},
+               {"layer normalization over axes 1, 2", {3, 4, 2}, [](Tensor t) {
+                  t = Conv2D(3, 1)(t);
+                  return LayerNormalization({.axis = {1, 2}, .epsilon = 1e-2})(t);
+                }}});
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

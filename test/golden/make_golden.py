@@ -117,6 +117,22 @@ def global_pool(cls, name, keepdims=False):
     return {"class_name": cls, "config": c}
 
 
+def layer_norm(name, axis=-1, epsilon=1e-3, center=True, scale=True):
+    c = _common(name)
+    c.update({"axis": axis, "epsilon": epsilon, "center": center, "scale": scale,
+              "beta_initializer": {"class_name": "Zeros", "config": {}},
+              "gamma_initializer": {"class_name": "Ones", "config": {}},
+              "beta_regularizer": None, "gamma_regularizer": None,
+              "beta_constraint": None, "gamma_constraint": None})
+    return {"class_name": "LayerNormalization", "config": c}
+
+
+def ln_axes(c, rank):
+    """LayerNormalization's axes as non-negative indices of a batch-first shape of `rank`."""
+    axis = c["axis"] if isinstance(c["axis"], list) else [c["axis"]]
+    return [a + rank if a < 0 else a for a in axis]
+
+
 # ------------------------------------------------------------------ weights
 def weight_shapes(layer, in_shape):
     """Keras get_weights() shapes of `layer` given its input shape (without batch)."""
@@ -126,7 +142,18 @@ def weight_shapes(layer, in_shape):
     if cls == "Conv2D":
         kh, kw = c["kernel_size"]
         return [(kh, kw, in_shape[-1], c["filters"]), (c["filters"],)]
+    if cls == "LayerNormalization":
+        shape = tuple((None, *in_shape)[a] for a in ln_axes(c, len(in_shape) + 1))
+        return [shape] * (int(c["scale"]) + int(c["center"]))
     return []
+
+
+def weight_kinds(layer):
+    """Keras' weight names of `layer`, in get_weights() order."""
+    if layer["class_name"] == "LayerNormalization":
+        c = layer["config"]
+        return ["gamma"] * int(c["scale"]) + ["beta"] * int(c["center"])
+    return ["kernel", "bias"]
 
 
 def out_shape(layer, in_shapes):
@@ -153,6 +180,8 @@ def out_shape(layer, in_shapes):
     if cls.startswith("Global"):
         dims = 2 if cls.endswith("2D") else 1
         return (*([1] * dims if c["keepdims"] else []), s[-1])
+    if cls == "LayerNormalization":
+        return s
     raise NotImplementedError(cls)
 
 
@@ -204,7 +233,14 @@ class Graph:
             self.layers.append(layer)
             self.calls[name] = []
             shapes = weight_shapes(layer, in_shapes[0])
-            if shapes:
+            if shapes and layer["class_name"] == "LayerNormalization":
+                # gamma near 1 and beta near 0, both varying, so each shows if misplaced.
+                kinds = weight_kinds(layer)
+                self.weights[name] = [
+                    (self.rng.uniform(0.5, 1.5, size=sh) if k == "gamma"
+                     else self.rng.uniform(-0.5, 0.5, size=sh)).astype(np.float32)
+                    for k, sh in zip(kinds, shapes)]
+            elif shapes:
                 self.weights[name] = random_weights(self.rng, shapes)
         node = len(self.calls[name])
         self.calls[name].append([tuple(r) for r in refs])
@@ -240,7 +276,7 @@ class Graph:
                 continue
             entry = {"name": name, "weights": []}
             os.makedirs(os.path.join(wdir, name), exist_ok=True)
-            kinds = ["kernel", "bias"]
+            kinds = weight_kinds(l)
             for i, w in enumerate(ws):
                 rel = f"{name}/{i}.npy"
                 np.save(os.path.join(wdir, rel), np.ascontiguousarray(w, dtype="<f4"))
@@ -479,6 +515,65 @@ def global_pool_case(name, seed, dims, keepdims):
     return make
 
 
+def layer_norm_ref(name):
+    """Keras 3's LayerNormalization in float64: gamma and beta reshaped to broadcast along
+    the normalized axes (keras_ref.py broadcasts them against the trailing axes only)."""
+    def ref(g, xs):
+        layer = next(l for l in g.layers if l["class_name"] == "LayerNormalization")
+        c = layer["config"]
+        x = xs[0].astype(np.float64)
+        axes = tuple(ln_axes(c, x.ndim))
+        y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(
+            x.var(axis=axes, keepdims=True) + c["epsilon"])
+        shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+        ws = [w.astype(np.float64).reshape(shape) for w in g.weights[name]]
+        if c["scale"]:
+            y = y * ws.pop(0)
+        if c["center"]:
+            y = y + ws.pop(0)
+        return [y]
+    return ref
+
+
+def case_layer_norm_dense():
+    """LayerNormalization with Keras' defaults between two Dense layers."""
+    g = Graph("layer_norm_dense", 130, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(dense("dense", 8, "relu"), t)
+    t = g.call(layer_norm("layer_normalization"), t)
+    g.outputs = [g.call(dense("dense_1", 3), t)]
+    x = g.rng.uniform(-2, 2, size=(32, 6)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_layer_norm_axis1():
+    """Over the steps of a (steps, features) input: gamma (steps,) broadcasts along axis 1."""
+    g = Graph("layer_norm_axis1", 131, sequential=True)
+    t = g.input("input_1", (5, 4))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=1, epsilon=0.01,
+                                   center=False), t)]
+    x = (g.rng.normal(size=(8, 5, 4)) * 3 + 1).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
+def case_layer_norm_axes():
+    """Over two trailing axes of an NHWC input, gamma and beta of shape (W, C); no scale."""
+    g = Graph("layer_norm_axes", 132, sequential=True)
+    t = g.input("input_1", (3, 4, 2))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=[2, 3], scale=False), t)]
+    x = (g.rng.normal(size=(8, 3, 4, 2)) * 2).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
+def case_layer_norm_hw():
+    """Over rows and columns of an NHWC input (axis [1, 2]): gamma (H, W) becomes (H, W, 1)."""
+    g = Graph("layer_norm_hw", 133, sequential=True)
+    t = g.input("input_1", (3, 4, 2))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=[1, 2], epsilon=1e-5), t)]
+    x = g.rng.uniform(-2, 3, size=(8, 3, 4, 2)).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -502,6 +597,10 @@ CASES.update({
     "global_pool_2d_keepdims": global_pool_case("global_pool_2d_keepdims", 123, 2, True),
     "global_pool_1d": global_pool_case("global_pool_1d", 124, 1, False),
     "global_pool_1d_keepdims": global_pool_case("global_pool_1d_keepdims", 125, 1, True),
+    "layer_norm_dense": case_layer_norm_dense,
+    "layer_norm_axis1": case_layer_norm_axis1,
+    "layer_norm_axes": case_layer_norm_axes,
+    "layer_norm_hw": case_layer_norm_hw,
 })
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)
@@ -592,6 +691,12 @@ def build(name, tools):
                 diffs = [float(np.abs(a.astype(np.float64) - r.astype(np.float64)).max())
                          for a, r in zip(ys, ref_ys)]
                 info["cross_check"] = {"tool": "keras_ref.py predict (numpy float64 + torch conv)",
+                                       "max_abs_diff": max(diffs), "per_output": diffs}
+            elif "numpy_ref" in extra:
+                refs = extra["numpy_ref"](g, xs)
+                diffs = [float(np.abs(a.astype(np.float64) - r).max()) for a, r in zip(ys, refs)]
+                info["cross_check"] = {"tool": "numpy float64 from Keras 3's formulas in "
+                                               "make_golden.py (keras_ref.py: " + ref_error + ")",
                                        "max_abs_diff": max(diffs), "per_output": diffs}
             else:
                 info["cross_check"] = {"tool": "keras_ref.py", "unsupported": ref_error}

@@ -74,4 +74,34 @@ TEST_F(Layers, GlobalPoolingShapes) {
               "global_max_pooling2d_1", "data_format 'channels_first' is not supported");
 }
 
+TEST_F(Layers, LayerNormalizationWeightsAndErrors) {
+  auto x = Input({3, 4, 2});
+  LayerNormalization ln;
+  EXPECT_EQ(ln(x).shape(), (Shape{-1, 3, 4, 2}));
+  EXPECT_EQ(ln.weight_names(), (std::vector<std::string>{"layer_normalization/gamma:0",
+                                                         "layer_normalization/beta:0"}));
+  EXPECT_EQ(ln.get_weights()[0].shape, (Shape{2}));
+  EXPECT_EQ(ln.get_weights()[0].data, (std::vector<float>{1, 1}));
+  EXPECT_EQ(ln.get_weights()[1].data, (std::vector<float>{0, 0}));
+  LayerNormalization hw({.axis = {1, 2}, .center = false});
+  hw(x);
+  EXPECT_EQ(hw.weight_names(), (std::vector<std::string>{"layer_normalization_1/gamma:0"}));
+  EXPECT_EQ(hw.get_weights()[0].shape, (Shape{3, 4}));
+  EXPECT_EQ(hw.count_params(), 12);
+  expectError([&] { LayerNormalization({.axis = {0}})(x); }, "layer_normalization_2",
+              "axis 0 is out of range for input (None, 3, 4, 2)");
+  expectError([&] { LayerNormalization({.axis = {4}})(x); }, "layer_normalization_3",
+              "axis 4 is out of range");
+  expectError([&] { LayerNormalization({.axis = {2, 1}})(x); }, "layer_normalization_4",
+              "distinct axes in increasing order (input (None, 3, 4, 2))");
+  expectError([] { LayerNormalization({.epsilon = 0}); }, "layer_normalization_5",
+              "epsilon must be positive");
+  // Keras' summary counts gamma and beta as trainable.
+  auto in = Input({6});
+  Model m(in, LayerNormalization({.name = "ln"})(Dense(8)(in)));
+  std::string s = m.summary_string();
+  EXPECT_NE(s.find("Total params: 72 (288.00 Byte)"), std::string::npos) << s;
+  EXPECT_NE(s.find("Trainable params: 72"), std::string::npos) << s;
+}
+
 } // namespace

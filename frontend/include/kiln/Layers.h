@@ -201,6 +201,22 @@ public:
   explicit GlobalMaxPooling1D(GlobalPoolingOptions options = {});
 };
 
+struct LayerNormalizationOptions {
+  /// The normalized axes (negative counts from the end; never the batch), increasing.
+  std::vector<int64_t> axis = {-1};
+  double epsilon = 1e-3;
+  bool center = true, scale = true;
+  Initializer beta_initializer = "zeros", gamma_initializer = "ones";
+  std::string name;
+};
+/// Keras' LayerNormalization: every sample is normalized with its own mean and (biased)
+/// variance over `axis`, then scaled by gamma and shifted by beta, both shaped like the
+/// normalized axes. Weights: gamma, beta. The same in training and inference.
+class LayerNormalization : public Layer {
+public:
+  explicit LayerNormalization(LayerNormalizationOptions options = {});
+};
+
 /// Elementwise sum of inputs of one shape.
 class Add : public Layer {
 public:
