@@ -311,6 +311,23 @@ struct ConfigReader {
     auto v = getInts(key, 2, {def[0], def[1]});
     return {v[0], v[1]};
   }
+  /// ZeroPadding2D's padding / Cropping2D's cropping: an int, [rows, cols] or
+  /// [[top, bottom], [left, right]].
+  Sides2D sides2D(const char *key, int64_t def) const {
+    if (!has(key))
+      return Sides2D(def);
+    const json &v = c[key];
+    if (v.is_number())
+      return Sides2D(integer(v, key));
+    if (v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number())
+      return Sides2D(integer(v[0], key), integer(v[1], key));
+    if (v.is_array() && v.size() == 2 && v[0].is_array() && v[1].is_array() &&
+        v[0].size() == 2 && v[1].size() == 2)
+      return Sides2D({integer(v[0][0], key), integer(v[0][1], key)},
+                     {integer(v[1][0], key), integer(v[1][1], key)});
+    throw error(cls + " config key '" + key + "' must be an integer, [rows, cols] or "
+                "[[top, bottom], [left, right]], got " + v.dump());
+  }
   void requireNull(const char *key, const std::string &why = "") const {
     if (has(key))
       throw error(cls + " option '" + key + "' = " + c[key].dump() + " is not supported by kiln" +
@@ -590,6 +607,31 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     o.name = name;
     return LayerNormalization(o);
   }
+  if (cls == "ZeroPadding2D" || cls == "Cropping2D") {
+    bool crop = cls == "Cropping2D";
+    Spatial2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    Sides2D sides = r.sides2D(crop ? "cropping" : "padding", crop ? 0 : 1);
+    if (crop)
+      return Cropping2D(sides, o);
+    return ZeroPadding2D(sides, o);
+  }
+  if (cls == "UpSampling2D") {
+    UpSampling2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.interpolation = r.getString("interpolation", "nearest");
+    o.name = name;
+    return UpSampling2D(r.getPair("size", {2, 2}), o);
+  }
+  if (cls == "Permute") {
+    if (!r.has("dims") || !c["dims"].is_array())
+      throw r.error("Permute config needs a list 'dims', got " +
+                    (c.contains("dims") ? c["dims"].dump() : "none"));
+    return Permute(r.getInts("dims", 0, {}), {name});
+  }
+  if (cls == "RepeatVector")
+    return RepeatVector(r.getInt("n"), {name});
   if (cls == "BatchNormalization") {
     for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint"})
@@ -624,8 +666,10 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
-                        "Flatten, Reshape, Activation, Dropout, Add, Concatenate, "
-                        "BatchNormalization");
+                        "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
+                        "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
+                        "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
+                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector");
 }
 
 namespace {

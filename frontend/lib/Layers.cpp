@@ -767,6 +767,178 @@ struct LayerNormImpl : LayerImpl {
   }
 };
 
+std::string sidesString(const Sides2D &s) {
+  return "((" + std::to_string(s.top) + ", " + std::to_string(s.bottom) + "), (" +
+         std::to_string(s.left) + ", " + std::to_string(s.right) + "))";
+}
+
+/// ZeroPadding2D and Cropping2D.
+struct Sides2DImpl : LayerImpl {
+  Sides2DImpl(bool crop, Sides2D sides, Spatial2DOptions o)
+      : LayerImpl(crop ? "Cropping2D" : "ZeroPadding2D",
+                  stem(o.name, crop ? "cropping2d" : "zero_padding2d")),
+        crop(crop), sides(sides), opts(std::move(o)) {
+    if (sides.top < 0 || sides.bottom < 0 || sides.left < 0 || sides.right < 0)
+      throw error(std::string(crop ? "cropping " : "padding ") + sidesString(sides) +
+                  " must not be negative");
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool crop;
+  Sides2D sides;
+  Spatial2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c[crop ? "cropping" : "padding"] = {{sides.top, sides.bottom}, {sides.left, sides.right}};
+    c["data_format"] = opts.data_format;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = in[0];
+    int64_t dh = sides.top + sides.bottom, dw = sides.left + sides.right;
+    if (crop) {
+      if (dh >= in[0][1] || dw >= in[0][2])
+        throw error("cropping " + sidesString(sides) + " leaves nothing of input " +
+                    shapeString(in[0]));
+      out[1] -= dh;
+      out[2] -= dw;
+    } else {
+      out[1] += dh;
+      out[2] += dw;
+    }
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape shape = sampleShape(in[0]);
+    if (!crop)
+      return PadOp::create(b, loc, tensorType(b, outputShape({shape})), in[0],
+                           b.getDenseI64ArrayAttr({0, sides.top, sides.left, 0}),
+                           b.getDenseI64ArrayAttr({0, sides.bottom, sides.right, 0}));
+    mlir::Value y = in[0];
+    int64_t starts[2] = {sides.top, sides.left}, ends[2] = {sides.bottom, sides.right};
+    for (int64_t axis = 1; axis <= 2; ++axis) {
+      int64_t start = starts[axis - 1], size = shape[axis] - start - ends[axis - 1];
+      if (size == shape[axis])
+        continue;
+      shape[axis] = size;
+      y = SliceOp::create(b, loc, tensorType(b, shape), y, b.getI64IntegerAttr(axis),
+                          b.getI64IntegerAttr(start), b.getI64IntegerAttr(size));
+    }
+    return y;
+  }
+};
+
+/// Copies of `x` side by side along `axis` (a composition of kiln.concat, so its gradient sums
+/// the copies' gradients).
+mlir::Value repeatAlong(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t axis,
+                        int64_t times) {
+  if (times == 1)
+    return x;
+  Shape shape = sampleShape(x);
+  shape[axis] *= times;
+  llvm::SmallVector<mlir::Value> copies(times, x);
+  return mlir::kiln::ConcatOp::create(b, loc, tensorType(b, shape), copies,
+                                      b.getI64IntegerAttr(axis));
+}
+
+struct UpSampling2DImpl : LayerImpl {
+  UpSampling2DImpl(std::array<int64_t, 2> size, UpSampling2DOptions o)
+      : LayerImpl("UpSampling2D", stem(o.name, "up_sampling2d")), size(size), opts(std::move(o)) {
+    checkPositive(*this, "size", size[0]);
+    checkPositive(*this, "size", size[1]);
+    checkChannelsLast(*this, opts.data_format);
+    if (opts.interpolation != "nearest")
+      throw error("interpolation '" + opts.interpolation +
+                  "' is not supported; kiln's UpSampling2D has 'nearest'");
+  }
+  std::array<int64_t, 2> size;
+  UpSampling2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["size"] = size;
+    c["data_format"] = opts.data_format;
+    c["interpolation"] = opts.interpolation;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = in[0];
+    if (__builtin_mul_overflow(out[1], size[0], &out[1]) ||
+        __builtin_mul_overflow(out[2], size[1], &out[2]))
+      throw error("size (" + std::to_string(size[0]) + ", " + std::to_string(size[1]) +
+                  ") is too large for input " + shapeString(in[0]));
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]);
+    if (size[0] == 1 && size[1] == 1)
+      return in[0];
+    // (N, H, W, C) -> (N, H, 1, W, 1, C), copies along the 1s, -> (N, H * sh, W * sw, C).
+    Shape split = {-1, s[1], 1, s[2], 1, s[3]};
+    mlir::Value y = ReshapeOp::create(b, loc, tensorType(b, split), in[0],
+                                      b.getDenseI64ArrayAttr({s[1], 1, s[2], 1, s[3]}));
+    y = repeatAlong(b, loc, y, 2, size[0]);
+    y = repeatAlong(b, loc, y, 4, size[1]);
+    Shape out = outputShape({s});
+    return ReshapeOp::create(b, loc, tensorType(b, out), y,
+                             b.getDenseI64ArrayAttr({out[1], out[2], out[3]}));
+  }
+};
+
+struct PermuteImpl : LayerImpl {
+  PermuteImpl(std::vector<int64_t> dims, std::string name)
+      : LayerImpl("Permute", stem(name, "permute")), dims(std::move(dims)) {
+    std::vector<int64_t> sorted = this->dims;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] != static_cast<int64_t>(i) + 1)
+        throw error("dims " + shapeString(this->dims) +
+                    " must be a permutation of 1.." + std::to_string(sorted.size()) +
+                    " (the batch axis 0 stays first)");
+    if (this->dims.empty())
+      throw error("dims must not be empty");
+  }
+  std::vector<int64_t> dims;
+  void getConfig(nlohmann::json &c) const override { c["dims"] = dims; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() != dims.size() + 1)
+      throw error("dims " + shapeString(dims) + " permute " + std::to_string(dims.size()) +
+                  " axes, but input " + shapeString(in[0]) + " has " +
+                  std::to_string(in[0].size() - 1) + " per-sample axes");
+    Shape out = {in[0][0]};
+    for (int64_t d : dims)
+      out.push_back(in[0][d]);
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    llvm::SmallVector<int64_t> perm = {0};
+    perm.append(dims.begin(), dims.end());
+    return mlir::kiln::TransposeOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
+                                           in[0], b.getDenseI64ArrayAttr(perm));
+  }
+};
+
+struct RepeatVectorImpl : LayerImpl {
+  RepeatVectorImpl(int64_t n, std::string name)
+      : LayerImpl("RepeatVector", stem(name, "repeat_vector")), n(n) {
+    checkPositive(*this, "n", n);
+  }
+  int64_t n;
+  void getConfig(nlohmann::json &c) const override { c["n"] = n; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 2, "a (batch, features)");
+    return {in[0][0], n, in[0][1]};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    Shape s = sampleShape(in[0]);
+    mlir::Value y = mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, {-1, 1, s[1]}), in[0],
+                                                  b.getDenseI64ArrayAttr({1, s[1]}));
+    return repeatAlong(b, loc, y, 1, n);
+  }
+};
+
 /// Add, Subtract, Multiply, Average, Maximum, Minimum: an elementwise fold over inputs of one
 /// shape.
 struct MergeImpl : LayerImpl {
@@ -973,6 +1145,16 @@ GlobalMaxPooling1D::GlobalMaxPooling1D(GlobalPoolingOptions options)
     : Layer(std::make_shared<GlobalPoolImpl>(true, 1, std::move(options))) {}
 LayerNormalization::LayerNormalization(LayerNormalizationOptions options)
     : Layer(std::make_shared<LayerNormImpl>(std::move(options))) {}
+ZeroPadding2D::ZeroPadding2D(Sides2D padding, Spatial2DOptions options)
+    : Layer(std::make_shared<Sides2DImpl>(false, padding, std::move(options))) {}
+Cropping2D::Cropping2D(Sides2D cropping, Spatial2DOptions options)
+    : Layer(std::make_shared<Sides2DImpl>(true, cropping, std::move(options))) {}
+UpSampling2D::UpSampling2D(std::array<int64_t, 2> size, UpSampling2DOptions options)
+    : Layer(std::make_shared<UpSampling2DImpl>(size, std::move(options))) {}
+Permute::Permute(std::vector<int64_t> dims, NameOptions options)
+    : Layer(std::make_shared<PermuteImpl>(std::move(dims), options.name)) {}
+RepeatVector::RepeatVector(int64_t n, NameOptions options)
+    : Layer(std::make_shared<RepeatVectorImpl>(n, options.name)) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
 } // namespace layers

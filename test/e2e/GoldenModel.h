@@ -83,6 +83,22 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
          .scale = c.at("scale"),
          .name = name});
   }
+  if (cls == "ZeroPadding2D" || cls == "Cropping2D") {
+    const json &p = c.at(cls == "ZeroPadding2D" ? "padding" : "cropping");
+    layers::Sides2D sides({p[0][0].get<int64_t>(), p[0][1].get<int64_t>()},
+                          {p[1][0].get<int64_t>(), p[1][1].get<int64_t>()});
+    if (cls == "ZeroPadding2D")
+      return layers::ZeroPadding2D(sides, {.name = name});
+    return layers::Cropping2D(sides, {.name = name});
+  }
+  if (cls == "UpSampling2D")
+    return layers::UpSampling2D(pair(c.at("size")), {.name = name});
+  if (cls == "Permute")
+    return layers::Permute(c.at("dims").get<std::vector<int64_t>>(), {.name = name});
+  if (cls == "RepeatVector")
+    return layers::RepeatVector(c.at("n"), {.name = name});
+  if (cls == "Reshape")
+    return layers::Reshape(c.at("target_shape").get<std::vector<int64_t>>(), {.name = name});
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

@@ -237,6 +237,24 @@ TEST_F(Train, GradientLayerNormalization) {
                 }}});
 }
 
+// ZeroPadding2D and Cropping2D are kiln.pad and kiln.slice; UpSampling2D, RepeatVector and
+// Permute are reshapes, concatenations and a transpose.
+TEST_F(Train, GradientPaddingCroppingAndShapeLayers) {
+  checkBodies({{"zero padding, cropping, up-sampling", {4, 5, 2},
+                [](Tensor t) {
+                  t = Conv2D(2, 1, {.activation = "tanh"})(t);
+                  t = ZeroPadding2D({{1, 0}, {2, 1}})(t);
+                  t = Conv2D(2, 2, {.activation = "tanh"})(t);
+                  t = Cropping2D({{1, 0}, {0, 2}})(t);
+                  return UpSampling2D({2, 3})(t);
+                }},
+               {"repeat vector, permute, reshape", {5}, [](Tensor t) {
+                  t = RepeatVector(3)(Dense(4, {.activation = "tanh"})(t));
+                  t = Permute({2, 1})(t);
+                  return Reshape({-1, 2})(t);
+                }}});
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

@@ -127,6 +127,38 @@ def layer_norm(name, axis=-1, epsilon=1e-3, center=True, scale=True):
     return {"class_name": "LayerNormalization", "config": c}
 
 
+def sides2d(cls, name, sides):
+    """ZeroPadding2D / Cropping2D with ((top, bottom), (left, right))."""
+    c = _common(name)
+    c.update({"padding" if cls == "ZeroPadding2D" else "cropping": [list(p) for p in sides],
+              "data_format": "channels_last"})
+    return {"class_name": cls, "config": c}
+
+
+def up_sampling2d(name, size):
+    c = _common(name)
+    c.update({"size": list(size), "data_format": "channels_last", "interpolation": "nearest"})
+    return {"class_name": "UpSampling2D", "config": c}
+
+
+def permute(name, dims):
+    c = _common(name)
+    c["dims"] = list(dims)
+    return {"class_name": "Permute", "config": c}
+
+
+def repeat_vector(name, n):
+    c = _common(name)
+    c["n"] = n
+    return {"class_name": "RepeatVector", "config": c}
+
+
+def reshape(name, target):
+    c = _common(name)
+    c["target_shape"] = list(target)
+    return {"class_name": "Reshape", "config": c}
+
+
 def ln_axes(c, rank):
     """LayerNormalization's axes as non-negative indices of a batch-first shape of `rank`."""
     axis = c["axis"] if isinstance(c["axis"], list) else [c["axis"]]
@@ -182,6 +214,21 @@ def out_shape(layer, in_shapes):
         return (*([1] * dims if c["keepdims"] else []), s[-1])
     if cls == "LayerNormalization":
         return s
+    if cls in ("ZeroPadding2D", "Cropping2D"):
+        (t, b), (l, r) = c["padding"] if cls == "ZeroPadding2D" else c["cropping"]
+        sign = 1 if cls == "ZeroPadding2D" else -1
+        return (s[0] + sign * (t + b), s[1] + sign * (l + r), s[2])
+    if cls == "UpSampling2D":
+        return (s[0] * c["size"][0], s[1] * c["size"][1], s[2])
+    if cls == "Permute":
+        return tuple(s[d - 1] for d in c["dims"])
+    if cls == "RepeatVector":
+        return (c["n"], s[0])
+    if cls == "Reshape":
+        t = list(c["target_shape"])
+        if -1 in t:
+            t[t.index(-1)] = int(np.prod(s)) // -int(np.prod(t))
+        return tuple(t)
     raise NotImplementedError(cls)
 
 
@@ -535,6 +582,12 @@ def layer_norm_ref(name):
     return ref
 
 
+def pad_crop_symmetric_ref(g, xs):
+    x = xs[0].astype(np.float64)
+    c = x[:, 2:-2, 1:-1, :]
+    return [np.pad(x, ((0, 0), (2, 2), (1, 1), (0, 0))), c.repeat(2, axis=1).repeat(2, axis=2)]
+
+
 def case_layer_norm_dense():
     """LayerNormalization with Keras' defaults between two Dense layers."""
     g = Graph("layer_norm_dense", 130, sequential=True)
@@ -574,6 +627,47 @@ def case_layer_norm_hw():
     return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
 
 
+def case_pad_crop_upsample():
+    """Asymmetric ZeroPadding2D feeding a conv (so the padding's place matters), asymmetric
+    Cropping2D, non-square UpSampling2D."""
+    g = Graph("pad_crop_upsample", 140, sequential=True)
+    t = g.input("input_1", (4, 5, 2))
+    t = g.call(sides2d("ZeroPadding2D", "zero_padding2d", ((1, 0), (2, 1))), t)
+    t = g.call(conv2d("conv2d", 3, 2), t)
+    t = g.call(sides2d("Cropping2D", "cropping2d", ((1, 0), (0, 2))), t)
+    g.outputs = [g.call(up_sampling2d("up_sampling2d", (2, 3)), t)]
+    x = g.rng.normal(size=(8, 4, 5, 2)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_pad_crop_symmetric():
+    """Symmetric padding and cropping, square up-sampling, straight from the input."""
+    g = Graph("pad_crop_symmetric", 141, sequential=False)
+    t = g.input("input_1", (6, 5, 2))
+    p = g.call(sides2d("ZeroPadding2D", "zero_padding2d", ((2, 2), (1, 1))), t)
+    c = g.call(sides2d("Cropping2D", "cropping2d", ((2, 2), (1, 1))), t)
+    u = g.call(up_sampling2d("up_sampling2d", (2, 2)), c)
+    g.outputs = [p, u]
+    x = g.rng.normal(size=(8, 6, 5, 2)).astype(np.float32)
+    return g, [x], {"numpy_ref": pad_crop_symmetric_ref}
+
+
+def case_permute_repeat_reshape():
+    """RepeatVector after Dense, Permute of the repeats, Reshape with -1, Permute of rank 3."""
+    g = Graph("permute_repeat_reshape", 150, sequential=False)
+    t = g.input("input_1", (6,))
+    d = g.call(dense("dense", 4, "tanh"), t)
+    r = g.call(repeat_vector("repeat_vector", 3), d)
+    p = g.call(permute("permute", (2, 1)), r)
+    s = g.call(reshape("reshape", (-1, 2)), p)
+    v = g.input("input_2", (2, 3, 4))
+    q = g.call(permute("permute_1", (3, 1, 2)), v)
+    g.outputs = [r, s, q]
+    xs = [g.rng.uniform(-2, 2, size=(8, 6)).astype(np.float32),
+          g.rng.normal(size=(8, 2, 3, 4)).astype(np.float32)]
+    return g, xs, {}
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -601,6 +695,9 @@ CASES.update({
     "layer_norm_axis1": case_layer_norm_axis1,
     "layer_norm_axes": case_layer_norm_axes,
     "layer_norm_hw": case_layer_norm_hw,
+    "pad_crop_upsample": case_pad_crop_upsample,
+    "pad_crop_symmetric": case_pad_crop_symmetric,
+    "permute_repeat_reshape": case_permute_repeat_reshape,
 })
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)

@@ -217,6 +217,56 @@ public:
   explicit LayerNormalization(LayerNormalizationOptions options = {});
 };
 
+/// The padding or cropping argument of ZeroPadding2D and Cropping2D, as Keras takes it: one
+/// int for every side, {rows, cols} for symmetric amounts, or {{top, bottom}, {left, right}}.
+struct Sides2D {
+  Sides2D(int64_t all) : top(all), bottom(all), left(all), right(all) {}
+  Sides2D(int64_t rows, int64_t cols) : top(rows), bottom(rows), left(cols), right(cols) {}
+  Sides2D(std::array<int64_t, 2> rows, std::array<int64_t, 2> cols)
+      : top(rows[0]), bottom(rows[1]), left(cols[0]), right(cols[1]) {}
+  int64_t top, bottom, left, right;
+};
+struct Spatial2DOptions {
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Adds rows and columns of zeros around an NHWC input.
+class ZeroPadding2D : public Layer {
+public:
+  explicit ZeroPadding2D(Sides2D padding = 1, Spatial2DOptions options = {});
+};
+/// Removes rows and columns from the edges of an NHWC input.
+class Cropping2D : public Layer {
+public:
+  explicit Cropping2D(Sides2D cropping = 0, Spatial2DOptions options = {});
+};
+
+struct UpSampling2DOptions {
+  std::string data_format = "channels_last";
+  /// Only "nearest": each cell is repeated size[0] x size[1] times.
+  std::string interpolation = "nearest";
+  std::string name;
+};
+/// Repeats the rows of an NHWC input size[0] times and its columns size[1] times.
+class UpSampling2D : public Layer {
+public:
+  explicit UpSampling2D(std::array<int64_t, 2> size = {2, 2}, UpSampling2DOptions options = {});
+  explicit UpSampling2D(int64_t size, UpSampling2DOptions options = {})
+      : UpSampling2D({size, size}, std::move(options)) {}
+};
+
+/// Permutes the per-sample axes: `dims` is a permutation of 1..rank-1 (the batch stays
+/// first), e.g. {2, 1} swaps the two axes of a (batch, steps, features) input.
+class Permute : public Layer {
+public:
+  explicit Permute(std::vector<int64_t> dims, NameOptions options = {});
+};
+/// Repeats a (batch, features) input n times: (batch, n, features).
+class RepeatVector : public Layer {
+public:
+  explicit RepeatVector(int64_t n, NameOptions options = {});
+};
+
 /// Elementwise sum of inputs of one shape.
 class Add : public Layer {
 public:
