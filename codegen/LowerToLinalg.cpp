@@ -574,6 +574,26 @@ struct TransposeLowering : OpConversionPattern<TransposeOp> {
   }
 };
 
+struct PadLowering : OpConversionPattern<PadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    auto resultType = cast<RankedTensorType>(op.getType());
+    SmallVector<OpFoldResult> low, high;
+    for (auto [l, h] : llvm::zip(op.getLow(), op.getHigh())) {
+      low.push_back(rewriter.getIndexAttr(l));
+      high.push_back(rewriter.getIndexAttr(h));
+    }
+    Value zero = f32Const(rewriter, loc, resultType.getElementType(), 0.0);
+    rewriter.replaceOpWithNewOp<tensor::PadOp>(op, resultType, adaptor.getInput(), low, high,
+                                               zero);
+    return success();
+  }
+};
+
 struct ConcatLowering : OpConversionPattern<ConcatOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
@@ -758,7 +778,8 @@ void populateKilnToLinalgPatterns(RewritePatternSet &patterns) {
                ElementwiseLowering<MinimumOp>>(ctx);
   patterns.add<MatmulLowering, Conv2DLowering, Pool2DLowering<MaxPool2DOp, true>,
                Pool2DLowering<AvgPool2DOp, false>, ReshapeLowering, TransposeLowering,
-               ConcatLowering, SoftmaxLowering, ReduceLowering<ReduceSumOp, ReduceKind::Sum>,
+               PadLowering, ConcatLowering, SoftmaxLowering,
+               ReduceLowering<ReduceSumOp, ReduceKind::Sum>,
                ReduceLowering<ReduceMeanOp, ReduceKind::Mean>,
                ReduceLowering<ReduceMaxOp, ReduceKind::Max>, ConstantLowering,
                DropoutLowering>(ctx);

@@ -134,7 +134,8 @@ def Kiln_SliceOp : Kiln_GradOp<"slice"> {
   let summary = "a contiguous slice along one axis";
   let description = [{
     Elements `[start, start + size)` of dimension `axis` (negative counts from the end); the
-    backward rule of `kiln.concat`.
+    backward rule of `kiln.concat` and `kiln.pad`, and Keras' Cropping2D. Its own backward rule
+    is a `kiln.pad` (which needs `axis` to be static).
 
     ```mlir
     %y = kiln.slice %x {axis = -1 : i64, start = 5 : i64, size = 5 : i64}

@@ -237,6 +237,20 @@ LogicalResult TransposeOp::inferReturnTypes(MLIRContext *, std::optional<Locatio
 }
 KILN_COMPATIBLE(TransposeOp)
 
+LogicalResult PadOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                      Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  if (!allRanked(adaptor.getOperands())) {
+    inferred.push_back(unrankedLike(adaptor.getInput()));
+    return success();
+  }
+  std::string err;
+  return finish(loc, "pad", adaptor.getInput(),
+                inferPadShape(shapeOf(adaptor.getInput()), adaptor.getLow(), adaptor.getHigh(),
+                              err),
+                err, inferred);
+}
+KILN_COMPATIBLE(PadOp)
+
 LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                          Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
   ValueRange inputs = adaptor.getInputs();

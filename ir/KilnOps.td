@@ -181,6 +181,23 @@ def Kiln_TransposeOp : Kiln_InferredOp<"transpose", [SameOperandsAndResultElemen
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def Kiln_PadOp : Kiln_InferredOp<"pad", [SameOperandsAndResultElementType]> {
+  let summary = "pad with zeros";
+  let description = [{
+    Keras' ZeroPadding2D (and the backward rule of `kiln.slice`): `low[i]` zeros before and
+    `high[i]` zeros after dimension `i`; both list every dimension, the batch included, and
+    hold no negative entry. A dynamic dimension stays dynamic.
+
+    ```mlir
+    %y = kiln.pad %x {low = array<i64: 0, 1, 2, 0>, high = array<i64: 0, 1, 0, 0>}
+        : (tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, DenseI64ArrayAttr:$low, DenseI64ArrayAttr:$high);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
 def Kiln_ConcatOp : Kiln_InferredOp<"concat"> {
   let summary = "concatenate along an axis";
   let description = [{

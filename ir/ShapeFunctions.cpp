@@ -226,6 +226,30 @@ FailureOr<Shape> inferTransposeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> 
   return out;
 }
 
+FailureOr<Shape> inferPadShape(ArrayRef<int64_t> input, ArrayRef<int64_t> low,
+                               ArrayRef<int64_t> high, std::string &err) {
+  if (low.size() != input.size() || high.size() != input.size())
+    return fail(err, "padding of " + llvm::Twine(low.size()) + " and " +
+                         llvm::Twine(high.size()) + " dims for input shape " +
+                         formatShape(input));
+  Shape out;
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (low[i] < 0 || high[i] < 0)
+      return fail(err, "padding (" + llvm::Twine(low[i]) + ", " + llvm::Twine(high[i]) +
+                           ") of dimension " + llvm::Twine(i) + " is negative");
+    if (ShapedType::isDynamic(input[i])) {
+      out.push_back(kDynamic);
+      continue;
+    }
+    int64_t d = input[i];
+    if (llvm::AddOverflow(d, low[i], d) || llvm::AddOverflow(d, high[i], d))
+      return fail(err, "padding dimension " + llvm::Twine(i) + " of " + formatShape(input) +
+                           " overflows int64");
+    out.push_back(d);
+  }
+  return out;
+}
+
 FailureOr<int64_t> normalizeAxis(int64_t axis, int64_t rank, std::string &err) {
   if (axis < -rank || axis >= rank) {
     err = "axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank);

@@ -32,6 +32,9 @@ FailureOr<Shape> inferReshapeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> sh
                                    std::string &err);
 FailureOr<Shape> inferTransposeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> perm,
                                      std::string &err);
+/// Zero padding: `low[i]` and `high[i]` cells added before and after dimension `i`.
+FailureOr<Shape> inferPadShape(ArrayRef<int64_t> input, ArrayRef<int64_t> low,
+                               ArrayRef<int64_t> high, std::string &err);
 FailureOr<Shape> inferConcatShape(ArrayRef<Shape> inputs, int64_t axis, std::string &err);
 FailureOr<Shape> inferReduceShape(ArrayRef<int64_t> input, ArrayRef<int64_t> axes,
                                   bool keepdims, std::string &err);

@@ -264,6 +264,34 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
                                 b.getI64IntegerAttr(offset), b.getI64IntegerAttr(size));
       offset += size;
     }
+  } else if (auto p = dyn_cast<PadOp>(op)) {
+    // The padded cells get no gradient: slice the input's cells back out, one axis at a time.
+    Value g = dy;
+    auto xt = typeOf(p.getInput());
+    for (int64_t i = 0; i < xt.getRank(); ++i) {
+      int64_t lo = p.getLow()[i], hi = p.getHigh()[i];
+      if (lo == 0 && hi == 0)
+        continue;
+      if (xt.isDynamicDim(i))
+        return failure();
+      SmallVector<int64_t> shape(typeOf(g).getShape());
+      shape[i] = xt.getDimSize(i);
+      g = SliceOp::create(b, loc, withShape(xt, shape), g, b.getI64IntegerAttr(i),
+                          b.getI64IntegerAttr(lo), b.getI64IntegerAttr(xt.getDimSize(i)));
+    }
+    dx[0] = g;
+  } else if (auto sl = dyn_cast<SliceOp>(op)) {
+    auto xt = typeOf(sl.getInput());
+    int64_t axis = static_cast<int64_t>(sl.getAxis());
+    if (axis < 0)
+      axis += xt.getRank();
+    if (xt.isDynamicDim(axis))
+      return failure();
+    SmallVector<int64_t> low(xt.getRank(), 0), high(xt.getRank(), 0);
+    low[axis] = static_cast<int64_t>(sl.getStart());
+    high[axis] = xt.getDimSize(axis) - low[axis] - static_cast<int64_t>(sl.getSize());
+    dx[0] = PadOp::create(b, loc, xt, dy, b.getDenseI64ArrayAttr(low),
+                          b.getDenseI64ArrayAttr(high));
   } else if (auto s = dyn_cast<SoftmaxOp>(op)) {
     // dx = y * (dy - sum(dy * y, axis, keepdims))
     Value y = s.getResult();

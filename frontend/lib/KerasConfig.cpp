@@ -132,10 +132,11 @@ json layerConfig(const LayerImpl &l, bool keras2) {
     for (const char *k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
                           "kernel_constraint", "bias_constraint"})
       c[k] = nullptr;
-    if (!keras2)
-      for (const char *k : {"kernel_initializer", "bias_initializer"})
-        c[k] = keras3Object("keras.initializers", c[k]);
   }
+  if (!keras2)
+    for (auto it = c.begin(); it != c.end(); ++it)
+      if (it.key().ends_with("_initializer") && it->is_object() && !it->contains("module"))
+        *it = keras3Object("keras.initializers", *it);
   return c;
 }
 
@@ -318,6 +319,23 @@ struct ConfigReader {
   std::array<int64_t, 2> getPair(const char *key, std::array<int64_t, 2> def) const {
     auto v = getInts(key, 2, {def[0], def[1]});
     return {v[0], v[1]};
+  }
+  /// ZeroPadding2D's padding / Cropping2D's cropping: an int, [rows, cols] or
+  /// [[top, bottom], [left, right]].
+  Sides2D sides2D(const char *key, int64_t def) const {
+    if (!has(key))
+      return Sides2D(def);
+    const json &v = c[key];
+    if (v.is_number())
+      return Sides2D(integer(v, key));
+    if (v.is_array() && v.size() == 2 && v[0].is_number() && v[1].is_number())
+      return Sides2D(integer(v[0], key), integer(v[1], key));
+    if (v.is_array() && v.size() == 2 && v[0].is_array() && v[1].is_array() &&
+        v[0].size() == 2 && v[1].size() == 2)
+      return Sides2D({integer(v[0][0], key), integer(v[0][1], key)},
+                     {integer(v[1][0], key), integer(v[1][1], key)});
+    throw error(cls + " config key '" + key + "' must be an integer, [rows, cols] or "
+                "[[top, bottom], [left, right]], got " + v.dump());
   }
   void requireNull(const char *key, const std::string &why = "") const {
     if (has(key))
@@ -557,6 +575,72 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   if (cls == "Add")
     return Add({name});
+  if (cls == "Multiply")
+    return Multiply({name});
+  if (cls == "Subtract")
+    return Subtract({name});
+  if (cls == "Average")
+    return Average({name});
+  if (cls == "Maximum")
+    return Maximum({name});
+  if (cls == "Minimum")
+    return Minimum({name});
+  if (cls == "GlobalAveragePooling2D" || cls == "GlobalAvgPool2D" ||
+      cls == "GlobalMaxPooling2D" || cls == "GlobalMaxPool2D" ||
+      cls == "GlobalAveragePooling1D" || cls == "GlobalAvgPool1D" ||
+      cls == "GlobalMaxPooling1D" || cls == "GlobalMaxPool1D") {
+    GlobalPoolingOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.keepdims = r.getBool("keepdims", false);
+    o.name = name;
+    bool max = cls.starts_with("GlobalMax");
+    if (cls.ends_with("2D"))
+      return max ? Layer(GlobalMaxPooling2D(o)) : Layer(GlobalAveragePooling2D(o));
+    return max ? Layer(GlobalMaxPooling1D(o)) : Layer(GlobalAveragePooling1D(o));
+  }
+  if (cls == "LayerNormalization") {
+    for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
+                          "gamma_constraint"})
+      r.requireNull(k);
+    if (r.getBool("rms_scaling", false))
+      throw r.error("LayerNormalization option 'rms_scaling' is not supported by kiln");
+    LayerNormalizationOptions o;
+    if (r.has("axis")) // an int, or a list (Keras writes [-1] once the layer is built)
+      o.axis = c["axis"].is_array() ? r.getInts("axis", 0, {})
+                                    : std::vector<int64_t>{r.getInt("axis")};
+    o.epsilon = r.getDouble("epsilon", 1e-3);
+    o.center = r.getBool("center", true);
+    o.scale = r.getBool("scale", true);
+    o.beta_initializer = r.initializer("beta_initializer", "zeros");
+    o.gamma_initializer = r.initializer("gamma_initializer", "ones");
+    o.name = name;
+    return LayerNormalization(o);
+  }
+  if (cls == "ZeroPadding2D" || cls == "Cropping2D") {
+    bool crop = cls == "Cropping2D";
+    Spatial2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    Sides2D sides = r.sides2D(crop ? "cropping" : "padding", crop ? 0 : 1);
+    if (crop)
+      return Cropping2D(sides, o);
+    return ZeroPadding2D(sides, o);
+  }
+  if (cls == "UpSampling2D") {
+    UpSampling2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    o.interpolation = r.getString("interpolation", "nearest");
+    o.name = name;
+    return UpSampling2D(r.getPair("size", {2, 2}), o);
+  }
+  if (cls == "Permute") {
+    if (!r.has("dims") || !c["dims"].is_array())
+      throw r.error("Permute config needs a list 'dims', got " +
+                    (c.contains("dims") ? c["dims"].dump() : "none"));
+    return Permute(r.getInts("dims", 0, {}), {name});
+  }
+  if (cls == "RepeatVector")
+    return RepeatVector(r.getInt("n"), {name});
   if (cls == "BatchNormalization") {
     for (const char *k : {"beta_regularizer", "gamma_regularizer", "beta_constraint",
                           "gamma_constraint"})
@@ -591,8 +675,10 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
   }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
-                        "Flatten, Reshape, Activation, Dropout, Add, Concatenate, "
-                        "BatchNormalization");
+                        "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
+                        "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
+                        "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
+                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector");
 }
 
 namespace {

@@ -5,6 +5,7 @@
 
 #include "mlir/IR/BuiltinTypes.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -620,10 +621,333 @@ struct BatchNormImpl : LayerImpl {
   }
 };
 
-struct AddImpl : LayerImpl {
-  explicit AddImpl(std::string name) : LayerImpl("Add", stem(name, "add")) {}
+/// The static shape of `v` with the batch as -1, as outputShape() takes it.
+Shape sampleShape(mlir::Value v) {
+  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+  Shape s(t.getShape().begin(), t.getShape().end());
+  s[0] = -1;
+  return s;
+}
+
+struct GlobalPoolImpl : LayerImpl {
+  GlobalPoolImpl(bool max, int dims, GlobalPoolingOptions o)
+      : LayerImpl(std::string(max ? "GlobalMaxPooling" : "GlobalAveragePooling") +
+                      std::to_string(dims) + "D",
+                  stem(o.name, std::string(max ? "global_max_pooling" : "global_average_pooling") +
+                                   std::to_string(dims) + "d")),
+        max(max), dims(dims), opts(std::move(o)) {
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  int dims;
+  GlobalPoolingOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["data_format"] = opts.data_format;
+    c["keepdims"] = opts.keepdims;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], dims + 2, dims == 2 ? "an NHWC" : "a (batch, steps, features)");
+    Shape out = {in[0][0]};
+    if (opts.keepdims)
+      out.insert(out.end(), dims, 1);
+    out.push_back(in[0].back());
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    auto t = tensorType(b, outputShape({sampleShape(in[0])}));
+    llvm::SmallVector<int64_t> axes = {1};
+    if (dims == 2)
+      axes.push_back(2);
+    auto a = b.getDenseI64ArrayAttr(axes);
+    auto keep = b.getBoolAttr(opts.keepdims);
+    if (max)
+      return mlir::kiln::ReduceMaxOp::create(b, loc, t, in[0], a, keep);
+    return mlir::kiln::ReduceMeanOp::create(b, loc, t, in[0], a, keep);
+  }
+};
+
+struct LayerNormImpl : LayerImpl {
+  explicit LayerNormImpl(LayerNormalizationOptions o)
+      : LayerImpl("LayerNormalization", stem(o.name, "layer_normalization")), opts(std::move(o)) {
+    if (opts.axis.empty())
+      throw error("axis must name at least one axis");
+    if (!(opts.epsilon > 0))
+      throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
+  }
+  LayerNormalizationOptions opts;
+
+  /// The normalized axes as non-negative indices, checked against an input of `rank`.
+  std::vector<int64_t> axes(const Shape &in) const {
+    int64_t rank = static_cast<int64_t>(in.size());
+    std::vector<int64_t> out;
+    for (int64_t a : opts.axis) {
+      int64_t n = a < 0 ? a + rank : a;
+      if (n < 1 || n >= rank)
+        throw error("axis " + std::to_string(a) + " is out of range for input " +
+                    shapeString(in) + " (the batch axis cannot be normalized over)");
+      if (!out.empty() && n <= out.back())
+        throw error("axis " + shapeString(opts.axis) +
+                    " must list distinct axes in increasing order (input " + shapeString(in) +
+                    ")");
+      out.push_back(n);
+    }
+    return out;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    axes(in[0]);
+    return in[0];
+  }
+  void build(const std::vector<Shape> &in) override {
+    Shape p;
+    for (int64_t a : axes(in[0]))
+      p.push_back(in[0][a]);
+    if (opts.scale)
+      addWeight("gamma", p, opts.gamma_initializer);
+    if (opts.center)
+      addWeight("beta", p, opts.beta_initializer);
+  }
+  void getConfig(nlohmann::json &c) const override {
+    c["axis"] = opts.axis;
+    c["epsilon"] = opts.epsilon;
+    c["center"] = opts.center;
+    c["scale"] = opts.scale;
+    c["rms_scaling"] = false;
+    c["beta_initializer"] = initializerConfig(opts.beta_initializer);
+    c["gamma_initializer"] = initializerConfig(opts.gamma_initializer);
+    c["beta_regularizer"] = nullptr;
+    c["gamma_regularizer"] = nullptr;
+    c["beta_constraint"] = nullptr;
+    c["gamma_constraint"] = nullptr;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    Shape shape = sampleShape(x);
+    std::vector<int64_t> ax = axes(shape);
+    auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+    // The statistics keep the normalized axes as 1s, so they broadcast against x.
+    llvm::SmallVector<int64_t> kept(xt.getShape());
+    for (int64_t a : ax)
+      kept[a] = 1;
+    auto st = mlir::RankedTensorType::get(kept, xt.getElementType());
+    auto axesAttr = b.getDenseI64ArrayAttr(llvm::SmallVector<int64_t>(ax.begin(), ax.end()));
+    auto keep = b.getBoolAttr(true);
+    mlir::Value mean = ReduceMeanOp::create(b, loc, st, x, axesAttr, keep);
+    mlir::Value centered = SubOp::create(b, loc, xt, x, mean);
+    mlir::Value var =
+        ReduceMeanOp::create(b, loc, st, SquareOp::create(b, loc, xt, centered), axesAttr, keep);
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value eps = ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(opts.epsilon)));
+    mlir::Value sd = SqrtOp::create(b, loc, st, AddOp::create(b, loc, st, var, eps));
+    mlir::Value y = DivOp::create(b, loc, xt, centered, sd);
+    size_t k = 0;
+    if (opts.scale)
+      y = MulOp::create(b, loc, xt, y, param(b, loc, w[k++], shape, ax));
+    if (opts.center)
+      y = AddOp::create(b, loc, xt, y, param(b, loc, w[k++], shape, ax));
+    return y;
+  }
+  /// A weight of the normalized axes' shape, reshaped to broadcast against the input: the
+  /// axes after the first normalized one that are not normalized become 1s.
+  mlir::Value param(mlir::OpBuilder &b, mlir::Location loc, mlir::Value p, const Shape &in,
+                    const std::vector<int64_t> &ax) const {
+    Shape rest;
+    for (int64_t i = ax[0] + 1; i < static_cast<int64_t>(in.size()); ++i)
+      rest.push_back(std::find(ax.begin(), ax.end(), i) != ax.end() ? in[i] : 1);
+    Shape full = {in[ax[0]]};
+    full.insert(full.end(), rest.begin(), rest.end());
+    auto pt = llvm::cast<mlir::RankedTensorType>(p.getType());
+    if (Shape(pt.getShape().begin(), pt.getShape().end()) == full)
+      return p;
+    return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, full), p,
+                                         b.getDenseI64ArrayAttr(rest));
+  }
+};
+
+std::string sidesString(const Sides2D &s) {
+  return "((" + std::to_string(s.top) + ", " + std::to_string(s.bottom) + "), (" +
+         std::to_string(s.left) + ", " + std::to_string(s.right) + "))";
+}
+
+/// ZeroPadding2D and Cropping2D.
+struct Sides2DImpl : LayerImpl {
+  Sides2DImpl(bool crop, Sides2D sides, Spatial2DOptions o)
+      : LayerImpl(crop ? "Cropping2D" : "ZeroPadding2D",
+                  stem(o.name, crop ? "cropping2d" : "zero_padding2d")),
+        crop(crop), sides(sides), opts(std::move(o)) {
+    if (sides.top < 0 || sides.bottom < 0 || sides.left < 0 || sides.right < 0)
+      throw error(std::string(crop ? "cropping " : "padding ") + sidesString(sides) +
+                  " must not be negative");
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool crop;
+  Sides2D sides;
+  Spatial2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c[crop ? "cropping" : "padding"] = {{sides.top, sides.bottom}, {sides.left, sides.right}};
+    c["data_format"] = opts.data_format;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = in[0];
+    int64_t dh = sides.top + sides.bottom, dw = sides.left + sides.right;
+    if (crop) {
+      if (dh >= in[0][1] || dw >= in[0][2])
+        throw error("cropping " + sidesString(sides) + " leaves nothing of input " +
+                    shapeString(in[0]));
+      out[1] -= dh;
+      out[2] -= dw;
+    } else {
+      out[1] += dh;
+      out[2] += dw;
+    }
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape shape = sampleShape(in[0]);
+    if (!crop)
+      return PadOp::create(b, loc, tensorType(b, outputShape({shape})), in[0],
+                           b.getDenseI64ArrayAttr({0, sides.top, sides.left, 0}),
+                           b.getDenseI64ArrayAttr({0, sides.bottom, sides.right, 0}));
+    mlir::Value y = in[0];
+    int64_t starts[2] = {sides.top, sides.left}, ends[2] = {sides.bottom, sides.right};
+    for (int64_t axis = 1; axis <= 2; ++axis) {
+      int64_t start = starts[axis - 1], size = shape[axis] - start - ends[axis - 1];
+      if (size == shape[axis])
+        continue;
+      shape[axis] = size;
+      y = SliceOp::create(b, loc, tensorType(b, shape), y, b.getI64IntegerAttr(axis),
+                          b.getI64IntegerAttr(start), b.getI64IntegerAttr(size));
+    }
+    return y;
+  }
+};
+
+/// Copies of `x` side by side along `axis` (a composition of kiln.concat, so its gradient sums
+/// the copies' gradients).
+mlir::Value repeatAlong(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t axis,
+                        int64_t times) {
+  if (times == 1)
+    return x;
+  Shape shape = sampleShape(x);
+  shape[axis] *= times;
+  llvm::SmallVector<mlir::Value> copies(times, x);
+  return mlir::kiln::ConcatOp::create(b, loc, tensorType(b, shape), copies,
+                                      b.getI64IntegerAttr(axis));
+}
+
+struct UpSampling2DImpl : LayerImpl {
+  UpSampling2DImpl(std::array<int64_t, 2> size, UpSampling2DOptions o)
+      : LayerImpl("UpSampling2D", stem(o.name, "up_sampling2d")), size(size), opts(std::move(o)) {
+    checkPositive(*this, "size", size[0]);
+    checkPositive(*this, "size", size[1]);
+    checkChannelsLast(*this, opts.data_format);
+    if (opts.interpolation != "nearest")
+      throw error("interpolation '" + opts.interpolation +
+                  "' is not supported; kiln's UpSampling2D has 'nearest'");
+  }
+  std::array<int64_t, 2> size;
+  UpSampling2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["size"] = size;
+    c["data_format"] = opts.data_format;
+    c["interpolation"] = opts.interpolation;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = in[0];
+    if (__builtin_mul_overflow(out[1], size[0], &out[1]) ||
+        __builtin_mul_overflow(out[2], size[1], &out[2]))
+      throw error("size (" + std::to_string(size[0]) + ", " + std::to_string(size[1]) +
+                  ") is too large for input " + shapeString(in[0]));
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]);
+    if (size[0] == 1 && size[1] == 1)
+      return in[0];
+    // (N, H, W, C) -> (N, H, 1, W, 1, C), copies along the 1s, -> (N, H * sh, W * sw, C).
+    Shape split = {-1, s[1], 1, s[2], 1, s[3]};
+    mlir::Value y = ReshapeOp::create(b, loc, tensorType(b, split), in[0],
+                                      b.getDenseI64ArrayAttr({s[1], 1, s[2], 1, s[3]}));
+    y = repeatAlong(b, loc, y, 2, size[0]);
+    y = repeatAlong(b, loc, y, 4, size[1]);
+    Shape out = outputShape({s});
+    return ReshapeOp::create(b, loc, tensorType(b, out), y,
+                             b.getDenseI64ArrayAttr({out[1], out[2], out[3]}));
+  }
+};
+
+struct PermuteImpl : LayerImpl {
+  PermuteImpl(std::vector<int64_t> dims, std::string name)
+      : LayerImpl("Permute", stem(name, "permute")), dims(std::move(dims)) {
+    std::vector<int64_t> sorted = this->dims;
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i)
+      if (sorted[i] != static_cast<int64_t>(i) + 1)
+        throw error("dims " + shapeString(this->dims) +
+                    " must be a permutation of 1.." + std::to_string(sorted.size()) +
+                    " (the batch axis 0 stays first)");
+    if (this->dims.empty())
+      throw error("dims must not be empty");
+  }
+  std::vector<int64_t> dims;
+  void getConfig(nlohmann::json &c) const override { c["dims"] = dims; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() != dims.size() + 1)
+      throw error("dims " + shapeString(dims) + " permute " + std::to_string(dims.size()) +
+                  " axes, but input " + shapeString(in[0]) + " has " +
+                  std::to_string(in[0].size() - 1) + " per-sample axes");
+    Shape out = {in[0][0]};
+    for (int64_t d : dims)
+      out.push_back(in[0][d]);
+    return out;
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    llvm::SmallVector<int64_t> perm = {0};
+    perm.append(dims.begin(), dims.end());
+    return mlir::kiln::TransposeOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
+                                           in[0], b.getDenseI64ArrayAttr(perm));
+  }
+};
+
+struct RepeatVectorImpl : LayerImpl {
+  RepeatVectorImpl(int64_t n, std::string name)
+      : LayerImpl("RepeatVector", stem(name, "repeat_vector")), n(n) {
+    checkPositive(*this, "n", n);
+  }
+  int64_t n;
+  void getConfig(nlohmann::json &c) const override { c["n"] = n; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 2, "a (batch, features)");
+    return {in[0][0], n, in[0][1]};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    Shape s = sampleShape(in[0]);
+    mlir::Value y = mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, {-1, 1, s[1]}), in[0],
+                                                  b.getDenseI64ArrayAttr({1, s[1]}));
+    return repeatAlong(b, loc, y, 1, n);
+  }
+};
+
+/// Add, Subtract, Multiply, Average, Maximum, Minimum: an elementwise fold over inputs of one
+/// shape.
+struct MergeImpl : LayerImpl {
+  MergeImpl(std::string cls, std::string base, std::string name)
+      : LayerImpl(std::move(cls), stem(name, base)) {}
   int arity() const override { return 0; }
   Shape outputShape(const std::vector<Shape> &in) const override {
+    if (className == "Subtract" && in.size() != 2)
+      throw error("Subtract expects exactly 2 inputs, got " + std::to_string(in.size()));
     for (size_t i = 1; i < in.size(); ++i)
       if (in[i] != in[0])
         throw error("inputs must have one shape, got " + shapeString(in[0]) + " and " +
@@ -632,9 +956,27 @@ struct AddImpl : LayerImpl {
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    mlir::Type t = in[0].getType();
     mlir::Value y = in[0];
-    for (size_t i = 1; i < in.size(); ++i)
-      y = mlir::kiln::AddOp::create(b, loc, in[0].getType(), y, in[i]);
+    for (size_t i = 1; i < in.size(); ++i) {
+      if (className == "Subtract")
+        y = SubOp::create(b, loc, t, y, in[i]);
+      else if (className == "Multiply")
+        y = MulOp::create(b, loc, t, y, in[i]);
+      else if (className == "Maximum")
+        y = MaximumOp::create(b, loc, t, y, in[i]);
+      else if (className == "Minimum")
+        y = MinimumOp::create(b, loc, t, y, in[i]);
+      else
+        y = AddOp::create(b, loc, t, y, in[i]);
+    }
+    if (className == "Average") { // Keras 3: the sum divided by the count
+      auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+      mlir::Value n = ConstantOp::create(
+          b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(in.size())));
+      y = DivOp::create(b, loc, t, y, n);
+    }
     return y;
   }
 };
@@ -780,9 +1122,39 @@ Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
-Add::Add(NameOptions options) : Layer(std::make_shared<AddImpl>(options.name)) {}
+Add::Add(NameOptions options) : Layer(std::make_shared<MergeImpl>("Add", "add", options.name)) {}
+Multiply::Multiply(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Multiply", "multiply", options.name)) {}
+Subtract::Subtract(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Subtract", "subtract", options.name)) {}
+Average::Average(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Average", "average", options.name)) {}
+Maximum::Maximum(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Maximum", "maximum", options.name)) {}
+Minimum::Minimum(NameOptions options)
+    : Layer(std::make_shared<MergeImpl>("Minimum", "minimum", options.name)) {}
 BatchNormalization::BatchNormalization(BatchNormalizationOptions options)
     : Layer(std::make_shared<BatchNormImpl>(std::move(options))) {}
+GlobalAveragePooling2D::GlobalAveragePooling2D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(false, 2, std::move(options))) {}
+GlobalMaxPooling2D::GlobalMaxPooling2D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(true, 2, std::move(options))) {}
+GlobalAveragePooling1D::GlobalAveragePooling1D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(false, 1, std::move(options))) {}
+GlobalMaxPooling1D::GlobalMaxPooling1D(GlobalPoolingOptions options)
+    : Layer(std::make_shared<GlobalPoolImpl>(true, 1, std::move(options))) {}
+LayerNormalization::LayerNormalization(LayerNormalizationOptions options)
+    : Layer(std::make_shared<LayerNormImpl>(std::move(options))) {}
+ZeroPadding2D::ZeroPadding2D(Sides2D padding, Spatial2DOptions options)
+    : Layer(std::make_shared<Sides2DImpl>(false, padding, std::move(options))) {}
+Cropping2D::Cropping2D(Sides2D cropping, Spatial2DOptions options)
+    : Layer(std::make_shared<Sides2DImpl>(true, cropping, std::move(options))) {}
+UpSampling2D::UpSampling2D(std::array<int64_t, 2> size, UpSampling2DOptions options)
+    : Layer(std::make_shared<UpSampling2DImpl>(size, std::move(options))) {}
+Permute::Permute(std::vector<int64_t> dims, NameOptions options)
+    : Layer(std::make_shared<PermuteImpl>(std::move(dims), options.name)) {}
+RepeatVector::RepeatVector(int64_t n, NameOptions options)
+    : Layer(std::make_shared<RepeatVectorImpl>(n, options.name)) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
 } // namespace layers

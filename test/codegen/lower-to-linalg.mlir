@@ -161,6 +161,16 @@ func.func @transpose(%x: tensor<?x3x4xf32>) -> tensor<?x4x3xf32> {
   return %0 : tensor<?x4x3xf32>
 }
 
+// CHECK-LABEL: func.func @pad
+func.func @pad(%x: tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32> {
+  // CHECK: %[[Z:.+]] = arith.constant 0.000000e+00 : f32
+  // CHECK: tensor.pad %{{.+}} low[0, 1, 2, 0] high[0, 1, 0, 0]
+  // CHECK: tensor.yield %[[Z]] : f32
+  // CHECK: } : tensor<?x4x4x3xf32> to tensor<?x6x6x3xf32>
+  %0 = kiln.pad %x {low = array<i64: 0, 1, 2, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32>
+  return %0 : tensor<?x6x6x3xf32>
+}
+
 // CHECK-LABEL: func.func @concat
 func.func @concat(%a: tensor<?x8xf32>, %b: tensor<?x4xf32>) -> tensor<?x12xf32> {
   // CHECK: %[[E:.+]] = tensor.empty(%{{.+}}) : tensor<?x12xf32>

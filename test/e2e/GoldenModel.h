@@ -53,6 +53,52 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Add({.name = name});
   if (cls == "Dropout")
     return layers::Dropout(c.at("rate"), {.name = name});
+  if (cls == "Multiply")
+    return layers::Multiply({.name = name});
+  if (cls == "Subtract")
+    return layers::Subtract({.name = name});
+  if (cls == "Average")
+    return layers::Average({.name = name});
+  if (cls == "Maximum")
+    return layers::Maximum({.name = name});
+  if (cls == "Minimum")
+    return layers::Minimum({.name = name});
+  if (cls.starts_with("Global")) {
+    layers::GlobalPoolingOptions o{.keepdims = c.value("keepdims", false), .name = name};
+    if (cls == "GlobalAveragePooling2D")
+      return layers::GlobalAveragePooling2D(o);
+    if (cls == "GlobalMaxPooling2D")
+      return layers::GlobalMaxPooling2D(o);
+    if (cls == "GlobalAveragePooling1D")
+      return layers::GlobalAveragePooling1D(o);
+    return layers::GlobalMaxPooling1D(o);
+  }
+  if (cls == "LayerNormalization") {
+    const json &a = c.at("axis");
+    return layers::LayerNormalization(
+        {.axis = a.is_array() ? a.get<std::vector<int64_t>>()
+                              : std::vector<int64_t>{a.get<int64_t>()},
+         .epsilon = c.at("epsilon"),
+         .center = c.at("center"),
+         .scale = c.at("scale"),
+         .name = name});
+  }
+  if (cls == "ZeroPadding2D" || cls == "Cropping2D") {
+    const json &p = c.at(cls == "ZeroPadding2D" ? "padding" : "cropping");
+    layers::Sides2D sides({p[0][0].get<int64_t>(), p[0][1].get<int64_t>()},
+                          {p[1][0].get<int64_t>(), p[1][1].get<int64_t>()});
+    if (cls == "ZeroPadding2D")
+      return layers::ZeroPadding2D(sides, {.name = name});
+    return layers::Cropping2D(sides, {.name = name});
+  }
+  if (cls == "UpSampling2D")
+    return layers::UpSampling2D(pair(c.at("size")), {.name = name});
+  if (cls == "Permute")
+    return layers::Permute(c.at("dims").get<std::vector<int64_t>>(), {.name = name});
+  if (cls == "RepeatVector")
+    return layers::RepeatVector(c.at("n"), {.name = name});
+  if (cls == "Reshape")
+    return layers::Reshape(c.at("target_shape").get<std::vector<int64_t>>(), {.name = name});
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

@@ -85,6 +85,41 @@ TEST_P(Golden, PredictMatchesKeras) {
   }
 }
 
+// The same case read from its Keras config (model.json, tf.keras 2.x layout) instead of built
+// with the C++ API: the config reader must make the same model.
+TEST_P(Golden, ConfigMatchesKeras) {
+  backend::clear_session();
+  if (GetParam().starts_with("seed_cnn"))
+    GTEST_SKIP() << "the seed CNN cases are checked through the builder (PredictMatchesKeras)";
+  fs::path dir = kGoldenDir / GetParam();
+  Case c = load(GetParam());
+  std::ifstream in(dir / "model.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Model model = model_from_json(text);
+  json cj = json::parse(std::ifstream(dir / "case.json"));
+  for (const json &l : cj.at("layers")) {
+    std::vector<Array> w;
+    for (const json &f : l.at("weights"))
+      w.push_back(loadNpy((dir / f.get<std::string>()).string()));
+    if (!w.empty())
+      model.get_layer(l.at("name").get<std::string>()).set_weights(w);
+  }
+  std::vector<Array> got = model.predict(c.xs, {.batch_size = 256});
+  ASSERT_EQ(got.size(), c.ys.size());
+  for (size_t o = 0; o < got.size(); ++o) {
+    ASSERT_EQ(got[o].shape, c.ys[o].shape) << "output " << o;
+    double scale = 1.0, worst = 0.0;
+    for (float v : c.ys[o].data)
+      scale = std::max(scale, std::fabs(double(v)));
+    for (int64_t i = 0; i < c.ys[o].size(); ++i) {
+      double d = std::fabs(double(got[o].data[i]) - c.ys[o].data[i]);
+      if (!(d <= worst))
+        worst = d;
+    }
+    EXPECT_LE(worst, c.atol * scale) << "output " << o;
+  }
+}
+
 std::vector<std::string> cases() {
   std::vector<std::string> names;
   for (const auto &e : fs::directory_iterator(kGoldenDir))

@@ -177,6 +177,85 @@ TEST_F(Train, GradientConvPoolingAndMerges) {
   }
 }
 
+/// A model body on an input of one sample shape, for the gradient checks below.
+struct BodyCase {
+  const char *name;
+  std::vector<int64_t> input;
+  std::function<Tensor(Tensor)> body;
+};
+
+/// Checks the gradient of input -> body -> (Flatten) -> Dense(3, softmax) for each case: the
+/// gradient reaches the weights before and after the layers under test.
+void checkBodies(const std::vector<BodyCase> &cases) {
+  for (const BodyCase &c : cases) {
+    SCOPED_TRACE(c.name);
+    backend::clear_session();
+    auto in = Input(c.input);
+    Tensor t = c.body(in);
+    if (t.shape().size() > 2)
+      t = Flatten()(t);
+    Model m(in, Dense(3, {.activation = "softmax"})(t));
+    std::vector<int64_t> xs = {4};
+    xs.insert(xs.end(), c.input.begin(), c.input.end());
+    Array y = utils::to_categorical(Array({4}, {0, 1, 2, 1}), 3);
+    checkGradient(m, "categorical_crossentropy", {random(xs, 11)}, {y});
+  }
+}
+
+TEST_F(Train, GradientMerges) {
+  checkBodies({{"multiply, subtract, average, maximum, minimum", {5}, [](Tensor t) {
+                  Tensor a = Dense(4, {.activation = "tanh"})(t), b = Dense(4)(t),
+                         c = Dense(4)(t);
+                  return Concatenate()({Multiply()({a, b, c}), Subtract()({a, b}),
+                                        Average()({a, b, c}), Maximum()({a, b, c}),
+                                        Minimum()({b, c})});
+                }}});
+}
+
+TEST_F(Train, GradientGlobalPooling) {
+  checkBodies({{"global pooling 2d", {5, 4, 2},
+                [](Tensor t) {
+                  t = Conv2D(3, 2, {.activation = "tanh"})(t);
+                  return Concatenate()({GlobalAveragePooling2D()(t), GlobalMaxPooling2D()(t),
+                                        Flatten()(GlobalMaxPooling2D({.keepdims = true})(t))});
+                }},
+               {"global pooling 1d", {5}, [](Tensor t) {
+                  t = Reshape({6, 2})(Dense(12, {.activation = "tanh"})(t));
+                  return Concatenate()({GlobalAveragePooling1D()(t), GlobalMaxPooling1D()(t),
+                                        Flatten()(GlobalAveragePooling1D({.keepdims = true})(t))});
+                }}});
+}
+
+TEST_F(Train, GradientLayerNormalization) {
+  checkBodies({{"layer normalization", {5},
+                [](Tensor t) {
+                  t = LayerNormalization()(Dense(6, {.activation = "tanh"})(t));
+                  return Dense(4, {.activation = "tanh"})(t);
+                }},
+               {"layer normalization over axes 1, 2", {3, 4, 2}, [](Tensor t) {
+                  t = Conv2D(3, 1)(t);
+                  return LayerNormalization({.axis = {1, 2}, .epsilon = 1e-2})(t);
+                }}});
+}
+
+// ZeroPadding2D and Cropping2D are kiln.pad and kiln.slice; UpSampling2D, RepeatVector and
+// Permute are reshapes, concatenations and a transpose.
+TEST_F(Train, GradientPaddingCroppingAndShapeLayers) {
+  checkBodies({{"zero padding, cropping, up-sampling", {4, 5, 2},
+                [](Tensor t) {
+                  t = Conv2D(2, 1, {.activation = "tanh"})(t);
+                  t = ZeroPadding2D({{1, 0}, {2, 1}})(t);
+                  t = Conv2D(2, 2, {.activation = "tanh"})(t);
+                  t = Cropping2D({{1, 0}, {0, 2}})(t);
+                  return UpSampling2D({2, 3})(t);
+                }},
+               {"repeat vector, permute, reshape", {5}, [](Tensor t) {
+                  t = RepeatVector(3)(Dense(4, {.activation = "tanh"})(t));
+                  t = Permute({2, 1})(t);
+                  return Reshape({-1, 2})(t);
+                }}});
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

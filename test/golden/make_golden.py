@@ -107,6 +107,64 @@ def concatenate(name, axis=-1):
     return {"class_name": "Concatenate", "config": c}
 
 
+def merge(cls, name):
+    return {"class_name": cls, "config": _common(name)}
+
+
+def global_pool(cls, name, keepdims=False):
+    c = _common(name)
+    c.update({"data_format": "channels_last", "keepdims": keepdims})
+    return {"class_name": cls, "config": c}
+
+
+def layer_norm(name, axis=-1, epsilon=1e-3, center=True, scale=True):
+    c = _common(name)
+    c.update({"axis": axis, "epsilon": epsilon, "center": center, "scale": scale,
+              "beta_initializer": {"class_name": "Zeros", "config": {}},
+              "gamma_initializer": {"class_name": "Ones", "config": {}},
+              "beta_regularizer": None, "gamma_regularizer": None,
+              "beta_constraint": None, "gamma_constraint": None})
+    return {"class_name": "LayerNormalization", "config": c}
+
+
+def sides2d(cls, name, sides):
+    """ZeroPadding2D / Cropping2D with ((top, bottom), (left, right))."""
+    c = _common(name)
+    c.update({"padding" if cls == "ZeroPadding2D" else "cropping": [list(p) for p in sides],
+              "data_format": "channels_last"})
+    return {"class_name": cls, "config": c}
+
+
+def up_sampling2d(name, size):
+    c = _common(name)
+    c.update({"size": list(size), "data_format": "channels_last", "interpolation": "nearest"})
+    return {"class_name": "UpSampling2D", "config": c}
+
+
+def permute(name, dims):
+    c = _common(name)
+    c["dims"] = list(dims)
+    return {"class_name": "Permute", "config": c}
+
+
+def repeat_vector(name, n):
+    c = _common(name)
+    c["n"] = n
+    return {"class_name": "RepeatVector", "config": c}
+
+
+def reshape(name, target):
+    c = _common(name)
+    c["target_shape"] = list(target)
+    return {"class_name": "Reshape", "config": c}
+
+
+def ln_axes(c, rank):
+    """LayerNormalization's axes as non-negative indices of a batch-first shape of `rank`."""
+    axis = c["axis"] if isinstance(c["axis"], list) else [c["axis"]]
+    return [a + rank if a < 0 else a for a in axis]
+
+
 # ------------------------------------------------------------------ weights
 def weight_shapes(layer, in_shape):
     """Keras get_weights() shapes of `layer` given its input shape (without batch)."""
@@ -116,7 +174,18 @@ def weight_shapes(layer, in_shape):
     if cls == "Conv2D":
         kh, kw = c["kernel_size"]
         return [(kh, kw, in_shape[-1], c["filters"]), (c["filters"],)]
+    if cls == "LayerNormalization":
+        shape = tuple((None, *in_shape)[a] for a in ln_axes(c, len(in_shape) + 1))
+        return [shape] * (int(c["scale"]) + int(c["center"]))
     return []
+
+
+def weight_kinds(layer):
+    """Keras' weight names of `layer`, in get_weights() order."""
+    if layer["class_name"] == "LayerNormalization":
+        c = layer["config"]
+        return ["gamma"] * int(c["scale"]) + ["beta"] * int(c["center"])
+    return ["kernel", "bias"]
 
 
 def out_shape(layer, in_shapes):
@@ -138,6 +207,28 @@ def out_shape(layer, in_shapes):
         return (int(np.prod(s)),)
     if cls == "Concatenate":
         return (*s[:-1], sum(t[-1] for t in in_shapes))
+    if cls in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
+        return s
+    if cls.startswith("Global"):
+        dims = 2 if cls.endswith("2D") else 1
+        return (*([1] * dims if c["keepdims"] else []), s[-1])
+    if cls == "LayerNormalization":
+        return s
+    if cls in ("ZeroPadding2D", "Cropping2D"):
+        (t, b), (l, r) = c["padding"] if cls == "ZeroPadding2D" else c["cropping"]
+        sign = 1 if cls == "ZeroPadding2D" else -1
+        return (s[0] + sign * (t + b), s[1] + sign * (l + r), s[2])
+    if cls == "UpSampling2D":
+        return (s[0] * c["size"][0], s[1] * c["size"][1], s[2])
+    if cls == "Permute":
+        return tuple(s[d - 1] for d in c["dims"])
+    if cls == "RepeatVector":
+        return (c["n"], s[0])
+    if cls == "Reshape":
+        t = list(c["target_shape"])
+        if -1 in t:
+            t[t.index(-1)] = int(np.prod(s)) // -int(np.prod(t))
+        return tuple(t)
     raise NotImplementedError(cls)
 
 
@@ -189,7 +280,14 @@ class Graph:
             self.layers.append(layer)
             self.calls[name] = []
             shapes = weight_shapes(layer, in_shapes[0])
-            if shapes:
+            if shapes and layer["class_name"] == "LayerNormalization":
+                # gamma near 1 and beta near 0, both varying, so each shows if misplaced.
+                kinds = weight_kinds(layer)
+                self.weights[name] = [
+                    (self.rng.uniform(0.5, 1.5, size=sh) if k == "gamma"
+                     else self.rng.uniform(-0.5, 0.5, size=sh)).astype(np.float32)
+                    for k, sh in zip(kinds, shapes)]
+            elif shapes:
                 self.weights[name] = random_weights(self.rng, shapes)
         node = len(self.calls[name])
         self.calls[name].append([tuple(r) for r in refs])
@@ -225,7 +323,7 @@ class Graph:
                 continue
             entry = {"name": name, "weights": []}
             os.makedirs(os.path.join(wdir, name), exist_ok=True)
-            kinds = ["kernel", "bias"]
+            kinds = weight_kinds(l)
             for i, w in enumerate(ws):
                 rel = f"{name}/{i}.npy"
                 np.save(os.path.join(wdir, rel), np.ascontiguousarray(w, dtype="<f4"))
@@ -420,6 +518,160 @@ def activation_case(act, seed):
     return make
 
 
+# The cases below have one input and one output, or two and two, the forms test/gpu's harness
+# runs (golden_gpu.sh): several results are concatenated into one output.
+def case_merge_dense():
+    """Every merge on Dense outputs: 2 and 3 inputs, rank 2."""
+    g = Graph("merge_dense", 120, sequential=False)
+    t = g.input("input_1", (6,))
+    a, b, c = (g.call(dense(f"dense_{k}", 5), t) for k in "abc")
+    merged = [g.call(merge("Multiply", "multiply"), a, b, c),
+              g.call(merge("Subtract", "subtract"), a, b),
+              g.call(merge("Average", "average"), a, b, c),
+              g.call(merge("Maximum", "maximum"), a, b, c),
+              g.call(merge("Minimum", "minimum"), a, b)]
+    g.outputs = [g.call(concatenate("concatenate"), *merged)]
+    x = g.rng.uniform(-2, 2, size=(16, 6)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_merge_image():
+    """The merges on NHWC inputs, straight from the model inputs."""
+    g = Graph("merge_image", 121, sequential=False)
+    a = g.input("in_a", (4, 3, 2))
+    b = g.input("in_b", (4, 3, 2))
+    y0 = [g.call(merge("Maximum", "maximum"), a, b),
+          g.call(merge("Minimum", "minimum"), b, a),
+          g.call(merge("Average", "average"), a, b)]
+    y1 = [g.call(merge("Subtract", "subtract"), b, a),
+          g.call(merge("Multiply", "multiply"), a, b)]
+    g.outputs = [g.call(concatenate("concatenate"), *y0),
+                 g.call(concatenate("concatenate_1"), *y1)]
+    xs = [g.rng.normal(size=(8, 4, 3, 2)).astype(np.float32) for _ in range(2)]
+    return g, xs, {}
+
+
+def global_pool_case(name, seed, dims, keepdims):
+    def make():
+        g = Graph(name, seed, sequential=False)
+        shape = (5, 6, 3) if dims == 2 else (7, 4)
+        t = g.input("input_1", shape)
+        d = f"{dims}d"
+        pooled = [
+            g.call(global_pool(f"GlobalAveragePooling{dims}D", f"global_average_pooling{d}",
+                               keepdims), t),
+            g.call(global_pool(f"GlobalMaxPooling{dims}D", f"global_max_pooling{d}", keepdims), t)]
+        g.outputs = [g.call(concatenate("concatenate"), *pooled)]
+        # Mostly negative, so a max that took padding or zeros into account would show.
+        x = g.rng.uniform(-3, 1, size=(8, *shape)).astype(np.float32)
+        return g, [x], {"oracle_reshape": keepdims}
+    return make
+
+
+def layer_norm_ref(name):
+    """Keras 3's LayerNormalization in float64: gamma and beta reshaped to broadcast along
+    the normalized axes (keras_ref.py broadcasts them against the trailing axes only)."""
+    def ref(g, xs):
+        layer = next(l for l in g.layers if l["class_name"] == "LayerNormalization")
+        c = layer["config"]
+        x = xs[0].astype(np.float64)
+        axes = tuple(ln_axes(c, x.ndim))
+        y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(
+            x.var(axis=axes, keepdims=True) + c["epsilon"])
+        shape = [x.shape[a] if a in axes else 1 for a in range(x.ndim)]
+        ws = [w.astype(np.float64).reshape(shape) for w in g.weights[name]]
+        if c["scale"]:
+            y = y * ws.pop(0)
+        if c["center"]:
+            y = y + ws.pop(0)
+        return [y]
+    return ref
+
+
+def pad_crop_symmetric_ref(g, xs):
+    p = np.pad(xs[0].astype(np.float64), ((0, 0), (2, 2), (1, 1), (0, 0)))
+    return [p[:, 3:-3, 1:-1, :].repeat(2, axis=1).repeat(2, axis=2)]
+
+
+def case_layer_norm_dense():
+    """LayerNormalization with Keras' defaults between two Dense layers."""
+    g = Graph("layer_norm_dense", 130, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(dense("dense", 8, "relu"), t)
+    t = g.call(layer_norm("layer_normalization"), t)
+    g.outputs = [g.call(dense("dense_1", 3), t)]
+    x = g.rng.uniform(-2, 2, size=(32, 6)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_layer_norm_axis1():
+    """Over the steps of a (steps, features) input: gamma (steps,) broadcasts along axis 1."""
+    g = Graph("layer_norm_axis1", 131, sequential=True)
+    t = g.input("input_1", (5, 4))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=1, epsilon=0.01,
+                                   center=False), t)]
+    x = (g.rng.normal(size=(8, 5, 4)) * 3 + 1).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
+def case_layer_norm_axes():
+    """Over two trailing axes of an NHWC input, gamma and beta of shape (W, C); no scale."""
+    g = Graph("layer_norm_axes", 132, sequential=True)
+    t = g.input("input_1", (3, 4, 2))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=[2, 3], scale=False), t)]
+    x = (g.rng.normal(size=(8, 3, 4, 2)) * 2).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
+def case_layer_norm_hw():
+    """Over rows and columns of an NHWC input (axis [1, 2]): gamma (H, W) becomes (H, W, 1)."""
+    g = Graph("layer_norm_hw", 133, sequential=True)
+    t = g.input("input_1", (3, 4, 2))
+    g.outputs = [g.call(layer_norm("layer_normalization", axis=[1, 2], epsilon=1e-5), t)]
+    x = g.rng.uniform(-2, 3, size=(8, 3, 4, 2)).astype(np.float32)
+    return g, [x], {"numpy_ref": layer_norm_ref("layer_normalization")}
+
+
+def case_pad_crop_upsample():
+    """Asymmetric ZeroPadding2D feeding a conv (so the padding's place matters), asymmetric
+    Cropping2D, non-square UpSampling2D."""
+    g = Graph("pad_crop_upsample", 140, sequential=True)
+    t = g.input("input_1", (4, 5, 2))
+    t = g.call(sides2d("ZeroPadding2D", "zero_padding2d", ((1, 0), (2, 1))), t)
+    t = g.call(conv2d("conv2d", 3, 2), t)
+    t = g.call(sides2d("Cropping2D", "cropping2d", ((1, 0), (0, 2))), t)
+    g.outputs = [g.call(up_sampling2d("up_sampling2d", (2, 3)), t)]
+    x = g.rng.normal(size=(8, 4, 5, 2)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_pad_crop_symmetric():
+    """Symmetric padding and cropping, square up-sampling, straight from the input."""
+    g = Graph("pad_crop_symmetric", 141, sequential=True)
+    t = g.input("input_1", (6, 5, 2))
+    t = g.call(sides2d("ZeroPadding2D", "zero_padding2d", ((2, 2), (1, 1))), t)
+    t = g.call(sides2d("Cropping2D", "cropping2d", ((3, 3), (1, 1))), t)
+    g.outputs = [g.call(up_sampling2d("up_sampling2d", (2, 2)), t)]
+    x = g.rng.normal(size=(8, 6, 5, 2)).astype(np.float32)
+    return g, [x], {"numpy_ref": pad_crop_symmetric_ref}
+
+
+def case_permute_repeat_reshape():
+    """RepeatVector after Dense, Permute of the repeats, Reshape with -1; Permute of rank 3."""
+    g = Graph("permute_repeat_reshape", 150, sequential=False)
+    t = g.input("input_1", (6,))
+    d = g.call(dense("dense", 4, "tanh"), t)
+    r = g.call(repeat_vector("repeat_vector", 3), d)
+    p = g.call(permute("permute", (2, 1)), r)
+    s = g.call(reshape("reshape", (-1, 2)), p)
+    v = g.input("input_2", (2, 3, 4))
+    q = g.call(permute("permute_1", (3, 1, 2)), v)
+    g.outputs = [s, q]
+    xs = [g.rng.uniform(-2, 2, size=(8, 6)).astype(np.float32),
+          g.rng.normal(size=(8, 2, 3, 4)).astype(np.float32)]
+    return g, xs, {}
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -436,6 +688,21 @@ CASES = {
     "maxpool_same_asym": pool_case("maxpool_same_asym", 110, "MaxPooling2D", 3, 2, 8, 2),
     "avgpool_same_asym": pool_case("avgpool_same_asym", 111, "AveragePooling2D", 3, 2, 8, 2),
 }
+CASES.update({
+    "merge_dense": case_merge_dense,
+    "merge_image": case_merge_image,
+    "global_pool_2d": global_pool_case("global_pool_2d", 122, 2, False),
+    "global_pool_2d_keepdims": global_pool_case("global_pool_2d_keepdims", 123, 2, True),
+    "global_pool_1d": global_pool_case("global_pool_1d", 124, 1, False),
+    "global_pool_1d_keepdims": global_pool_case("global_pool_1d_keepdims", 125, 1, True),
+    "layer_norm_dense": case_layer_norm_dense,
+    "layer_norm_axis1": case_layer_norm_axis1,
+    "layer_norm_axes": case_layer_norm_axes,
+    "layer_norm_hw": case_layer_norm_hw,
+    "pad_crop_upsample": case_pad_crop_upsample,
+    "pad_crop_symmetric": case_pad_crop_symmetric,
+    "permute_repeat_reshape": case_permute_repeat_reshape,
+})
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)
 
@@ -476,6 +743,13 @@ def build(name, tools):
             oracle_ys = [np.load(p) for p in multi_paths(os.path.join(tmp, "oracle.npy"), n_out)]
         except RuntimeError as e:
             oracle_error = first_error_line(str(e))
+        if oracle_ys is not None and extra.get("oracle_reshape"):
+            # tfjs-layers 4.22's global pooling has no keepdims: it returns (batch, channels),
+            # the same values Keras returns as (batch, 1[, 1], channels).
+            oracle_ys = [y.reshape((y.shape[0], *g.shapes[(r[0], r[1])]))
+                         for y, r in zip(oracle_ys, g.outputs)]
+            info["oracle_note"] = ("tfjs-layers 4.22 ignores keepdims; its (batch, channels) "
+                                   "output is reshaped to Keras' keepdims shape")
 
         ref_ys, ref_error = None, None
         try:
@@ -518,6 +792,12 @@ def build(name, tools):
                 diffs = [float(np.abs(a.astype(np.float64) - r.astype(np.float64)).max())
                          for a, r in zip(ys, ref_ys)]
                 info["cross_check"] = {"tool": "keras_ref.py predict (numpy float64 + torch conv)",
+                                       "max_abs_diff": max(diffs), "per_output": diffs}
+            elif "numpy_ref" in extra:
+                refs = extra["numpy_ref"](g, xs)
+                diffs = [float(np.abs(a.astype(np.float64) - r).max()) for a, r in zip(ys, refs)]
+                info["cross_check"] = {"tool": "numpy float64 from Keras 3's formulas in "
+                                               "make_golden.py (keras_ref.py: " + ref_error + ")",
                                        "max_abs_diff": max(diffs), "per_output": diffs}
             else:
                 info["cross_check"] = {"tool": "keras_ref.py", "unsupported": ref_error}

@@ -26,6 +26,7 @@ build() {
   fi
   for c in $cases; do
     local d="$out/$c" json="$golden/$c/case.json"
+    rm -rf "$d" # a case's files from an earlier run (another input count) must not count
     mkdir -p "$d"
     mv "$out/$c.h5" "$d/model.h5"
     cp "$golden/$c"/y*.npy "$json" "$d/"

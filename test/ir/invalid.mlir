@@ -388,3 +388,31 @@ func.func @dropout_training_without_step(%x: tensor<?x8xf32>) -> tensor<?x8xf32>
   %0 = kiln.dropout %x {rate = 0.5 : f32, training = true} : (tensor<?x8xf32>) -> tensor<?x8xf32>
   return %0 : tensor<?x8xf32>
 }
+
+// -----
+
+// Pad (ZeroPadding2D).
+func.func @pad_negative(%x: tensor<?x4x4x3xf32>) -> tensor<*xf32> {
+  // expected-error @below {{padding (-1, 0) of dimension 1 is negative}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.pad %x {low = array<i64: 0, -1, 0, 0>, high = array<i64: 0, 0, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
+
+// -----
+
+func.func @pad_rank(%x: tensor<?x4x4x3xf32>) -> tensor<*xf32> {
+  // expected-error @below {{padding of 2 and 2 dims for input shape (None, 4, 4, 3)}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.pad %x {low = array<i64: 1, 1>, high = array<i64: 1, 1>} : (tensor<?x4x4x3xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
+
+// -----
+
+func.func @pad_result(%x: tensor<?x4x4x3xf32>) -> tensor<?x5x4x3xf32> {
+  // expected-error @below {{'kiln.pad' op inferred type(s) 'tensor<?x6x4x3xf32>' are incompatible with return type(s) of operation 'tensor<?x5x4x3xf32>'}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.pad %x {low = array<i64: 0, 1, 0, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x5x4x3xf32>
+  return %0 : tensor<?x5x4x3xf32>
+}

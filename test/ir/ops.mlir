@@ -190,3 +190,12 @@ func.func @constant_and_dropout(%x: tensor<?x4xf32>, %step: tensor<i64>) -> (ten
   %3 = kiln.dropout %1, %step {rate = 0.25 : f32, training = true} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
   return %2, %3 : tensor<?x4xf32>, tensor<?x4xf32>
 }
+
+// CHECK-LABEL: func.func @pad
+// GENERIC-LABEL: sym_name = "pad"
+func.func @pad(%x: tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32> {
+  // CHECK: kiln.pad %{{.*}} {high = array<i64: 0, 1, 0, 0>, low = array<i64: 0, 1, 2, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32>
+  // GENERIC: "kiln.pad"(%{{.*}}) <{high = array<i64: 0, 1, 0, 0>, low = array<i64: 0, 1, 2, 0>}>
+  %0 = kiln.pad %x {low = array<i64: 0, 1, 2, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32>
+  return %0 : tensor<?x6x6x3xf32>
+}

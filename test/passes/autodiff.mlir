@@ -77,10 +77,28 @@ func.func @dropout_train(%x: tensor<?x4xf32>, %w: tensor<4x1xf32>, %step: tensor
 
 // -----
 
+// A slice of the dynamic batch: its gradient would pad to a size the IR does not know.
 func.func @no_rule(%a: tensor<?x4xf32>) -> tensor<?x4xf32> {
   // expected-error @+1 {{'kiln.slice' op has no gradient rule for this form (kiln-autodiff)}}
-  %0 = kiln.slice %a {axis = 1 : i64, start = 0 : i64, size = 2 : i64} : (tensor<?x4xf32>) -> tensor<?x2xf32>
-  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : (tensor<?x2xf32>) -> tensor<f32>
+  %0 = kiln.slice %a {axis = 0 : i64, start = 0 : i64, size = 2 : i64} : (tensor<?x4xf32>) -> tensor<2x4xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : (tensor<2x4xf32>) -> tensor<f32>
   %g = kiln.grad %1 wrt %a : (tensor<f32>, tensor<?x4xf32>) -> tensor<?x4xf32>
   return %g : tensor<?x4xf32>
+}
+
+// -----
+
+// ZeroPadding2D and Cropping2D: the gradient of a pad slices the input's cells back out, one
+// padded axis at a time; the gradient of a slice pads it back with zeros.
+// CHECK-LABEL: func.func @pad_and_slice
+// CHECK: %[[P:.*]] = kiln.pad %{{.*}} {high = array<i64: 0, 0, 2, 0>, low = array<i64: 0, 0, 1, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x4x7x3xf32>
+// CHECK: %[[S1:.*]] = kiln.slice %[[P]] {axis = 1 : i64, size = 2 : i64, start = 1 : i64} : (tensor<?x4x7x3xf32>) -> tensor<?x2x7x3xf32>
+// CHECK: %[[S2:.*]] = kiln.slice %[[S1]] {axis = 2 : i64, size = 5 : i64, start = 2 : i64} : (tensor<?x2x7x3xf32>) -> tensor<?x2x5x3xf32>
+// CHECK: return %[[S2]]
+func.func @pad_and_slice(%x: tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32> {
+  %0 = kiln.pad %x {low = array<i64: 0, 1, 2, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x2x5x3xf32>) -> tensor<?x4x7x3xf32>
+  %1 = kiln.slice %0 {axis = 2 : i64, start = 1 : i64, size = 4 : i64} : (tensor<?x4x7x3xf32>) -> tensor<?x4x4x3xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2, 3>} : (tensor<?x4x4x3xf32>) -> tensor<f32>
+  %g = kiln.grad %2 wrt %x : (tensor<f32>, tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32>
+  return %g : tensor<?x2x5x3xf32>
 }

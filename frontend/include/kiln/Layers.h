@@ -174,10 +174,128 @@ public:
   explicit BatchNormalization(BatchNormalizationOptions options = {});
 };
 
+struct GlobalPoolingOptions {
+  std::string data_format = "channels_last";
+  /// Keep the pooled axes with size 1: (batch, 1, 1, channels) instead of (batch, channels).
+  bool keepdims = false;
+  std::string name;
+};
+/// The mean over rows and columns of an NHWC input: (batch, channels).
+class GlobalAveragePooling2D : public Layer {
+public:
+  explicit GlobalAveragePooling2D(GlobalPoolingOptions options = {});
+};
+/// The maximum over rows and columns of an NHWC input: (batch, channels).
+class GlobalMaxPooling2D : public Layer {
+public:
+  explicit GlobalMaxPooling2D(GlobalPoolingOptions options = {});
+};
+/// The mean over the steps of a (batch, steps, features) input: (batch, features).
+class GlobalAveragePooling1D : public Layer {
+public:
+  explicit GlobalAveragePooling1D(GlobalPoolingOptions options = {});
+};
+/// The maximum over the steps of a (batch, steps, features) input: (batch, features).
+class GlobalMaxPooling1D : public Layer {
+public:
+  explicit GlobalMaxPooling1D(GlobalPoolingOptions options = {});
+};
+
+struct LayerNormalizationOptions {
+  /// The normalized axes (negative counts from the end; never the batch), increasing.
+  std::vector<int64_t> axis = {-1};
+  double epsilon = 1e-3;
+  bool center = true, scale = true;
+  Initializer beta_initializer = "zeros", gamma_initializer = "ones";
+  std::string name;
+};
+/// Keras' LayerNormalization: every sample is normalized with its own mean and (biased)
+/// variance over `axis`, then scaled by gamma and shifted by beta, both shaped like the
+/// normalized axes. Weights: gamma, beta. The same in training and inference.
+class LayerNormalization : public Layer {
+public:
+  explicit LayerNormalization(LayerNormalizationOptions options = {});
+};
+
+/// The padding or cropping argument of ZeroPadding2D and Cropping2D, as Keras takes it: one
+/// int for every side, {rows, cols} for symmetric amounts, or {{top, bottom}, {left, right}}.
+struct Sides2D {
+  Sides2D(int64_t all) : top(all), bottom(all), left(all), right(all) {}
+  Sides2D(int64_t rows, int64_t cols) : top(rows), bottom(rows), left(cols), right(cols) {}
+  Sides2D(std::array<int64_t, 2> rows, std::array<int64_t, 2> cols)
+      : top(rows[0]), bottom(rows[1]), left(cols[0]), right(cols[1]) {}
+  int64_t top, bottom, left, right;
+};
+struct Spatial2DOptions {
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Adds rows and columns of zeros around an NHWC input.
+class ZeroPadding2D : public Layer {
+public:
+  explicit ZeroPadding2D(Sides2D padding = 1, Spatial2DOptions options = {});
+};
+/// Removes rows and columns from the edges of an NHWC input.
+class Cropping2D : public Layer {
+public:
+  explicit Cropping2D(Sides2D cropping = 0, Spatial2DOptions options = {});
+};
+
+struct UpSampling2DOptions {
+  std::string data_format = "channels_last";
+  /// Only "nearest": each cell is repeated size[0] x size[1] times.
+  std::string interpolation = "nearest";
+  std::string name;
+};
+/// Repeats the rows of an NHWC input size[0] times and its columns size[1] times.
+class UpSampling2D : public Layer {
+public:
+  explicit UpSampling2D(std::array<int64_t, 2> size = {2, 2}, UpSampling2DOptions options = {});
+  explicit UpSampling2D(int64_t size, UpSampling2DOptions options = {})
+      : UpSampling2D({size, size}, std::move(options)) {}
+};
+
+/// Permutes the per-sample axes: `dims` is a permutation of 1..rank-1 (the batch stays
+/// first), e.g. {2, 1} swaps the two axes of a (batch, steps, features) input.
+class Permute : public Layer {
+public:
+  explicit Permute(std::vector<int64_t> dims, NameOptions options = {});
+};
+/// Repeats a (batch, features) input n times: (batch, n, features).
+class RepeatVector : public Layer {
+public:
+  explicit RepeatVector(int64_t n, NameOptions options = {});
+};
+
 /// Elementwise sum of inputs of one shape.
 class Add : public Layer {
 public:
   explicit Add(NameOptions options = {});
+};
+/// Elementwise product of inputs of one shape.
+class Multiply : public Layer {
+public:
+  explicit Multiply(NameOptions options = {});
+};
+/// `inputs[0] - inputs[1]`: exactly two inputs of one shape.
+class Subtract : public Layer {
+public:
+  explicit Subtract(NameOptions options = {});
+};
+/// Elementwise mean of inputs of one shape: their sum divided by their count.
+class Average : public Layer {
+public:
+  explicit Average(NameOptions options = {});
+};
+/// Elementwise maximum of inputs of one shape.
+class Maximum : public Layer {
+public:
+  explicit Maximum(NameOptions options = {});
+};
+/// Elementwise minimum of inputs of one shape.
+class Minimum : public Layer {
+public:
+  explicit Minimum(NameOptions options = {});
 };
 
 struct ConcatenateOptions {
