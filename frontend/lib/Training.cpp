@@ -604,7 +604,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
       for (Array &a : nextState) // only one slice runs when there is state
         d.emplace_back(a.ptr(), a.shape);
     }
-    callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d);
+    callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d, m.name,
+               grads ? "grad_step" : "eval_step", end - begin);
   };
 
   if (!train) {
@@ -634,11 +635,21 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     bounds[p] = rows * p / parts;
   {
     std::vector<std::thread> workers;
+    std::vector<std::exception_ptr> errors(parts);
     for (int64_t p = 1; p < parts; ++p)
-      workers.emplace_back([&, p] { slice(bounds[p], bounds[p + 1], losses[p], &grads[p]); });
-    slice(bounds[0], bounds[1], losses[0], &grads[0]);
-    for (std::thread &w : workers)
-      w.join();
+      workers.emplace_back([&, p] {
+        try {
+          slice(bounds[p], bounds[p + 1], losses[p], &grads[p]);
+        } catch (...) {
+          errors[p] = std::current_exception();
+        }
+      });
+    try {
+      slice(bounds[0], bounds[1], losses[0], &grads[0]);
+    } catch (...) {
+      errors[0] = std::current_exception();
+    }
+    joinAll(workers, errors);
   }
   double loss = 0;
   for (int64_t p = 0; p < parts; ++p)
@@ -713,7 +724,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     d.emplace_back(a.ptr(), a.shape);
   for (Array &a : newSlots)
     d.emplace_back(a.ptr(), a.shape);
-  callPacked(t.steps->applyStep, d);
+  callPacked(t.steps->applyStep, d, m.name, "apply_step", rows);
   for (size_t i = 0; i < trainW.size(); ++i)
     trainW[i]->value.data.swap(newW[i].data);
   size_t k = 0;
@@ -960,6 +971,12 @@ History Model::fit(const std::vector<Array> &xAll, const std::vector<Array> &yAl
   int start = options.initial_epoch;
   for (const auto &cb : options.callbacks)
     start = cb->resume_epoch() >= 0 ? cb->resume_epoch() : start;
+  // A resumed fit draws the shuffles of the epochs it skips: with a seed, it then sees the
+  // batches the uninterrupted fit would have seen.
+  for (int epoch = options.initial_epoch; options.shuffle && epoch < start; ++epoch) {
+    std::iota(idx.begin(), idx.end(), 0);
+    std::shuffle(idx.begin(), idx.end(), rng);
+  }
   for (int epoch = start; epoch < options.epochs && !m.stopTraining; ++epoch) {
     if (verbose)
       std::printf("Epoch %d/%d\n", epoch + 1, options.epochs);
