@@ -30,6 +30,7 @@ enum { CU_JIT_INFO_LOG_BUFFER = 3, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4,
        CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
        CU_JIT_OPTIMIZATION_LEVEL = 7 };
 enum { CU_STREAM_NON_BLOCKING = 1, CU_EVENT_DEFAULT = 0 };
+enum { CUDA_ERROR_OUT_OF_MEMORY = 2 };
 
 /* The driver entry points kiln uses, by their exported (versioned) names. */
 #define KILN_CUDA_FUNCTIONS(X)                                                                 \
@@ -59,6 +60,7 @@ enum { CU_STREAM_NON_BLOCKING = 1, CU_EVENT_DEFAULT = 0 };
   X(cuEventSynchronize, "cuEventSynchronize", (CUevent))                                      \
   X(cuEventRecord, "cuEventRecord", (CUevent, CUstream))                                      \
   X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t))                                     \
+  X(cuMemGetInfo, "cuMemGetInfo_v2", (size_t *, size_t *))                                    \
   X(cuMemFree, "cuMemFree_v2", (CUdeviceptr))                                                 \
   X(cuMemcpyAsync, "cuMemcpyAsync", (CUdeviceptr, CUdeviceptr, size_t, CUstream))             \
   X(cuMemsetD32Async, "cuMemsetD32Async", (CUdeviceptr, unsigned, size_t, CUstream))          \
@@ -339,8 +341,27 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
   CUdeviceptr p = 0;
   if (!ready() || bytes == 0)
     return NULL;
-  if (!check(cu.cuMemAlloc(&p, (size_t)bytes), "cuMemAlloc (device memory)"))
+  CUresult r = bytes > (uint64_t)SIZE_MAX ? CUDA_ERROR_OUT_OF_MEMORY
+                                          : cu.cuMemAlloc(&p, (size_t)bytes);
+  if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+    /* What the device has left says whether a smaller batch would fit. */
+    size_t freeBytes = 0, totalBytes = 0;
+    if (cu.cuMemGetInfo(&freeBytes, &totalBytes) == 0)
+      fail(KILN_GPU_ERROR,
+           "out of GPU memory allocating %llu bytes (%.1f MiB): %.1f MiB of %.1f MiB free on "
+           "%s (a smaller batch needs less)",
+           (unsigned long long)bytes, bytes / 1048576.0, freeBytes / 1048576.0,
+           totalBytes / 1048576.0, deviceText);
+    else
+      fail(KILN_GPU_ERROR, "out of GPU memory allocating %llu bytes (%.1f MiB) on %s",
+           (unsigned long long)bytes, bytes / 1048576.0, deviceText);
     return NULL;
+  }
+  if (r != 0) {
+    fail(KILN_GPU_ERROR, "cuMemAlloc of %llu bytes (device memory) failed: %s",
+         (unsigned long long)bytes, errorName(r));
+    return NULL;
+  }
   return (void *)(uintptr_t)p;
 }
 
