@@ -26,6 +26,14 @@ public:
   using PackedFn = void (*)(void **);
   FailureOr<PackedFn> lookup(StringRef name, std::string &err);
 
+  /// Calls `fn(args)` (code compiled with PipelineOptions::checkedAllocations) and returns 0
+  /// when it completed. When one of its heap allocations cannot be made, the call is abandoned
+  /// at that point, everything it had allocated is freed, and the size that failed is
+  /// returned: the caller reports it; the outputs are then incomplete. Calls on different
+  /// threads are independent. The generated code holds no locks and owns no resources besides
+  /// its heap buffers, so leaving it early (longjmp) is sound.
+  static uint64_t callGuarded(PackedFn fn, void **args);
+
 private:
   std::unique_ptr<ExecutionEngine> engine;
 };

@@ -256,7 +256,10 @@ void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options
   // Subviews and reshapes become explicit offset/stride arithmetic before memref lowering.
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  FinalizeMemRefToLLVMConversionPassOptions memrefToLLVM;
+  // Allocations through kiln's checked allocator (JIT only; objects keep malloc / free).
+  memrefToLLVM.useGenericFunctions = options.checkedAllocations;
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefToLLVM));
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertIndexToLLVMPass());

@@ -53,6 +53,11 @@ struct PipelineOptions {
   /// of allocating and freeing them: every public function gets a trailing `memref<?xi8>`
   /// argument and a `<name>_workspace_size` companion. For ahead-of-time objects.
   bool planMemory = false;
+  /// CPU: heap allocations of the generated code call `_mlir_memref_to_llvm_alloc` / `_free`
+  /// (FinalizeMemRef's generic functions) instead of malloc / free. JitModule provides them:
+  /// an allocation that fails ends a JitModule::callGuarded call cleanly instead of handing
+  /// the generated code a null pointer. For in-process JIT code only.
+  bool checkedAllocations = false;
   /// When not empty, lowerToStage writes the IR after every pass to this directory, one
   /// numbered file per pass (`NNN-<pass argument>.mlir`), each parseable by kiln-opt.
   std::string dumpIRDir;

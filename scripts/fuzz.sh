@@ -4,8 +4,18 @@
 # (the committed seeds in fuzz/corpus/TARGET are read, never written); crashes are written to
 # build-asan/fuzz-work/TARGET/ as crash-*, to be minimized and copied to fuzz/regressions/TARGET.
 # scripts/fuzz.sh --ci runs every target once over its seeds and regressions (ctest -L fuzz).
+# scripts/fuzz.sh --merge TARGET adds to fuzz/corpus/TARGET the fewest inputs of
+# build-asan/fuzz-work/TARGET/corpus that cover the edges the seeds do not (-set_cover_merge=1,
+# edges only: -use_counters=0), named by their SHA-1; commit them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--merge" ] && [ $# -eq 2 ]; then
+  ASAN_OPTIONS=detect_leaks=0
+  [ "$2" = h5 ] && ASAN_OPTIONS="$ASAN_OPTIONS:allocator_may_return_null=1"
+  export ASAN_OPTIONS
+  exec build-asan/bin/kiln-fuzz-"$2" -set_cover_merge=1 -use_counters=0 -malloc_limit_mb=1024 \
+    fuzz/corpus/"$2" build-asan/fuzz-work/"$2"/corpus
+fi
 if [ "${1:-}" = "--ci" ]; then
   cmake --build build-asan --target kiln-fuzz-npy kiln-fuzz-idx kiln-fuzz-keras_json \
     kiln-fuzz-h5 kiln-fuzz-ir

@@ -12,11 +12,14 @@
 #include <array>
 #include <arpa/inet.h>
 #include <charconv>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <netdb.h>
 #include <set>
 #include <sstream>
@@ -793,6 +796,15 @@ void ModelCheckpoint::on_epoch_end(int epoch, Logs &logs) {
 namespace {
 constexpr char kOptimizerMagic[8] = {'K', 'I', 'L', 'N', 'O', 'P', 'T', '1'};
 
+/// fsyncs a directory, so that a rename in it survives a power loss (best effort).
+void syncDirectory(const fs::path &dir) {
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
 template <typename T> void put(std::ostream &os, const T &v) {
   os.write(reinterpret_cast<const char *>(&v), sizeof v);
 }
@@ -803,17 +815,75 @@ template <typename T> T get(std::istream &is, const std::string &file) {
   return v;
 }
 
-/// Writes through a temporary file renamed over `path`, so a crash leaves the old backup.
+/// Writes through a temporary file (fsynced) renamed over `path`, then fsyncs the directory:
+/// a crash at any moment leaves either the old file or the new one.
 void writeAtomically(const fs::path &path, const std::string &bytes) {
   fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream os(tmp, std::ios::binary);
-    os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!os)
-      fail("BackupAndRestore", "cannot write '" + tmp.string() + "'");
+  tmp += ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fail("BackupAndRestore", "cannot create '" + tmp.string() + "': " + std::strerror(errno));
+  for (size_t done = 0; done < bytes.size();) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail("BackupAndRestore", "cannot write '" + tmp.string() + "': " + std::strerror(err));
+    }
+    done += size_t(n);
   }
-  fs::rename(tmp, path);
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail("BackupAndRestore", "cannot sync '" + tmp.string() + "': " + std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail("BackupAndRestore", "cannot rename '" + tmp.string() + "' over '" + path.string() +
+                                 "': " + std::strerror(err));
+  }
+  syncDirectory(path.parent_path());
+}
+
+/// The backup's files for the state after `epoch` epochs. Each epoch writes new names, so the
+/// files training_metadata.json names are never overwritten while it names them.
+std::string weightsFile(int epoch) { return "epoch-" + std::to_string(epoch) + ".weights.h5"; }
+std::string optimizerFile(int epoch) { return "epoch-" + std::to_string(epoch) + ".optimizer.bin"; }
+
+/// True for the files BackupAndRestore writes: its states, their temporaries, and the single
+/// latest.weights.h5 / optimizer.bin of older kiln versions.
+bool isBackupFile(const std::string &name) {
+  auto ends = [&](const std::string &s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  if (name.find(".tmp.") != std::string::npos)
+    return true;
+  if (name == "latest.weights.h5" || name == "optimizer.bin")
+    return true;
+  return name.rfind("epoch-", 0) == 0 && (ends(".weights.h5") || ends(".optimizer.bin"));
+}
+
+/// A file name from training_metadata.json, refused when it could point outside the backup.
+fs::path backupMember(const fs::path &dir, const nlohmann::json &j, const char *key,
+                      const std::string &fallback, const fs::path &meta) {
+  std::string name = fallback;
+  if (j.contains(key)) {
+    if (!j[key].is_string())
+      fail("BackupAndRestore", "'" + meta.string() + "': \"" + key + "\" is not a string");
+    name = j[key].get<std::string>();
+  }
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+    fail("BackupAndRestore", "'" + meta.string() + "': \"" + key + "\" must name a file in " +
+                                 "the backup directory, got \"" + name + "\"");
+  fs::path p = dir / name;
+  if (!fs::exists(p))
+    fail("BackupAndRestore", "'" + meta.string() + "' names '" + name +
+                                 "', which is missing: the backup is incomplete");
+  return p;
 }
 } // namespace
 
@@ -827,53 +897,61 @@ void BackupAndRestore::on_train_begin(Logs &) {
   Model &m = requireModel(model, "BackupAndRestore");
   resumeEpoch_ = -1;
   fs::path dir(backup_dir);
-  fs::path weights = dir / "latest.weights.h5", meta = dir / "training_metadata.json",
-           opt = dir / "optimizer.bin";
-  if (fs::exists(weights))
-    m.load_weights(weights.string());
-  if (fs::exists(opt)) {
-    detail::Training &t = *m.impl->training;
-    std::ifstream is(opt, std::ios::binary);
-    char magic[8];
-    if (!is.read(magic, 8) || std::memcmp(magic, kOptimizerMagic, 8) != 0)
-      fail("BackupAndRestore", "'" + opt.string() + "' is not a kiln optimizer state");
-    auto iterations = get<int64_t>(is, opt.string());
-    auto nadam = get<double>(is, opt.string());
-    auto lr = get<double>(is, opt.string());
-    auto weightsCount = get<uint64_t>(is, opt.string());
-    if (weightsCount != t.slots.size())
-      fail("BackupAndRestore", "'" + opt.string() + "' holds optimizer state for " +
-                                   std::to_string(weightsCount) + " weights, the model has " +
-                                   std::to_string(t.slots.size()));
-    std::vector<std::vector<Array>> slots = t.slots;
-    for (auto &perWeight : slots) {
-      if (get<uint64_t>(is, opt.string()) != perWeight.size())
-        fail("BackupAndRestore", "'" + opt.string() + "' was written for another optimizer");
-      for (Array &a : perWeight) {
-        if (get<uint64_t>(is, opt.string()) != a.data.size())
-          fail("BackupAndRestore", "'" + opt.string() + "' does not match the model's shapes");
-        if (!is.read(reinterpret_cast<char *>(a.data.data()),
-                     static_cast<std::streamsize>(a.data.size() * sizeof(float))))
-          fail("BackupAndRestore", "'" + opt.string() + "' is truncated");
-      }
+  fs::path meta = dir / "training_metadata.json";
+  // training_metadata.json is written last: without it nothing was backed up, whatever other
+  // files an interrupted first epoch end left.
+  if (!fs::exists(meta))
+    return;
+  std::ifstream ms(meta);
+  nlohmann::json j = nlohmann::json::parse(ms, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("epoch") ||
+      !j["epoch"].is_number_integer() || j["epoch"].get<int64_t>() < 0 ||
+      j["epoch"].get<int64_t>() > std::numeric_limits<int>::max())
+    fail("BackupAndRestore", "'" + meta.string() + "' has no integer \"epoch\"");
+  int epoch = j["epoch"].get<int>();
+  fs::path weights = backupMember(dir, j, "weights", "latest.weights.h5", meta);
+  fs::path opt = backupMember(dir, j, "optimizer", "optimizer.bin", meta);
+  m.load_weights(weights.string());
+  detail::Training &t = *m.impl->training;
+  std::ifstream is(opt, std::ios::binary);
+  char magic[8];
+  if (!is.read(magic, 8) || std::memcmp(magic, kOptimizerMagic, 8) != 0)
+    fail("BackupAndRestore", "'" + opt.string() + "' is not a kiln optimizer state");
+  auto iterations = get<int64_t>(is, opt.string());
+  auto nadam = get<double>(is, opt.string());
+  auto lr = get<double>(is, opt.string());
+  auto weightsCount = get<uint64_t>(is, opt.string());
+  if (weightsCount != t.slots.size())
+    fail("BackupAndRestore", "'" + opt.string() + "' holds optimizer state for " +
+                                 std::to_string(weightsCount) + " weights, the model has " +
+                                 std::to_string(t.slots.size()));
+  std::vector<std::vector<Array>> slots = t.slots;
+  for (auto &perWeight : slots) {
+    if (get<uint64_t>(is, opt.string()) != perWeight.size())
+      fail("BackupAndRestore", "'" + opt.string() + "' was written for another optimizer");
+    for (Array &a : perWeight) {
+      if (get<uint64_t>(is, opt.string()) != a.data.size())
+        fail("BackupAndRestore", "'" + opt.string() + "' does not match the model's shapes");
+      if (!is.read(reinterpret_cast<char *>(a.data.data()),
+                   static_cast<std::streamsize>(a.data.size() * sizeof(float))))
+        fail("BackupAndRestore", "'" + opt.string() + "' is truncated");
     }
-    t.slots = std::move(slots);
-    t.iterations = iterations, t.nadamProduct = nadam, t.optimizer.learning_rate = lr;
   }
-  if (fs::exists(meta)) {
-    std::ifstream is(meta);
-    nlohmann::json j = nlohmann::json::parse(is, nullptr, false);
-    if (j.is_discarded() || !j.contains("epoch") || !j["epoch"].is_number_integer())
-      fail("BackupAndRestore", "'" + meta.string() + "' has no integer \"epoch\"");
-    resumeEpoch_ = j["epoch"].get<int>();
-  }
+  t.slots = std::move(slots);
+  t.iterations = iterations, t.nadamProduct = nadam, t.optimizer.learning_rate = lr;
+  resumeEpoch_ = epoch;
 }
 
 void BackupAndRestore::on_epoch_end(int epoch, Logs &) {
   Model &m = requireModel(model, "BackupAndRestore");
   fs::path dir(backup_dir);
   fs::create_directories(dir);
-  m.save_weights((dir / "latest.weights.h5").string());
+  // The weights and the optimizer state go to files of their own for this epoch; renaming
+  // training_metadata.json over the old one, last, switches the backup to them in one step. A
+  // kill before that leaves the previous epoch's backup whole (and files the next epoch end
+  // removes); a kill after it leaves this one.
+  std::string weights = weightsFile(epoch + 1), opt = optimizerFile(epoch + 1);
+  m.save_weights((dir / weights).string());
   const detail::Training &t = *m.impl->training;
   std::ostringstream os;
   os.write(kOptimizerMagic, 8);
@@ -889,16 +967,26 @@ void BackupAndRestore::on_epoch_end(int epoch, Logs &) {
                static_cast<std::streamsize>(a.data.size() * sizeof(float)));
     }
   }
-  writeAtomically(dir / "optimizer.bin", os.str());
-  // Written last: the epoch is only recorded once the state for it is complete.
-  writeAtomically(dir / "training_metadata.json",
-                  "{\"epoch\": " + std::to_string(epoch + 1) + ", \"batch\": 0}");
+  writeAtomically(dir / opt, os.str());
+  nlohmann::json meta = {{"epoch", epoch + 1}, {"batch", 0}, {"weights", weights},
+                         {"optimizer", opt}};
+  writeAtomically(dir / "training_metadata.json", meta.dump());
+  // The older states, and temporaries left by an interrupted backup.
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (name != weights && name != opt && isBackupFile(name))
+      fs::remove(e.path(), ec);
+  }
 }
 
 void BackupAndRestore::on_train_end(Logs &) {
   resumeEpoch_ = -1;
-  if (delete_checkpoint && fs::exists(backup_dir))
+  if (delete_checkpoint && fs::exists(backup_dir)) {
+    // The metadata first: a kill in the middle leaves no backup, not one naming deleted files.
+    fs::remove(fs::path(backup_dir) / "training_metadata.json");
     fs::remove_all(backup_dir);
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -294,6 +294,13 @@ Array Reader::dataset(const std::string &path, const std::string &layer) const {
                                   : std::to_string(fileSize - offset) + " bytes from its start") +
                              " (truncated or corrupt file)");
   }
+  if (layout == H5D_COMPACT && count > 0 && H5Dget_storage_size(ds) < needed)
+    // libhdf5 (1.10) reads a compact dataset by copying `needed` bytes out of the layout
+    // message's buffer without checking its size: a buffer shorter than the shape (or none)
+    // crashes H5Dread (found by kiln-fuzz-h5).
+    throw error(layer, where + " declares shape " + Array::shapeString(shape) + " (" +
+                           std::to_string(needed) + " bytes) but its compact storage holds " +
+                           std::to_string(H5Dget_storage_size(ds)) + " bytes (corrupt file)");
   if (layout != H5D_CONTIGUOUS && count > 0) {
     // Chunked (or compact) data: the chunks the file holds, even compressed, bound what it can
     // really contain (deflate inflates at most 1032:1); unwritten chunks would read as fill

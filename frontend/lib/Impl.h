@@ -12,8 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace mlir::kiln {
@@ -119,8 +121,14 @@ struct Descriptor {
   }
 };
 
-/// Calls a packed entry point with `descs` (inputs, then out-params).
-void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs);
+/// Calls a packed entry point with `descs` (inputs, then out-params). An allocation the
+/// compiled code cannot make throws kiln::Error naming `model`, the `entry` point and the
+/// `batch` (rows of this call).
+void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs, const std::string &model,
+                const char *entry, int64_t batch);
+
+/// Joins `workers`, then rethrows the first exception one of them (or the caller) stored.
+void joinAll(std::vector<std::thread> &workers, std::vector<std::exception_ptr> &errors);
 
 /// Threads for a call: `requested`, else KILN_NUM_THREADS, else the machine's cores.
 int threadCount(int requested);

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -39,6 +40,7 @@ void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
   mlir::kiln::PipelineOptions options;
   if (gpu)
     options.device = mlir::kiln::Device::GPU;
+  options.checkedAllocations = true; // run through JitModule::callGuarded (callPacked)
   if (mlir::failed(mlir::kiln::lowerToStage(module, mlir::kiln::Stage::LLVMDialect, options)))
     throw Error(model, "compiling to native code failed:" + diagnostics);
   auto jit = mlir::kiln::JitModule::create(module, options);
@@ -61,13 +63,25 @@ void checkGpu(const std::string &model) {
     throw Error(model, std::string("the GPU failed: ") + kiln_gpu_error_message());
 }
 
-void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs) {
+void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs, const std::string &model,
+                const char *entry, int64_t batch) {
   std::vector<void *> ptrs, args;
   for (Descriptor &d : descs)
     ptrs.push_back(d.fields.data());
   for (void *&p : ptrs)
     args.push_back(&p);
-  fn(args.data());
+  if (uint64_t failed = mlir::kiln::JitModule::callGuarded(fn, args.data()))
+    throw Error(model, "out of memory allocating " + std::to_string(failed) + " bytes for " +
+                           entry + "'s intermediate values, batch " + std::to_string(batch) +
+                           " (a smaller batch_size needs less)");
+}
+
+void joinAll(std::vector<std::thread> &workers, std::vector<std::exception_ptr> &errors) {
+  for (std::thread &w : workers)
+    w.join();
+  for (std::exception_ptr &e : errors)
+    if (e)
+      std::rethrow_exception(e);
 }
 
 int threadCount(int requested) {
@@ -164,7 +178,7 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
       descs.push_back(d);
     for (Array &y : ys)
       slice(y.ptr(), y.shape);
-    callPacked(c.predict, descs);
+    callPacked(c.predict, descs, m.name, "predict", end - begin);
   };
 
   // The user's callbacks, and a ProgbarLogger when verbose, as Keras' predict has them.
@@ -199,15 +213,25 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
       run(start, end);
     } else {
       std::vector<std::thread> workers;
+      std::vector<std::exception_ptr> errors(parts);
       int64_t per = (end - start + parts - 1) / parts;
       for (int64_t p = 1; p < parts; ++p) {
         int64_t b = start + p * per, e = std::min(end, b + per);
         if (b < e)
-          workers.emplace_back(run, b, e);
+          workers.emplace_back([&, p, b, e] {
+            try {
+              run(b, e);
+            } catch (...) {
+              errors[p] = std::current_exception();
+            }
+          });
       }
-      run(start, std::min(end, start + per));
-      for (std::thread &t : workers)
-        t.join();
+      try {
+        run(start, std::min(end, start + per));
+      } catch (...) {
+        errors[0] = std::current_exception();
+      }
+      joinAll(workers, errors);
     }
     if (m.gpu)
       checkGpu(m.name);

@@ -699,7 +699,8 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
       for (Array &a : nextState) // only one slice runs when there is state
         d.emplace_back(a.ptr(), a.shape);
     }
-    callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d);
+    callPacked(grads ? t.steps->gradStep : t.steps->evalStep, d, m.name,
+               grads ? "grad_step" : "eval_step", end - begin);
   };
 
   if (!train) {
@@ -731,11 +732,21 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     bounds[p] = rows * p / parts;
   {
     std::vector<std::thread> workers;
+    std::vector<std::exception_ptr> errors(parts);
     for (int64_t p = 1; p < parts; ++p)
-      workers.emplace_back([&, p] { slice(bounds[p], bounds[p + 1], losses[p], &grads[p]); });
-    slice(bounds[0], bounds[1], losses[0], &grads[0]);
-    for (std::thread &w : workers)
-      w.join();
+      workers.emplace_back([&, p] {
+        try {
+          slice(bounds[p], bounds[p + 1], losses[p], &grads[p]);
+        } catch (...) {
+          errors[p] = std::current_exception();
+        }
+      });
+    try {
+      slice(bounds[0], bounds[1], losses[0], &grads[0]);
+    } catch (...) {
+      errors[0] = std::current_exception();
+    }
+    joinAll(workers, errors);
   }
   if (m.gpu)
     checkGpu(m.name);
@@ -814,7 +825,7 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
     d.emplace_back(a.ptr(), a.shape);
   for (Array &a : newSlots)
     d.emplace_back(a.ptr(), a.shape);
-  callPacked(t.steps->applyStep, d);
+  callPacked(t.steps->applyStep, d, m.name, "apply_step", rows);
   if (m.gpu)
     checkGpu(m.name);
   for (size_t i = 0; i < trainW.size(); ++i)
@@ -1037,6 +1048,10 @@ History fitLoop(Model *self, ModelImpl &m, Training &t, BatchSource &src,
   int start = options.initial_epoch;
   for (const auto &cb : cbs)
     start = cb->resume_epoch() >= 0 ? cb->resume_epoch() : start;
+  // A resumed fit draws the shuffles of the epochs it skips: with a seed, it then sees the
+  // batches the uninterrupted fit would have seen.
+  for (int epoch = options.initial_epoch; epoch < start && src.beginEpoch; ++epoch)
+    src.beginEpoch();
   for (int epoch = start; epoch < options.epochs && !m.stopTraining; ++epoch) {
     cbLogs.clear();
     for (const auto &cb : cbs)

@@ -33,6 +33,7 @@ enum { CU_JIT_INFO_LOG_BUFFER = 3, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES = 4,
        CU_JIT_ERROR_LOG_BUFFER = 5, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
        CU_JIT_OPTIMIZATION_LEVEL = 7 };
 enum { CU_STREAM_NON_BLOCKING = 1, CU_EVENT_DEFAULT = 0 };
+enum { CUDA_ERROR_OUT_OF_MEMORY = 2 };
 
 /* The driver entry points kiln uses, by their exported (versioned) names. */
 #define KILN_CUDA_FUNCTIONS(X)                                                                 \
@@ -62,6 +63,7 @@ enum { CU_STREAM_NON_BLOCKING = 1, CU_EVENT_DEFAULT = 0 };
   X(cuEventSynchronize, "cuEventSynchronize", (CUevent))                                      \
   X(cuEventRecord, "cuEventRecord", (CUevent, CUstream))                                      \
   X(cuMemAlloc, "cuMemAlloc_v2", (CUdeviceptr *, size_t))                                     \
+  X(cuMemGetInfo, "cuMemGetInfo_v2", (size_t *, size_t *))                                    \
   X(cuMemFree, "cuMemFree_v2", (CUdeviceptr))                                                 \
   X(cuMemcpyAsync, "cuMemcpyAsync", (CUdeviceptr, CUdeviceptr, size_t, CUstream))             \
   X(cuMemsetD32Async, "cuMemsetD32Async", (CUdeviceptr, unsigned, size_t, CUstream))          \
@@ -468,19 +470,40 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
     }
   pthread_mutex_unlock(&cacheLock);
   if (!b) {
+    CUdeviceptr p = 0;
+    CUresult r = bytes > (uint64_t)SIZE_MAX ? CUDA_ERROR_OUT_OF_MEMORY
+                                            : cu.cuMemAlloc(&p, (size_t)bytes);
+    if (r == CUDA_ERROR_OUT_OF_MEMORY && cachedBytes > 0) {
+      releaseCache(); /* blocks kept for reuse: give them back, then try once more */
+      r = cu.cuMemAlloc(&p, (size_t)bytes);
+    }
+    if (r == CUDA_ERROR_OUT_OF_MEMORY) {
+      /* What the device has left says whether a smaller batch would fit. */
+      size_t freeBytes = 0, totalBytes = 0;
+      if (cu.cuMemGetInfo(&freeBytes, &totalBytes) == 0)
+        fail(KILN_GPU_ERROR,
+             "out of GPU memory allocating %llu bytes (%.1f MiB): %.1f MiB of %.1f MiB free on "
+             "%s (a smaller batch needs less)",
+             (unsigned long long)bytes, bytes / 1048576.0, freeBytes / 1048576.0,
+             totalBytes / 1048576.0, deviceText);
+      else
+        fail(KILN_GPU_ERROR, "out of GPU memory allocating %llu bytes (%.1f MiB) on %s",
+             (unsigned long long)bytes, bytes / 1048576.0, deviceText);
+      return NULL;
+    }
+    if (r != 0) {
+      fail(KILN_GPU_ERROR, "cuMemAlloc of %llu bytes (device memory) failed: %s",
+           (unsigned long long)bytes, errorName(r));
+      return NULL;
+    }
     b = malloc(sizeof *b);
     if (!b) {
+      cu.cuMemFree(p);
       fail(KILN_GPU_ERROR, "out of host memory for the device-memory bookkeeping");
       return NULL;
     }
+    b->ptr = p;
     b->bytes = (size_t)bytes;
-    if (cu.cuMemAlloc(&b->ptr, (size_t)bytes) != 0) {
-      releaseCache();
-      if (!check(cu.cuMemAlloc(&b->ptr, (size_t)bytes), "cuMemAlloc (device memory)")) {
-        free(b);
-        return NULL;
-      }
-    }
   }
   pthread_mutex_lock(&cacheLock);
   b->next = cacheLive;

@@ -18,6 +18,7 @@
 #include <map>
 #include <netinet/in.h>
 #include <sstream>
+#include <set>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -443,7 +444,15 @@ TEST_F(Callbacks, BackupAndRestoreResumesAnInterruptedFit) {
   FitOptions first = base;
   first.callbacks = {std::make_shared<BackupAndRestore>(dir.string()), interrupt};
   EXPECT_THROW(m.fit(x, y, first), Interrupt);
-  EXPECT_EQ(slurp(dir / "training_metadata.json"), "{\"epoch\": 3, \"batch\": 0}");
+  EXPECT_EQ(slurp(dir / "training_metadata.json"),
+            "{\"batch\":0,\"epoch\":3,\"optimizer\":\"epoch-3.optimizer.bin\","
+            "\"weights\":\"epoch-3.weights.h5\"}");
+  // Only the latest state is kept.
+  std::set<std::string> files;
+  for (const auto &e : fs::directory_iterator(dir))
+    files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"epoch-3.optimizer.bin", "epoch-3.weights.h5",
+                                          "training_metadata.json"}));
 
   // A fresh optimizer and scrambled weights: everything must come from the backup.
   m.compile({.optimizer = optimizers::Adam(0.01), .loss = "mse"});
@@ -461,6 +470,59 @@ TEST_F(Callbacks, BackupAndRestoreResumesAnInterruptedFit) {
     for (int64_t j = 0; j < a[i].size(); ++j)
       EXPECT_NEAR(a[i].data[j], b[i].data[j], 1e-6);
   EXPECT_FALSE(fs::exists(dir)); // deleted once the fit completes
+}
+
+TEST_F(Callbacks, BackupAndRestoreIgnoresLeftoversOfAnUncommittedBackup) {
+  // A kill during the first epoch's backup leaves files but no training_metadata.json: the
+  // next fit starts from the beginning, and its first backup removes the leftovers.
+  fs::path dir = scratch("backup");
+  fs::create_directories(dir);
+  std::ofstream(dir / "epoch-1.weights.h5") << "half a file";
+  std::ofstream(dir / "epoch-1.optimizer.bin.tmp.123") << "half";
+  std::ofstream(dir / "notes.txt") << "not ours";
+  Array x = data(16, 3, 1), y = data(16, 1, 0.5);
+  Model m = smallModel(optimizers::Adam(0.01));
+  auto stop = std::make_shared<LambdaCallback>(LambdaCallbackOptions{
+      .on_epoch_end = [](int e, Logs &) {
+        if (e == 0)
+          throw Interrupt();
+      }});
+  EXPECT_THROW(m.fit(x, y, {.batch_size = 4, .epochs = 3, .verbose = 0, .shuffle = false,
+                            .callbacks = {std::make_shared<BackupAndRestore>(dir.string()),
+                                          stop}}),
+               Interrupt);
+  std::set<std::string> files;
+  for (const auto &e : fs::directory_iterator(dir))
+    files.insert(e.path().filename().string());
+  EXPECT_EQ(files, (std::set<std::string>{"epoch-1.optimizer.bin", "epoch-1.weights.h5",
+                                          "notes.txt", "training_metadata.json"}));
+}
+
+TEST_F(Callbacks, BackupAndRestoreRefusesABackupNamingOtherFiles) {
+  fs::path dir = scratch("backup");
+  fs::create_directories(dir);
+  Array x = data(16, 3, 1), y = data(16, 1, 0.5);
+  Model m = smallModel(); // one model: its training code is compiled once
+  auto fitWith = [&](const std::string &meta) {
+    std::ofstream(dir / "training_metadata.json") << meta;
+    try {
+      m.fit(x, y, {.batch_size = 4, .epochs = 2, .verbose = 0,
+                   .callbacks = {std::make_shared<BackupAndRestore>(dir.string())}});
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(fitWith(R"({"epoch": 1, "weights": "../../etc/passwd", "optimizer": "o.bin"})")
+                .find("\"weights\" must name a file in the backup directory, got "
+                      "\"../../etc/passwd\""),
+            std::string::npos);
+  EXPECT_NE(fitWith(R"({"epoch": 1, "weights": "epoch-1.weights.h5"})")
+                .find("names 'epoch-1.weights.h5', which is missing: the backup is incomplete"),
+            std::string::npos);
+  EXPECT_NE(fitWith(R"({"epoch": -1})").find("has no integer \"epoch\""), std::string::npos);
+  EXPECT_NE(fitWith(R"({"epoch": 1, "weights": 7})").find("\"weights\" is not a string"),
+            std::string::npos);
 }
 
 //===----------------------------------------------------------------------===//

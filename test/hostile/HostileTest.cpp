@@ -547,6 +547,13 @@ std::vector<Case> catalogue() {
       bytes(zipFile({{"config.json", kBaseConfig, true, 0xF0000000, 0x00F00000},
                      {"model.weights.h5", "x"}})),
       'K', {"'config.json' declares 4026531840 bytes", "compressed bytes (of a"});
+  // Found by kiln-fuzz-h5: a compact dataset whose layout message holds no data crashed
+  // libhdf5's H5Dread.
+  add("KerasCompactDatasetWithoutData", Format::Keras,
+      bytes(readText(KILN_SOURCE_DIR
+                     "/fuzz/regressions/h5/keras-compact-dataset-without-data.keras")),
+      'K', {"dataset 'layers/dense/vars/0' declares shape (4, 8) (128 bytes) but its compact "
+            "storage holds 0 bytes"});
   add("KerasTruncatedArchive", Format::Keras,
       bytes(zipFile({{"config.json", kBaseConfig}}).substr(0, 40)), 'K',
       {"not a readable .keras (zip) archive"});
