@@ -118,19 +118,24 @@ struct ModelArgs {
   bool help = false;
 };
 
+/// `--flag=v` or `--flag v`: the value (advancing `i` past a separate one).
+std::string flagValue(int argc, char **argv, int &i, const std::string &flag) {
+  std::string arg = argv[i];
+  if (arg.size() > flag.size() && arg[flag.size()] == '=')
+    return arg.substr(flag.size() + 1);
+  if (i + 1 >= argc)
+    throw UsageError(flag + " needs a value");
+  return argv[++i];
+}
+
+/// Whether `arg` is `flag`, alone or as `flag=value`.
+bool is(const std::string &arg, const std::string &flag) {
+  return arg == flag || arg.rfind(flag + "=", 0) == 0;
+}
+
 ModelArgs parseModelArgs(int argc, char **argv, bool predict) {
   ModelArgs a;
-  auto value = [&](int &i, const std::string &flag) -> std::string {
-    std::string arg = argv[i];
-    if (arg.size() > flag.size() && arg[flag.size()] == '=')
-      return arg.substr(flag.size() + 1);
-    if (i + 1 >= argc)
-      throw UsageError(flag + " needs a value");
-    return argv[++i];
-  };
-  auto is = [](const std::string &arg, const std::string &flag) {
-    return arg == flag || arg.rfind(flag + "=", 0) == 0;
-  };
+  auto value = [&](int &i, const std::string &flag) { return flagValue(argc, argv, i, flag); };
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h")
@@ -267,17 +272,7 @@ double realNumber(const std::string &flag, const std::string &v) {
 
 TrainArgs parseTrainArgs(int argc, char **argv, bool fit) {
   TrainArgs a;
-  auto value = [&](int &i, const std::string &flag) -> std::string {
-    std::string arg = argv[i];
-    if (arg.size() > flag.size() && arg[flag.size()] == '=')
-      return arg.substr(flag.size() + 1);
-    if (i + 1 >= argc)
-      throw UsageError(flag + " needs a value");
-    return argv[++i];
-  };
-  auto is = [](const std::string &arg, const std::string &flag) {
-    return arg == flag || arg.rfind(flag + "=", 0) == 0;
-  };
+  auto value = [&](int &i, const std::string &flag) { return flagValue(argc, argv, i, flag); };
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h")
@@ -422,41 +417,6 @@ std::vector<kiln::Array> loadArrays(const std::vector<std::string> &paths, size_
   return out;
 }
 
-/// A double as Python's repr() writes it (what Keras' CSVLogger puts in its cells).
-std::string pythonRepr(double v) {
-  if (std::isnan(v))
-    return "nan";
-  if (std::isinf(v))
-    return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  std::string sci(buf, r.ptr);
-  size_t e = sci.find('e');
-  std::string mant = sci.substr(0, e);
-  int exp = std::stoi(sci.substr(e + 1));
-  std::string sign;
-  if (mant[0] == '-')
-    sign = "-", mant = mant.substr(1);
-  std::string digits;
-  for (char c : mant)
-    if (c != '.')
-      digits += c;
-  if (exp < -4 || exp >= 16) {
-    std::string m = digits.substr(0, 1) + (digits.size() > 1 ? "." + digits.substr(1) : "");
-    char ebuf[16];
-    std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
-    return sign + m + ebuf;
-  }
-  std::string out;
-  if (exp < 0)
-    out = "0." + std::string(size_t(-exp - 1), '0') + digits;
-  else if (size_t(exp) + 1 >= digits.size())
-    out = digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
-  else
-    out = digits.substr(0, size_t(exp) + 1) + "." + digits.substr(size_t(exp) + 1);
-  return sign + out;
-}
-
 /// Keras' CSVLogger: `epoch,<sorted keys>`, one row per epoch ending in "\r\n" as Python's
 /// csv module ends them. The whole file is rewritten through a temporary file and a rename
 /// after every epoch, so a reader never sees half a row.
@@ -470,7 +430,8 @@ public:
     text += std::to_string(epoch);
     for (const std::string &k : keys) {
       auto it = logs.find(k);
-      text += "," + (it == logs.end() ? std::string("NA") : pythonRepr(it->second));
+      text += "," + (it == logs.end() ? std::string("NA")
+                                      : kiln::callbacks::python_float_repr(it->second));
     }
     text += "\r\n";
     std::string header = "epoch";
@@ -525,7 +486,7 @@ int runEvaluate(int argc, char **argv) {
   std::vector<double> scores = model.evaluate(xs, ys, options);
   std::vector<std::string> names = model.metrics_names();
   for (size_t i = 0; i < scores.size() && i < names.size(); ++i)
-    std::cout << names[i] << ": " << pythonRepr(scores[i]) << "\n";
+    std::cout << names[i] << ": " << kiln::callbacks::python_float_repr(scores[i]) << "\n";
   return 0;
 }
 
