@@ -54,4 +54,68 @@ def KilnGpuHostBuffers : Pass<"kiln-gpu-host-buffers", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
 }
 
+def KilnGpuSplitReductions : Pass<"kiln-gpu-split-reductions", "func::FuncOp"> {
+  let summary = "Turn reduction loops of narrow reductions into parallel loops of partial sums";
+  let description = [{
+    On the GPU every linalg op becomes one kernel with one thread per output element and its
+    reductions sequential in the thread. A reduction with few outputs and many terms (a bias
+    gradient: one sum per channel over batch x height x width; a convolution's filter
+    gradient) then runs on one or two blocks of the whole GPU.
+
+    On linalg ops on tensors whose parallel iteration space is smaller than
+    `min-parallel` (a dynamic dimension counts as 32), a reduction dimension that some input
+    reads directly is made parallel: the op writes partial results into a tensor with that
+    dimension in front, filled with the combiner's neutral element, and a `linalg.reduce`
+    with the same combiner folds the partials into the original init. Repeated while the
+    op is still narrow and each thread keeps at least `min-terms` terms. An op with a single
+    static reduction loop that no other loop can stand in for (a matmul's k) is split by a
+    ratio instead (`linalg::splitReduction`: k = (k_outer parallel) x (k_inner reduction)).
+    Only ops whose payload is a recognizable reduction (one combiner with a neutral element:
+    addf, maxnumf, ...) are split.
+
+    ```mlir
+    // sum over (n, y, x) of x[n, y, x, c] into out[c]
+    linalg.generic {iterator_types = ["reduction", "reduction", "reduction", "parallel"]}
+    // becomes partials[n, c] (n now parallel), then linalg.reduce over n into out[c]
+    ```
+  }];
+  let options = [
+    Option<"minParallel", "min-parallel", "int64_t", /*default=*/"65536",
+           "Split while the parallel iteration space is smaller than this">,
+    Option<"minTerms", "min-terms", "int64_t", /*default=*/"16",
+           "Leave at least this many reduction terms per thread">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
+def KilnGpuReductionLoops : Pass<"kiln-gpu-reduction-loops", "func::FuncOp"> {
+  let summary = "Lower linalg reductions on buffers to loops that accumulate in a register";
+  let description = [{
+    `convert-linalg-to-parallel-loops` lowers a reduction to loops that load and store the
+    output element at every step: in a GPU kernel that is a global-memory round trip per
+    multiply-add of a matmul or convolution (the compiler cannot keep it in a register,
+    since the output buffer might alias an input). This pass lowers each linalg op on
+    buffers with reduction loops and one output, whose output is indexed by parallel loops
+    only, to an `scf.parallel` over the parallel loops (absent if there is none) holding an
+    `scf.for` nest over the reduction loops that carries the accumulator as an iteration
+    argument: the output element is loaded once and stored once. Inputs are read through
+    their indexing maps (`affine.apply` for non-trivial expressions).
+
+    ```mlir
+    scf.parallel (%i, %j) = ... {
+      %init = memref.load %C[%i, %j]
+      %sum = scf.for %k = %c0 to %K step %c1 iter_args(%acc = %init) -> (f32) {
+        %a = memref.load %A[%i, %k]  %b = memref.load %B[%k, %j]
+        ... payload with %acc for the output argument ...
+        scf.yield %next : f32
+      }
+      memref.store %sum, %C[%i, %j]
+    }
+    ```
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::affine::AffineDialect", "::mlir::arith::ArithDialect"];
+}
+
 #endif // KILN_CODEGEN_GPUPASSES_TD

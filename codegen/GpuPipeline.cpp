@@ -308,6 +308,8 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
   pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Narrow reductions (bias and filter gradients) as partials over many threads plus a fold.
+  pm.addNestedPass<func::FuncOp>(createKilnGpuSplitReductions());
   // tanh, erf, exp as arith polynomials: the same approximations as the CPU path, no libdevice.
   pm.addNestedPass<func::FuncOp>(createKilnExpandMath());
   pm.addPass(createKilnGpuMarkOutputs());
@@ -331,6 +333,8 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
   pm.addNestedPass<func::FuncOp>(std::make_unique<GpuCopyToLinalgPass>());
   // One scf.parallel per linalg op; reductions stay sequential scf.for inside it.
   pm.addNestedPass<func::FuncOp>(std::make_unique<GpuSerialKernelsPass>());
+  // Reductions accumulate in a register; the rest become plain parallel loops.
+  pm.addNestedPass<func::FuncOp>(createKilnGpuReductionLoops());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   KilnGpuMapLoopsOptions map;
   map.blockSize = kGpuBlockSize;
