@@ -1191,17 +1191,21 @@ void Model::compile(CompileOptions options) {
     }
     t->slots.push_back(std::move(s));
   }
-  if (options.device != "cpu" && options.device != "gpu")
-    throw Error(impl->name, "unknown device '" + options.device + "' (kiln has \"cpu\" and \"gpu\")");
-  bool gpu = options.device == "gpu";
+  set_device(options.device);
+  impl->training = t;
+}
+
+void Model::set_device(const std::string &device) {
+  if (device != "cpu" && device != "gpu")
+    throw Error(impl->name, "unknown device '" + device + "' (kiln has \"cpu\" and \"gpu\")");
+  bool gpu = device == "gpu";
   if (gpu && kiln_gpu_init() != KILN_GPU_OK)
-    throw Error(impl->name, std::string("compile({.device = \"gpu\"}): no usable GPU: ") +
+    throw Error(impl->name, std::string("device \"gpu\": no usable GPU: ") +
                                 kiln_gpu_error_message());
   if (gpu != impl->gpu) {
     impl->gpu = gpu;
     impl->compiled.reset(); // predict's code was compiled for the other device
   }
-  impl->training = t;
 }
 
 std::vector<std::string> Model::metrics_names() const {

@@ -682,10 +682,12 @@ TEST_F(Train, BadInputIsAClearError) {
               "unknown metric 'acuracy'");
   expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .device = "tpu"}); },
               "unknown device 'tpu' (kiln has \"cpu\" and \"gpu\")");
+  expectError([&] { m.set_device("tpu"); }, "unknown device 'tpu'");
   // Without a GPU (CI), asking for one is one clear error and the model stays usable on the CPU.
   if (kiln_gpu_init() != KILN_GPU_OK) {
     expectError([&] { m.compile({.optimizer = "sgd", .loss = "mse", .device = "gpu"}); },
-                "compile({.device = \"gpu\"}): no usable GPU: ");
+                "device \"gpu\": no usable GPU: ");
+    expectError([&] { m.set_device("gpu"); }, "device \"gpu\": no usable GPU: ");
     m.compile({.optimizer = "sgd", .loss = "mse"});
     EXPECT_EQ(m.fit(x, y, {.epochs = 1, .verbose = 0}).history.at("loss").size(), 1u);
   }

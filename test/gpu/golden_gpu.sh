@@ -4,7 +4,9 @@
 # atol * max(1, max|y|).
 #
 #   golden_gpu.sh build KILNC MAKE_MODELS GOLDEN_DIR OUT   build OUT/<case>/ (programs, inputs)
-#   golden_gpu.sh run OUT PYTHON                           run them here and compare
+#   golden_gpu.sh run OUT PYTHON [KILNC]                   run them here and compare; with
+#                                                          KILNC also `kilnc predict --device gpu`
+#                                                          (the JIT path) on the .npy cases
 #   golden_gpu.sh all KILNC MAKE_MODELS GPU_INFO GOLDEN_DIR OUT PYTHON
 #                                                          build; run where a GPU is (else exit 77)
 #
@@ -48,15 +50,29 @@ build() {
         { echo "FAIL $c: kilnc/cc"; failed=1; }
       rm -f "$d/model.o"
     fi
-    rm -f "$d/model.h5"
   done
   return $failed
 }
 
 run() {
-  local out=$1 python=$2 failed=0
+  local out=$1 python=$2 kilnc=${3:-} failed=0
   for d in "$out"/*/; do
     local c=$(basename "$d")
+    if [ -n "$kilnc" ] && ls "$d"/x*.npy >/dev/null 2>&1; then
+      local args=() i=0
+      for x in "$d"/x*.npy; do
+        args+=(--input "$x" --output "$d/got$i.npy")
+        i=$((i + 1))
+      done
+      rm -f "$d"/got*.npy
+      if "$kilnc" predict "$d/model.h5" "${args[@]}" --device gpu --batch-size 256 \
+        2> "$d/err_jit"; then
+        "$python" "$here/compare_golden.py" "$d" "$c (kilnc predict --device gpu)" || failed=1
+      else
+        echo "FAIL $c (kilnc predict --device gpu): $(head -c 300 "$d/err_jit")"
+        failed=1
+      fi
+    fi
     for exe in "$d"/predict_*; do
       local chip=${exe##*predict_}
       rm -f "$d"/got*.npy
@@ -94,6 +110,6 @@ all)
     exit 77
   fi
   [ $rc -eq 0 ] || exit 1
-  run "$out" "$python" ;;
+  run "$out" "$python" "$kilnc" ;;
 *) sed -n '2,11p' "$0"; exit 2 ;;
 esac

@@ -56,13 +56,14 @@ const char *kSummaryHelp =
 
 const char *kPredictHelp =
     "usage: kilnc predict MODEL --input X.npy [--input X2.npy ...] --output Y.npy [...]\n"
-    "                     [--batch-size N] [--device cpu]\n"
+    "                     [--batch-size N] [--device cpu|gpu]\n"
     "       (MODEL: MODEL.h5, MODEL.keras, a TensorFlow.js model.json, or\n"
     "        --config MODEL.json --weights WEIGHTS.h5)\n\n"
     "Runs the model on the .npy inputs (batch first; one --input per model input, in the\n"
     "model's input order) and writes float32 .npy outputs (one --output per model output).\n"
     "  --batch-size N   samples per compiled call (default 32, as Keras)\n"
-    "  --device cpu     where to run; cpu is the only device predict supports so far\n";
+    "  --device D       where to run: cpu (default) or gpu (NVIDIA: kiln's PTX kernels through\n"
+    "                   the CUDA driver; an error where there is no usable GPU)\n";
 
 const char *kFitHelp =
     "usage: kilnc fit MODEL --x X.npy [--x X2.npy ...] --y Y.npy [--y Y2.npy ...] --output OUT\n"
@@ -206,12 +207,10 @@ int runPredict(int argc, char **argv) {
     std::cout << kPredictHelp;
     return 0;
   }
-  if (a.device == "gpu")
-    throw UsageError("--device gpu: kiln's GPU predict path is not available yet; use "
-                     "--device cpu");
-  if (a.device != "cpu")
+  if (a.device != "cpu" && a.device != "gpu")
     throw UsageError("--device must be cpu or gpu, got '" + a.device + "'");
   kiln::Model model = loadModel(a);
+  model.set_device(a.device);
   size_t nIn = model.inputs().size(), nOut = model.outputs().size();
   if (a.inputs.size() != nIn)
     throw UsageError("the model has " + std::to_string(nIn) + " input(s); give --input " +

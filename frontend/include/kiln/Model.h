@@ -95,6 +95,10 @@ public:
 
   /// Chooses the loss, optimizer and metrics for fit and evaluate (Keras' compile).
   void compile(CompileOptions options);
+  /// Where predict runs: "cpu" or "gpu" (NVIDIA; throws kiln::Error naming the model if no
+  /// usable GPU is here). compile()'s `device` sets it too; this is for predicting without a
+  /// loss or optimizer (kilnc predict --device gpu).
+  void set_device(const std::string &device);
   /// Trains on (x, y): one optimizer step per batch, compiled to native code.
   History fit(const Array &x, const Array &y, FitOptions options = {});
   History fit(const std::vector<Array> &x, const std::vector<Array> &y, FitOptions options = {});
