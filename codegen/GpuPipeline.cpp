@@ -305,7 +305,8 @@ struct GpuSerialKernelsPass : PassWrapper<GpuSerialKernelsPass, OperationPass<fu
 
 void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Bias adds and activations join one loop nest each: they ride in one kernel.
-  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  if (options.fusion)
+    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   // Narrow reductions (bias and filter gradients) as partials over many threads plus a fold.

@@ -177,11 +177,12 @@ void buildKilnToLinalgPipeline(OpPassManager &pm, const PipelineOptions &options
 
 void buildLinalgToLLVMPipeline(OpPassManager &pm, const PipelineOptions &options) {
   // Bias adds, activations and softmax steps become one loop nest each instead of many.
-  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  if (options.fusion)
+    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   if (options.tileAndVectorize) {
-    if (options.fuseImageChains) {
+    if (options.fusion && options.fuseImageChains) {
       // conv -> bias/activation -> pool one image at a time: intermediates stay in cache.
       pm.addNestedPass<func::FuncOp>(createKilnFuseImageChains());
       pm.addPass(createCanonicalizerPass());
@@ -276,6 +277,10 @@ void registerKilnPipelines() {
         *this, "fuse-image-chains",
         llvm::cl::desc("Run conv -> bias/activation -> pool chains one image at a time"),
         llvm::cl::init(true)};
+    Option<bool> fusion{*this, "fusion",
+                        llvm::cl::desc("Fuse elementwise chains and image chains (off: to "
+                                       "measure what fusion saves)"),
+                        llvm::cl::init(true)};
     Option<bool> microkernels{
         *this, "microkernels",
         llvm::cl::desc("Register-blocked conv2d/matmul kernels after bufferization"),
@@ -293,6 +298,7 @@ void registerKilnPipelines() {
         PipelineOptions options;
         options.tileAndVectorize = cli.tileAndVectorize;
         options.fuseImageChains = cli.fuseImageChains;
+        options.fusion = cli.fusion;
         options.microkernels = cli.microkernels;
         options.targetCpu = cli.targetCpu;
         buildLinalgToLLVMPipeline(pm, options);

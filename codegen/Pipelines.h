@@ -43,6 +43,12 @@ struct PipelineOptions {
   /// "aarch64-linux-gnu"); empty for the host's. With another triple, targetCpu must name a
   /// CPU of that target ("native" describes this machine only).
   std::string targetTriple;
+  /// Producer-consumer fusion: elementwise chains (bias add, activation, the backward
+  /// elementwise work, the optimizer update) into one loop nest each
+  /// (linalg-fuse-elementwise-ops), and with tileAndVectorize the image chains below. Off
+  /// only to measure what it saves (`kilnc compile --no-fusion`, KILN_NO_FUSION=1 for the
+  /// JIT path of predict and fit).
+  bool fusion = true;
   /// With tileAndVectorize: run conv -> bias/activation -> pooling chains one image at a time
   /// (kiln-fuse-image-chains), so that their intermediates stay in cache.
   bool fuseImageChains = true;

@@ -41,6 +41,9 @@ void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
   if (gpu)
     options.device = mlir::kiln::Device::GPU;
   options.checkedAllocations = true; // run through JitModule::callGuarded (callPacked)
+  // For measuring what fusion saves (bench/); not an option of the Keras-shaped API.
+  if (const char *off = std::getenv("KILN_NO_FUSION"); off && *off && std::string(off) != "0")
+    options.fusion = false;
   if (mlir::failed(mlir::kiln::lowerToStage(module, mlir::kiln::Stage::LLVMDialect, options)))
     throw Error(model, "compiling to native code failed:" + diagnostics);
   auto jit = mlir::kiln::JitModule::create(module, options);

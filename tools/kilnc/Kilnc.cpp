@@ -668,6 +668,10 @@ int runCompile(int argc, char **argv) {
   cl::opt<bool> noVectorize("no-vectorize",
                             cl::desc("Lower matmul and conv to plain loops (for comparison)"),
                             cl::init(false), cl::cat(category));
+  cl::opt<bool> noFusion("no-fusion",
+                         cl::desc("No producer-consumer fusion: every op its own loop nest "
+                                  "(to measure what fusion saves)"),
+                         cl::init(false), cl::cat(category));
   cl::opt<unsigned> optLevel("O", cl::desc("LLVM optimization level (0-3; as --opt-level)"),
                              cl::Prefix, cl::init(3), cl::cat(category));
   cl::opt<unsigned> optLevelLong("opt-level", cl::desc("LLVM optimization level, 0-3 (default 3)"),
@@ -722,6 +726,7 @@ int runCompile(int argc, char **argv) {
   }
   mlir::kiln::PipelineOptions options;
   options.tileAndVectorize = !noVectorize;
+  options.fusion = !noFusion;
   options.optLevel = level;
   options.targetCpu = targetCpu;
   options.targetTriple = targetTriple;
