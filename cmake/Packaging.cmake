@@ -47,7 +47,8 @@ function(kiln_relocatable_includes target)
 endfunction()
 
 set(KILN_INSTALLED_LIBRARIES
-  KilnRuntimeIO KilnGpuRuntime KilnFrontend KilnCodegen KilnPasses KilnIR)
+  KilnRuntimeIO KilnRuntimeExec KilnRuntimeTrain KilnGpuRuntime KilnFrontend KilnCodegen KilnPasses
+  KilnIR)
 foreach(lib IN LISTS KILN_INSTALLED_LIBRARIES)
   kiln_relocatable_includes(${lib})
 endforeach()
