@@ -51,9 +51,20 @@ TrainerParts trainer_parts(const Model &model, const std::vector<std::vector<int
     j["weights"].push_back({{"name", w->name}, {"shape", w->value.shape}, {"trainable", w->trainable}});
     append(w->value);
   }
-  for (const auto &perWeight : t.slots)
-    for (const Array &a : perWeight)
-      append(a);
+  // Fresh slots (zeros, or Adagrad's initial accumulator) are made again by the trainer; a
+  // model file's optimizer state travels with the weights.
+  Training fresh;
+  fresh.optimizer = t.optimizer;
+  initSlots(fresh, weights);
+  bool embedSlots = false;
+  for (size_t i = 0; i < t.slots.size() && !embedSlots; ++i)
+    for (size_t k = 0; k < t.slots[i].size() && !embedSlots; ++k)
+      embedSlots = t.slots[i][k].data != fresh.slots[i][k].data;
+  j["slots_embedded"] = embedSlots;
+  if (embedSlots)
+    for (const auto &perWeight : t.slots)
+      for (const Array &a : perWeight)
+        append(a);
   size_t index = 0;
   j["layers"] = nlohmann::json::array();
   for (const auto &l : m.layers) {

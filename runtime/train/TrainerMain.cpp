@@ -96,14 +96,18 @@ public:
     for (const json &w : j.at("weights"))
       weights_.push_back(
           {w.at("name"), take(w.at("shape").get<Shape>()), w.at("trainable").get<bool>()});
-    int slots = slotCount(training_.optimizer);
-    for (const Weight &w : weights_) {
-      if (!w.trainable)
-        continue;
-      std::vector<Array> s;
-      for (int k = 0; k < slots; ++k)
-        s.push_back(take(w.value.shape));
-      training_.slots.push_back(std::move(s));
+    if (j.at("slots_embedded").get<bool>()) { // a model file's optimizer state
+      int slots = slotCount(training_.optimizer);
+      for (const Weight &w : weights_) {
+        if (!w.trainable)
+          continue;
+        std::vector<Array> s;
+        for (int k = 0; k < slots; ++k)
+          s.push_back(take(w.value.shape));
+        training_.slots.push_back(std::move(s));
+      }
+    } else {
+      initSlots(training_, allWeights());
     }
     if (used != size)
       throw Error(name_, "the trainer's embedded weights do not match its description");

@@ -23,6 +23,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -542,13 +543,31 @@ int compileTrainer(const CompileArgs &a) {
   if (mlir::failed(object))
     return 1;
   kiln::TrainerParts parts = kiln::trainer_parts(model, targets);
+  // kiln's libraries next to this kilnc (<bin>/../lib in the build tree, the install tree's
+  // library folder), then the system's.
+  std::string self = llvm::sys::fs::getMainExecutable(nullptr, (void *)&compileTrainer);
+  llvm::SmallString<256> bin(llvm::sys::path::parent_path(self));
   std::vector<std::string> libraries;
-  for (llvm::StringRef rest = KILN_TRAINER_LINK; !rest.empty();) {
-    auto [lib, tail] = rest.split(';');
+  for (llvm::StringRef name : llvm::split(KILN_TRAINER_KILN_LIBS, ';')) {
+    std::string found;
+    for (llvm::StringRef rel : {llvm::StringRef("../lib"),
+                                llvm::StringRef(KILN_TRAINER_LIBDIR_FROM_BIN)}) {
+      llvm::SmallString<256> path(bin);
+      llvm::sys::path::append(path, rel, name);
+      if (found.empty() && llvm::sys::fs::exists(path))
+        found = path.str().str();
+    }
+    if (found.empty()) {
+      llvm::errs() << "kilnc: error: cannot find " << name << " next to " << self
+                   << " (in ../lib or " << KILN_TRAINER_LIBDIR_FROM_BIN
+                   << "): the trainer's runtime is not installed\n";
+      return 1;
+    }
+    libraries.push_back(found);
+  }
+  for (llvm::StringRef lib : llvm::split(KILN_TRAINER_SYSTEM_LIBS, ';'))
     if (!lib.empty())
       libraries.push_back(lib.str());
-    rest = tail;
-  }
   if (mlir::failed(linkTrainerExecutable(a.cc, *object, *wrappers, parts.description,
                                          parts.data, libraries, a.output, err))) {
     llvm::errs() << "kilnc: error: " << err << "\n";

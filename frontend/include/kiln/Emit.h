@@ -32,7 +32,8 @@ mlir::OwningOpRef<mlir::ModuleOp> trainingMLIR(const Model &model,
 
 /// What a standalone trainer embeds (runtime/train/TrainerMain.cpp): `description`, the JSON
 /// of kiln/TrainerSpec.h with the model's Keras and training configs, interface and layers;
-/// `data`, the weights (get_weights() order) then the optimizer's slots, as float32.
+/// `data`, the weights (get_weights() order) then, unless they are compile()'s fresh ones, the
+/// optimizer's slots, as float32.
 struct TrainerParts {
   std::string description, data;
 };
