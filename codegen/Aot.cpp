@@ -511,10 +511,10 @@ StringRef gpuRuntimeHeader() { return kGpuRuntimeHeader; }
 
 namespace {
 
-/// Writes `files` into a temporary directory, runs `compiler` on them with `args` (each
-/// "{dir}" replaced by the directory, in the arguments and in `.s` files) to link `dir/a.out`, and moves that to `outputPath`
-/// (copied next to it, then renamed: a reader never sees half an executable, and a failure
-/// leaves no output behind). `what` names the program in errors.
+/// Writes `files` into a temporary directory, runs `compiler` on them with `args` (each "{dir}"
+/// replaced by the directory, in the arguments and in `.s` files) to link `dir/a.out`, and
+/// moves that to `outputPath` (copied next to it, then renamed: a reader never sees half an
+/// executable, and a failure leaves no output behind). `what` names the program in errors.
 LogicalResult linkProgram(StringRef compiler,
                           ArrayRef<std::pair<std::string, StringRef>> files,
                           ArrayRef<std::string> args, StringRef outputPath, StringRef what,

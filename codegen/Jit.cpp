@@ -79,9 +79,11 @@ FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
     (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
       llvm::orc::SymbolMap symbols;
       symbols[interner("_mlir_memref_to_llvm_alloc")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedAlloc), llvm::JITSymbolFlags::Exported};
+          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedAlloc),
+          llvm::JITSymbolFlags::Exported};
       symbols[interner("_mlir_memref_to_llvm_free")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedFree), llvm::JITSymbolFlags::Exported};
+          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedFree),
+          llvm::JITSymbolFlags::Exported};
       return symbols;
     });
   auto jit = std::unique_ptr<JitModule>(new JitModule());

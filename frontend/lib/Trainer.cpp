@@ -43,12 +43,14 @@ TrainerParts trainer_parts(const Model &model, const std::vector<std::vector<int
   j["training"] = trainingSpec(t);
   TrainerParts parts;
   auto append = [&](const Array &a) {
-    parts.data.append(reinterpret_cast<const char *>(a.data.data()), a.data.size() * sizeof(float));
+    parts.data.append(reinterpret_cast<const char *>(a.data.data()),
+                      a.data.size() * sizeof(float));
   };
   std::vector<Weight *> weights = m.allWeights();
   j["weights"] = nlohmann::json::array();
   for (Weight *w : weights) {
-    j["weights"].push_back({{"name", w->name}, {"shape", w->value.shape}, {"trainable", w->trainable}});
+    j["weights"].push_back(
+        {{"name", w->name}, {"shape", w->value.shape}, {"trainable", w->trainable}});
     append(w->value);
   }
   // Fresh slots (zeros, or Adagrad's initial accumulator) are made again by the trainer; a

@@ -20,10 +20,9 @@ nlohmann::json trainingConfig(const ModelImpl &m);
 void compileFromTrainingConfig(Model &model, const nlohmann::json &config,
                                const std::string &where, bool keepState);
 
-
-/// Restores what writeOptimizerWeights (kiln/SaveH5.h) wrote (and tf.keras 2.x's spellings of it) into the
-/// compiled model. Returns an explanation, and leaves the state fresh, when the file's
-/// optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
+/// Restores what writeOptimizerWeights (kiln/SaveH5.h) wrote (and tf.keras 2.x's spellings of
+/// it) into the compiled model. Returns an explanation, and leaves the state fresh, when the
+/// file's optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
 std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r);
 
 /// Keras 3's compile_config (config.json of a .keras archive): the training_config with the

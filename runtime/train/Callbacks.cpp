@@ -420,8 +420,8 @@ void LearningRateScheduler::on_epoch_begin(int epoch, Logs &) {
 }
 
 void LearningRateScheduler::on_epoch_end(int, Logs &logs) {
-  logs["learning_rate"] =
-      requireModel(*this, "LearningRateScheduler").requireTraining("optimizer()").optimizer.learning_rate;
+  detail::Training &t = requireModel(*this, "LearningRateScheduler").requireTraining("optimizer()");
+  logs["learning_rate"] = t.optimizer.learning_rate;
 }
 
 //===----------------------------------------------------------------------===//

@@ -589,20 +589,21 @@ int64_t checkData(const FitModel &m, const Training &t, const std::vector<Array>
     const LossSpec &l = t.losses[o];
     if (ys[o].rank() < 1 || ys[o].shape[0] != n)
       throw Error(m.modelName(), "x has " + std::to_string(n) + " samples but y has shape " +
-                              Array::shapeString(ys[o].shape) + "; they must have the same count");
+                                     Array::shapeString(ys[o].shape) +
+                                     "; they must have the same count");
     if (isSparse(l)) {
       bool ok = ys[o].rank() == 1 || (ys[o].rank() == 2 && ys[o].shape[1] == 1);
       if (!ok || out.size() != 2)
         throw Error(layer, "sparse_categorical_crossentropy takes integer labels of shape (N) "
                            "or (N, 1) for an output of shape (None, classes); got labels " +
-                               Array::shapeString(ys[o].shape) + " for output " + Array::shapeString(out));
+                               Array::shapeString(ys[o].shape) + " for output " +
+                               Array::shapeString(out));
       int64_t classes = out[1];
       for (int64_t i = 0; i < ys[o].size(); ++i) {
         float v = ys[o].data[i];
         if (!(v >= 0 && v < classes && v == std::floor(v)))
           throw Error(layer, "label " + formatNumber(v) + " of sample " + std::to_string(i) +
-                                 " is not a class index in [0, " + std::to_string(classes) +
-                                 ")");
+                                 " is not a class index in [0, " + std::to_string(classes) + ")");
       }
       continue;
     }
@@ -611,7 +612,8 @@ int64_t checkData(const FitModel &m, const Training &t, const std::vector<Array>
       ok = ys[o].shape[d] == out[d];
     if (!ok)
       throw Error(layer, "loss '" + l.name + "' needs targets shaped like the output " +
-                             Array::shapeString(out) + ", got y of shape " + Array::shapeString(ys[o].shape) +
+                             Array::shapeString(out) + ", got y of shape " +
+                             Array::shapeString(ys[o].shape) +
                              (l.name == "categorical_crossentropy"
                                   ? " (for integer labels use sparse_categorical_crossentropy "
                                     "or kiln::utils::to_categorical)"
@@ -779,7 +781,8 @@ History fitArrays(Model *self, FitModel &m, const std::vector<Array> &xAll,
   Training &t = m.requireTraining("fit()");
   int64_t total = checkData(m, t, xAll, yAll, "fit");
   if (options.batch_size <= 0)
-    throw Error(m.modelName(), "batch_size must be positive, got " + std::to_string(options.batch_size));
+    throw Error(m.modelName(),
+                "batch_size must be positive, got " + std::to_string(options.batch_size));
   if (!(options.validation_split >= 0 && options.validation_split < 1))
     throw Error(m.modelName(), "validation_split must be in [0, 1)");
 
@@ -791,7 +794,7 @@ History fitArrays(Model *self, FitModel &m, const std::vector<Array> &xAll,
   if (options.validation_split > 0) {
     if (n == 0 || n == total)
       throw Error(m.modelName(), "validation_split " + formatNumber(options.validation_split) +
-                              " leaves no samples for training or for validation");
+                                     " leaves no samples for training or for validation");
     vx.clear(), vy.clear();
     for (const Array &a : xAll)
       vx.push_back(a.rows(n, total));

@@ -882,6 +882,10 @@ int runCompile(int argc, char **argv) {
                     "module has no weights\n";
     return 1;
   }
+  if (train) {
+    llvm::errs() << "kilnc: error: --train needs a Keras model (.h5 or .keras)\n";
+    return 1;
+  }
   if (!header.empty()) {
     llvm::errs() << "kilnc: error: --header needs a Keras model (.h5 or .keras): a .mlir "
                     "module has no weights to bake in\n";

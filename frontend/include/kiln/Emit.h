@@ -26,9 +26,9 @@ std::vector<std::vector<int64_t>> default_target_shapes(const Model &model);
 /// `@grad_step`, `@apply_step` and `@eval_step` of a compiled model for targets of
 /// `targetShapes` (batch -1): the module fit compiles through the JIT, in `context` (made with
 /// every kiln dialect registered).
-mlir::OwningOpRef<mlir::ModuleOp> trainingMLIR(const Model &model,
-                                               const std::vector<std::vector<int64_t>> &targetShapes,
-                                               mlir::MLIRContext &context);
+mlir::OwningOpRef<mlir::ModuleOp>
+trainingMLIR(const Model &model, const std::vector<std::vector<int64_t>> &targetShapes,
+             mlir::MLIRContext &context);
 
 /// What a standalone trainer embeds (runtime/train/TrainerMain.cpp): `description`, the JSON
 /// of kiln/TrainerSpec.h with the model's Keras and training configs, interface and layers;
