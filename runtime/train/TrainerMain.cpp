@@ -53,9 +53,10 @@ constexpr const char *kUsage =
     "Trains the model compiled into this program (kilnc compile --emit=exe --train) and\n"
     "saves it as a Keras .h5 file. X and Y are .npy files or IDX files (plain or gzip).\n"
     "\n"
-    "  --x FILE                 the inputs, batch first (IDX unsigned bytes are scaled by 1/255)\n"
-    "  --y FILE                 the targets; integer labels (N) are one-hot encoded for\n"
-    "                           categorical_crossentropy\n"
+    "  --x FILE                 the inputs, batch first (IDX unsigned bytes are scaled by 1/255);\n"
+    "                           once per model input, in order\n"
+    "  --y FILE                 the targets, once per model output; integer labels (N) are\n"
+    "                           one-hot encoded for categorical_crossentropy\n"
     "  --output FILE            where the trained model goes (.h5, written atomically)\n"
     "  --epochs N               default 1\n"
     "  --batch-size N           default 32\n"
@@ -249,7 +250,8 @@ double parseDouble(const std::string &flag, const std::string &v) {
 }
 
 int run(int argc, char **argv) {
-  std::string x, y, output, checkpoint;
+  std::vector<std::string> xs, ys;
+  std::string output, checkpoint;
   FitOptions options;
   options.epochs = 1;
   options.verbose = 1;
@@ -271,9 +273,9 @@ int run(int argc, char **argv) {
       std::printf(kUsage, argv[0]);
       return 0;
     } else if (is("--x"))
-      x = value("--x");
+      xs.push_back(value("--x"));
     else if (is("--y"))
-      y = value("--y");
+      ys.push_back(value("--y"));
     else if (is("--output"))
       output = value("--output");
     else if (is("--checkpoint"))
@@ -303,7 +305,7 @@ int run(int argc, char **argv) {
     else
       throw UsageError("unknown option '" + arg + "'");
   }
-  if (x.empty() || y.empty())
+  if (xs.empty() || ys.empty())
     throw UsageError("give the data: --x X.npy|X.idx --y Y.npy|Y.idx");
   if (output.empty())
     throw UsageError("no --output: where should the trained model go (e.g. --output "
@@ -313,34 +315,43 @@ int run(int argc, char **argv) {
 
   AotModel model;
   Training &t = *model.trainingState();
-  if (model.inputSpecs().size() != 1 || model.outputSpecs().size() != 1)
-    throw Error(model.modelName(), "the trainer takes models with one input and one output");
+  auto inputs = model.inputSpecs(), outputs = model.outputSpecs();
+  if (xs.size() != inputs.size() || ys.size() != outputs.size())
+    throw UsageError("the model has " + std::to_string(inputs.size()) + " input(s) and " +
+                     std::to_string(outputs.size()) + " output(s): give --x " +
+                     std::to_string(inputs.size()) + " time(s) and --y " +
+                     std::to_string(outputs.size()) + " time(s), in the model's order");
   if (learningRate) {
     t.optimizer.learning_rate = *learningRate;
     t.optimizer.schedule.reset();
   }
-  Array xa = fitShape(readArray(x, scale), model.inputSpecs()[0].second, "--x", x, "input");
-  Array ya = readArray(y, /*scale=*/false);
-  const Shape out = model.outputSpecs()[0].second;
-  const std::string &loss = t.losses[0].name;
-  if (loss == "sparse_categorical_crossentropy" && ya.rank() == 2 && ya.shape[1] == 1)
-    ya.shape = {ya.shape[0]};
-  if (loss == "categorical_crossentropy" && ya.rank() == 1 && out.size() == 2) {
-    // Integer labels for one-hot targets: Keras' to_categorical.
-    Array hot({ya.shape[0], out[1]});
-    for (int64_t i = 0; i < ya.shape[0]; ++i) {
-      float v = ya.data[i];
-      if (!(v >= 0 && v < out[1] && v == float(int64_t(v))))
-        throw Error("", "--y '" + y + "': label " + formatNumber(v) + " of sample " +
-                            std::to_string(i) + " is not a class index in [0, " +
-                            std::to_string(out[1]) + ")");
-      hot.data[i * out[1] + int64_t(v)] = 1.0f;
+  std::vector<Array> xa, ya;
+  for (size_t i = 0; i < xs.size(); ++i)
+    xa.push_back(fitShape(readArray(xs[i], scale), inputs[i].second, "--x", xs[i], "input"));
+  for (size_t o = 0; o < ys.size(); ++o) {
+    Array a = readArray(ys[o], /*scale=*/false);
+    const Shape &out = outputs[o].second;
+    const std::string &loss = t.losses[o].name;
+    if (loss == "sparse_categorical_crossentropy" && a.rank() == 2 && a.shape[1] == 1)
+      a.shape = {a.shape[0]};
+    if (loss == "categorical_crossentropy" && a.rank() == 1 && out.size() == 2) {
+      // Integer labels for one-hot targets: Keras' to_categorical.
+      Array hot({a.shape[0], out[1]});
+      for (int64_t i = 0; i < a.shape[0]; ++i) {
+        float v = a.data[i];
+        if (!(v >= 0 && v < out[1] && v == float(int64_t(v))))
+          throw Error("", "--y '" + ys[o] + "': label " + formatNumber(v) + " of sample " +
+                              std::to_string(i) + " is not a class index in [0, " +
+                              std::to_string(out[1]) + ")");
+        hot.data[i * out[1] + int64_t(v)] = 1.0f;
+      }
+      a = std::move(hot);
     }
-    ya = std::move(hot);
+    ya.push_back(std::move(a));
   }
   if (!checkpoint.empty())
     options.callbacks.push_back(std::make_shared<callbacks::ModelCheckpoint>(checkpoint));
-  fitArrays(nullptr, model, {xa}, {ya}, options);
+  fitArrays(nullptr, model, xa, ya, options);
   model.save(output);
   return 0;
 }
