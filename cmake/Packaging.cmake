@@ -47,7 +47,8 @@ function(kiln_relocatable_includes target)
 endfunction()
 
 set(KILN_INSTALLED_LIBRARIES
-  KilnRuntimeIO KilnGpuRuntime KilnFrontend KilnCodegen KilnPasses KilnIR)
+  KilnRuntimeIO KilnRuntimeExec KilnRuntimeTrain KilnGpuRuntime KilnFrontend KilnCodegen KilnPasses
+  KilnIR)
 foreach(lib IN LISTS KILN_INSTALLED_LIBRARIES)
   kiln_relocatable_includes(${lib})
 endforeach()
@@ -58,6 +59,8 @@ target_include_directories(KilnGpuRuntime INTERFACE
 # the folders of the libraries they link as their RUNPATH (the build tree's own is dropped).
 set_target_properties(kilnc kiln-opt PROPERTIES INSTALL_RPATH_USE_LINK_PATH ON)
 install(TARGETS kilnc kiln-opt kiln-gpu-info RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The main of the standalone trainers that `kilnc compile --emit=exe --train` links.
+install(TARGETS KilnTrainerMain ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS ${KILN_INSTALLED_LIBRARIES} KilnAll EXPORT kilnTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -509,8 +509,16 @@ StringRef predictDriverSource() { return kPredictMain; }
 StringRef gpuRuntimeSource() { return kGpuRuntime; }
 StringRef gpuRuntimeHeader() { return kGpuRuntimeHeader; }
 
-LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
-                                    StringRef outputPath, std::string &err, bool gpu) {
+namespace {
+
+/// Writes `files` into a temporary directory, runs `compiler` on them with `args` (each "{dir}"
+/// replaced by the directory, in the arguments and in `.s` files) to link `dir/a.out`, and
+/// moves that to `outputPath` (copied next to it, then renamed: a reader never sees half an
+/// executable, and a failure leaves no output behind). `what` names the program in errors.
+LogicalResult linkProgram(StringRef compiler,
+                          ArrayRef<std::pair<std::string, StringRef>> files,
+                          ArrayRef<std::string> args, StringRef outputPath, StringRef what,
+                          std::string &err) {
   llvm::ErrorOr<std::string> cc = llvm::sys::findProgramByName(compiler);
   if (!cc) {
     err = "cannot find the C compiler '" + compiler.str() + "' (set --cc)";
@@ -522,43 +530,42 @@ LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, S
     return failure();
   }
   auto cleanup = llvm::make_scope_exit([&] { llvm::sys::fs::remove_directories(dir); });
-  auto write = [&](StringRef name, StringRef contents) -> std::string {
+  for (const auto &[name, contents] : files) {
     llvm::SmallString<128> path(dir);
     llvm::sys::path::append(path, name);
     std::error_code ec;
     llvm::raw_fd_ostream os(path, ec);
+    std::string text = contents.str();
+    if (StringRef(name).ends_with(".s")) // assembly names its .incbin inputs by {dir}
+      for (size_t at; (at = text.find("{dir}")) != std::string::npos;)
+        text.replace(at, 5, dir.str().str());
     if (!ec)
-      os << contents;
-    if (ec || os.has_error())
+      os << text;
+    if (ec || os.has_error()) {
       err = "cannot write '" + path.str().str() + "'";
-    return path.str().str();
-  };
-  std::string obj = write("kiln_model.o", objectBytes);
-  write("kiln_model.h", header);
-  std::string src = write("predict_main.c", predictDriverSource());
-  std::string runtime = gpu ? write("kiln_gpu_runtime.c", gpuRuntimeSource()) : "";
-  if (gpu)
-    write("kiln_gpu.h", gpuRuntimeHeader());
-  if (!err.empty())
-    return failure();
-  // Link into the temporary directory first: a failed link leaves no output behind.
+      return failure();
+    }
+  }
   llvm::SmallString<128> exe(dir);
   llvm::sys::path::append(exe, "a.out");
-  std::string include = "-I" + dir.str().str();
-  SmallVector<StringRef> argv{*cc, "-std=c99", "-O2", include, src, obj};
-  if (gpu)
-    argv.push_back(runtime);
-  argv.append({"-o", exe, "-lm", "-pthread"});
-  if (gpu)
-    argv.push_back("-ldl");
+  std::vector<std::string> storage;
+  for (const std::string &a : args) {
+    std::string v = a;
+    for (size_t at; (at = v.find("{dir}")) != std::string::npos;)
+      v.replace(at, 5, dir.str().str());
+    storage.push_back(v);
+  }
+  storage.insert(storage.end(), {"-o", exe.str().str()});
+  SmallVector<StringRef> argv{*cc};
+  for (const std::string &a : storage)
+    argv.push_back(a);
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cc, argv, std::nullopt, {}, 0, 0, &message);
   if (rc != 0) {
-    err = "linking the predict program with '" + *cc + "' failed" +
+    err = "linking the " + what.str() + " with '" + *cc + "' failed" +
           (message.empty() ? "" : ": " + message);
     return failure();
   }
-  // Copy next to the output, then rename: a reader never sees half an executable.
   std::string temp = outputPath.str() + ".kilnc-tmp";
   std::error_code ec = llvm::sys::fs::copy_file(exe, temp);
   if (!ec)
@@ -572,6 +579,79 @@ LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, S
     return failure();
   }
   return success();
+}
+
+} // namespace
+
+LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
+                                    StringRef outputPath, std::string &err, bool gpu) {
+  std::vector<std::pair<std::string, StringRef>> files = {
+      {"kiln_model.o", objectBytes},
+      {"kiln_model.h", header},
+      {"predict_main.c", predictDriverSource()}};
+  std::vector<std::string> args = {"-std=c99", "-O2", "-I{dir}", "{dir}/predict_main.c",
+                                   "{dir}/kiln_model.o"};
+  if (gpu) {
+    files.push_back({"kiln_gpu_runtime.c", gpuRuntimeSource()});
+    files.push_back({"kiln_gpu.h", gpuRuntimeHeader()});
+    args.push_back("{dir}/kiln_gpu_runtime.c");
+  }
+  args.insert(args.end(), {"-lm", "-pthread"});
+  if (gpu)
+    args.push_back("-ldl");
+  return linkProgram(compiler, files, args, outputPath, "predict program", err);
+}
+
+FailureOr<std::string> trainerWrappers(ModuleOp module, std::string &err) {
+  std::string out = "/* Generated by kilnc: the packed entry points of a standalone trainer. */\n";
+  for (StringRef name : {"grad_step", "apply_step", "eval_step"}) {
+    std::string symbol = ("_mlir_ciface_" + name).str();
+    auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(symbol);
+    if (!fn) {
+      err = "the training module has no " + symbol;
+      return failure();
+    }
+    if (!isa<LLVM::LLVMVoidType>(fn.getFunctionType().getReturnType())) {
+      err = symbol + " returns a value; expected out-parameters only";
+      return failure();
+    }
+    unsigned n = fn.getNumArguments();
+    std::string params, call;
+    for (unsigned i = 0; i < n; ++i) {
+      params += std::string(i ? ", " : "") + "void *";
+      call += std::string(i ? ", " : "") + "*(void **)a[" + std::to_string(i) + "]";
+    }
+    out += "void " + symbol + "(" + (n ? params : "void") + ");\n";
+    out += "void kiln_trainer_" + name.str() + "(void **a) { " + symbol + "(" + call +
+           "); }\n";
+  }
+  return out;
+}
+
+LogicalResult linkTrainerExecutable(StringRef compiler, StringRef objectBytes,
+                                    StringRef wrappers, StringRef description, StringRef data,
+                                    ArrayRef<std::string> libraries, StringRef outputPath,
+                                    std::string &err) {
+  // The description and the weights go in as read-only data, through the assembler's .incbin.
+  StringRef assembly =
+      "  .section .rodata\n"
+      "  .globl kiln_trainer_meta\n  .globl kiln_trainer_meta_end\n"
+      "  .globl kiln_trainer_data\n  .globl kiln_trainer_data_end\n"
+      "kiln_trainer_meta:\n  .incbin \"{dir}/description.json\"\nkiln_trainer_meta_end:\n"
+      "  .p2align 6\n"
+      "kiln_trainer_data:\n  .incbin \"{dir}/data.bin\"\nkiln_trainer_data_end:\n"
+      "  .section .note.GNU-stack,\"\",@progbits\n";
+  std::vector<std::pair<std::string, StringRef>> files = {
+      {"kiln_model.o", objectBytes},
+      {"wrappers.c", wrappers},
+      {"description.json", description},
+      {"data.bin", data},
+      {"data.s", assembly}};
+  std::vector<std::string> args = {"-O2", "{dir}/wrappers.c", "{dir}/data.s",
+                                   "{dir}/kiln_model.o"};
+  args.insert(args.end(), libraries.begin(), libraries.end());
+  args.insert(args.end(), {"-lstdc++", "-lm", "-pthread"});
+  return linkProgram(compiler, files, args, outputPath, "trainer", err);
 }
 
 } // namespace mlir::kiln

@@ -104,6 +104,20 @@ StringRef gpuRuntimeHeader();
 LogicalResult linkPredictExecutable(StringRef compiler, StringRef objectBytes, StringRef header,
                                     StringRef outputPath, std::string &err, bool gpu = false);
 
+/// C source of the packed entry points a standalone trainer calls,
+///   void kiln_trainer_grad_step(void **args);  (and _apply_step, _eval_step)
+/// over the `_mlir_ciface_` functions of `module` (the training steps lowered to the LLVM
+/// dialect), each argument a pointer to a pointer to a memref descriptor as ExecutionEngine
+/// packs them.
+FailureOr<std::string> trainerWrappers(ModuleOp module, std::string &err);
+/// Links the standalone trainer (`--emit=exe --train`): the steps' object, the wrappers, the
+/// model's description and data (embedded as read-only data), and `libraries` (the runtime's
+/// trainer main and libraries, kiln-trainer-link.h), into `outputPath`, written atomically.
+LogicalResult linkTrainerExecutable(StringRef compiler, StringRef objectBytes,
+                                    StringRef wrappers, StringRef description, StringRef data,
+                                    ArrayRef<std::string> libraries, StringRef outputPath,
+                                    std::string &err);
+
 } // namespace mlir::kiln
 
 #endif // KILN_CODEGEN_AOT_H

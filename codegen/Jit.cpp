@@ -3,6 +3,7 @@
 #include "codegen/GpuPipeline.h"
 
 #include "kiln_gpu.h"
+#include "kiln/GuardedCall.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -37,78 +38,13 @@ void mgpuSetDefaultDevice(int32_t ordinal);
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 
-#include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
 
 namespace mlir::kiln {
-namespace {
-
-// The checked allocator of JIT'd code. Each block carries a 16-byte header (malloc's alignment
-// is kept) linking it into the list of the guarded call running on this thread, so that a
-// failed allocation can free everything the abandoned call held.
-struct Block {
-  Block *prev, *next; // null while not in a guarded call's list
-};
-static_assert(sizeof(Block) == 16);
-
-struct Guard {
-  std::jmp_buf env;
-  Block live; // circular list sentinel
-  uint64_t failed = 0;
-};
-
-thread_local Guard *activeGuard = nullptr;
-
-void *kilnJitAlloc(uint64_t bytes) {
-  Guard *g = activeGuard;
-  void *p = bytes <= UINT64_MAX - sizeof(Block) ? std::malloc(bytes + sizeof(Block)) : nullptr;
-  if (!p) {
-    if (g) {
-      g->failed = bytes ? bytes : 1;
-      std::longjmp(g->env, 1);
-    }
-    std::fprintf(stderr, "kiln: out of memory allocating %llu bytes in compiled code\n",
-                 static_cast<unsigned long long>(bytes));
-    std::abort();
-  }
-  auto *b = static_cast<Block *>(p);
-  if (g) {
-    b->next = g->live.next, b->prev = &g->live;
-    g->live.next->prev = b, g->live.next = b;
-  } else {
-    b->prev = b->next = nullptr;
-  }
-  return b + 1;
-}
-
-void kilnJitFree(void *p) {
-  if (!p)
-    return;
-  Block *b = static_cast<Block *>(p) - 1;
-  if (b->prev)
-    b->prev->next = b->next, b->next->prev = b->prev;
-  std::free(b);
-}
-
-} // namespace
 
 uint64_t JitModule::callGuarded(PackedFn fn, void **args) {
-  Guard g;
-  g.live.prev = g.live.next = &g.live;
-  Guard *outer = activeGuard;
-  activeGuard = &g;
-  if (setjmp(g.env) == 0) {
-    fn(args);
-  } else {
-    for (Block *b = g.live.next; b != &g.live;) {
-      Block *next = b->next;
-      std::free(b);
-      b = next;
-    }
-  }
-  activeGuard = outer;
-  return g.failed;
+  return ::kiln::detail::callGuarded(fn, args);
 }
 
 FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
@@ -143,9 +79,11 @@ FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
     (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
       llvm::orc::SymbolMap symbols;
       symbols[interner("_mlir_memref_to_llvm_alloc")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&kilnJitAlloc), llvm::JITSymbolFlags::Exported};
+          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedAlloc),
+          llvm::JITSymbolFlags::Exported};
       symbols[interner("_mlir_memref_to_llvm_free")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&kilnJitFree), llvm::JITSymbolFlags::Exported};
+          llvm::orc::ExecutorAddr::fromPtr(&::kiln::detail::guardedFree),
+          llvm::JITSymbolFlags::Exported};
       return symbols;
     });
   auto jit = std::unique_ptr<JitModule>(new JitModule());

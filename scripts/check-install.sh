@@ -8,7 +8,9 @@
 #   4. the same program builds from `pkg-config --cflags --libs kiln-runtime`, kiln-gpu-info from
 #      kiln-gpu-runtime's (no LLVM, MLIR or libcuda at link time), and both kiln-gpu-info run;
 #   5. the installed kilnc compiles a Keras model to an object and header carrying the project's
-#      version and ABI version, which a C program links with libm alone.
+#      version and ABI version, which a C program links with libm alone;
+#   6. the installed kilnc links a standalone trainer (--emit=exe --train) from the installed
+#      runtime libraries; it has no LLVM, MLIR or kiln library in ldd and trains.
 # Run by the ctest `install-check` (label `install`). KEEP=1 keeps the temporary folder.
 set -euo pipefail
 
@@ -123,5 +125,14 @@ EOF
 "$cc" -std=c99 -I"$tmp" -I"$prefix/include" -o "$tmp/aot" "$tmp/aot.c" "$tmp/m.o" -lm ||
   fail "linking the AOT object with $cc"
 "$tmp/aot" || fail "running the AOT program"
+
+step "installed kilnc: standalone trainer"
+"$prefix/bin/kilnc" compile "$src/test/files/Inputs/keras2_mlp.h5" --emit=exe --train \
+  -o "$tmp/train" >/dev/null || fail "kilnc compile --emit=exe --train"
+! ldd "$tmp/train" | grep -E -i "llvm|mlir|kiln" || fail "the trainer links LLVM, MLIR or kiln"
+LD_LIBRARY_PATH= "$tmp/train" --x "$src/test/files/Inputs/keras2_mlp.x.npy" \
+  --y "$src/test/files/Inputs/keras2_mlp.y.npy" --epochs 2 --verbose 2 \
+  --output "$tmp/trained.h5" || fail "running the trainer"
+[[ -s "$tmp/trained.h5" ]] || fail "the trainer wrote no model"
 
 echo "check-install: OK (kiln $version, ABI $abi)"

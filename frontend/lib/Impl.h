@@ -3,6 +3,7 @@
 #define KILN_FRONTEND_IMPL_H
 
 #include "kiln/Error.h"
+#include "kiln/FitLoop.h"
 #include "kiln/Model.h"
 
 #include "codegen/Jit.h"
@@ -23,14 +24,6 @@ class JitModule;
 }
 
 namespace kiln::detail {
-
-using Shape = std::vector<int64_t>;
-
-struct Weight {
-  std::string name; // Keras' "dense/kernel:0"
-  Array value;
-  bool trainable = true;
-};
 
 /// A symbolic tensor: produced by call `nodeIndex` of `layer` on `inputs`.
 struct TensorImpl {
@@ -103,36 +96,6 @@ struct Node {
   int depth = 0; // Keras' node depth: 0 at the outputs
 };
 
-/// A memref descriptor {allocated, aligned, offset, sizes[r], strides[r]} over row-major data,
-/// as the generated code's C interface takes it.
-struct Descriptor {
-  std::vector<int64_t> fields;
-  Descriptor(const void *data, const Shape &shape) {
-    fields.resize(3 + 2 * shape.size());
-    auto p = reinterpret_cast<int64_t>(data);
-    fields[0] = fields[1] = p;
-    fields[2] = 0;
-    int64_t stride = 1;
-    for (size_t i = shape.size(); i-- > 0;) {
-      fields[3 + i] = shape[i];
-      fields[3 + shape.size() + i] = stride;
-      stride *= shape[i];
-    }
-  }
-};
-
-/// Calls a packed entry point with `descs` (inputs, then out-params). An allocation the
-/// compiled code cannot make throws kiln::Error naming `model`, the `entry` point and the
-/// `batch` (rows of this call).
-void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs, const std::string &model,
-                const char *entry, int64_t batch);
-
-/// Joins `workers`, then rethrows the first exception one of them (or the caller) stored.
-void joinAll(std::vector<std::thread> &workers, std::vector<std::exception_ptr> &errors);
-
-/// Threads for a call: `requested`, else KILN_NUM_THREADS, else the machine's cores.
-int threadCount(int requested);
-
 /// A compiled module and its entry points.
 struct Compiled {
   std::unique_ptr<mlir::MLIRContext> context;
@@ -147,9 +110,7 @@ void compileModule(Compiled &c, mlir::ModuleOp module, const std::string &model,
                    const std::string &diagnostics);
 /// With compile({.device = "gpu"}): throws kiln::Error naming `model` if a CUDA call failed.
 void checkGpu(const std::string &model);
-struct Training; // compile() state, see Training.cpp
-
-struct ModelImpl {
+struct ModelImpl : FitModel {
   std::string name;
   bool sequential = false;
   // The graph, once built.
@@ -163,14 +124,27 @@ struct ModelImpl {
   std::shared_ptr<Compiled> compiled;
   std::shared_ptr<Training> training;
   bool gpu = false; // compile({.device = "gpu"}): predict, fit and evaluate run on the GPU
-  bool stopTraining = false;
-  ~ModelImpl();
+  ~ModelImpl() override;
 
   bool isBuilt() const { return !outputs.empty(); }
   /// Finds nodes and orders layers from `inputs` and `outputs`; throws on a disconnected graph.
   void buildGraph();
   /// Every weight of every layer in get_weights() order.
-  std::vector<Weight *> allWeights() const;
+  std::vector<Weight *> allWeights() const override;
+
+  // FitModel: what fit and the callbacks use (Training.cpp).
+  const std::string &modelName() const override { return name; }
+  std::vector<std::pair<std::string, Shape>> inputSpecs() const override;
+  std::vector<std::pair<std::string, Shape>> outputSpecs() const override;
+  Training *trainingState() const override { return training.get(); }
+  void ensureSteps(const std::vector<Shape> &targetShapes) override;
+  bool onGpu() const override { return gpu; }
+  void checkDevice() override;
+  std::vector<Array> get_weights() const override;
+  void set_weights(const std::vector<Array> &weights) override;
+  void save(const std::string &path) const override;
+  void save_weights(const std::string &path) const override;
+  void load_weights(const std::string &path) override;
 };
 
 struct ModelImpl;

@@ -66,37 +66,6 @@ void checkGpu(const std::string &model) {
     throw Error(model, std::string("the GPU failed: ") + kiln_gpu_error_message());
 }
 
-void callPacked(void (*fn)(void **), std::vector<Descriptor> &descs, const std::string &model,
-                const char *entry, int64_t batch) {
-  std::vector<void *> ptrs, args;
-  for (Descriptor &d : descs)
-    ptrs.push_back(d.fields.data());
-  for (void *&p : ptrs)
-    args.push_back(&p);
-  if (uint64_t failed = mlir::kiln::JitModule::callGuarded(fn, args.data()))
-    throw Error(model, "out of memory allocating " + std::to_string(failed) + " bytes for " +
-                           entry + "'s intermediate values, batch " + std::to_string(batch) +
-                           " (a smaller batch_size needs less)");
-}
-
-void joinAll(std::vector<std::thread> &workers, std::vector<std::exception_ptr> &errors) {
-  for (std::thread &w : workers)
-    w.join();
-  for (std::exception_ptr &e : errors)
-    if (e)
-      std::rethrow_exception(e);
-}
-
-int threadCount(int requested) {
-  if (requested > 0)
-    return requested;
-  if (const char *env = std::getenv("KILN_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0)
-      return n;
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 
 namespace {
 

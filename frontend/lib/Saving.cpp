@@ -8,7 +8,8 @@
 // `batch_input_shape`), which both tf.keras 2.x and Keras 3 load.
 //
 //===----------------------------------------------------------------------===//
-#include "H5.h"
+#include "kiln/H5.h"
+#include "kiln/SaveH5.h"
 #include "Impl.h"
 #include "KerasConfig.h"
 #include "Tfjs.h"
@@ -40,8 +41,6 @@ using json = nlohmann::json;
 
 namespace {
 
-constexpr const char *kWrittenKerasVersion = "2.15.0";
-constexpr const char *kWrittenBackend = "tensorflow";
 /// The Keras 3 release whose .keras layout kiln writes.
 constexpr const char *kWrittenKeras3Version = "3.5.0";
 constexpr uint64_t kMaxZipMember = uint64_t(4) << 30;
@@ -124,28 +123,16 @@ void readLayerWeights(ModelImpl &m, const h5::Reader &r, const std::string &root
   m.compiled.reset();
 }
 
-/// Writes every layer's group (sorted by name, as Keras does) and layer_names under `root`.
-void writeLayerWeights(const ModelImpl &m, h5::Writer &w, const std::string &root) {
-  std::string prefix = root.empty() ? "" : root + "/";
-  std::vector<std::string> names;
-  for (const auto &l : m.layers)
-    names.push_back(l->name);
-  w.stringListAttr(root, "layer_names", names);
-  w.stringAttr(root, "backend", kWrittenBackend);
-  w.stringAttr(root, "keras_version", kWrittenKerasVersion);
-  std::vector<std::shared_ptr<LayerImpl>> sorted = m.layers;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const auto &a, const auto &b) { return a->name < b->name; });
-  for (const auto &l : sorted) {
-    std::string g = prefix + l->name;
-    w.group(g);
-    std::vector<std::string> weightNames;
-    for (const Weight &wt : l->weights)
-      weightNames.push_back(wt.name);
-    w.stringListAttr(g, "weight_names", weightNames);
-    for (const Weight &wt : l->weights)
-      w.dataset(g + "/" + wt.name, wt.value);
+/// The model's layers and their weights, for the .h5 writers.
+std::vector<LayerWeights> layerWeights(const ModelImpl &m) {
+  std::vector<LayerWeights> out;
+  for (const auto &l : m.layers) {
+    LayerWeights lw{l->name, {}};
+    for (const Weight &w : l->weights)
+      lw.weights.push_back(&w);
+    out.push_back(std::move(lw));
   }
+  return out;
 }
 
 bool hasSuffix(const std::string &s, const std::string &suffix) {
@@ -509,23 +496,15 @@ void Model::save(const std::string &path) const {
   if (hasSuffix(path, ".keras"))
     return saveKerasArchive(*impl, path);
   std::string config = detail::modelConfig(*impl, /*keras2=*/true).dump();
-  h5::Writer w(path);
-  w.stringAttr("", "keras_version", kWrittenKerasVersion);
-  w.stringAttr("", "backend", kWrittenBackend);
-  w.stringAttr("", "model_config", config);
-  if (impl->training)
-    w.stringAttr("", "training_config", detail::trainingConfig(*impl).dump());
-  w.group("model_weights");
-  writeLayerWeights(*impl, w, "model_weights");
-  if (impl->training)
-    detail::writeOptimizerWeights(*impl, w);
-  w.commit();
+  detail::writeModelH5(path, config,
+                       impl->training ? detail::trainingConfig(*impl).dump() : std::string(),
+                       layerWeights(*impl), impl->training.get());
 }
 
 void Model::save_weights(const std::string &path) const {
   ensureBuilt();
   h5::Writer w(path);
-  writeLayerWeights(*impl, w, "");
+  writeLayerWeights(w, "", layerWeights(*impl));
   w.commit();
 }
 

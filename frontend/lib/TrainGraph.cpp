@@ -338,20 +338,6 @@ mlir::RankedTensorType typeOf(mlir::OpBuilder &b, const Shape &s) {
 
 } // namespace
 
-int slotCount(const optimizers::Optimizer &o) {
-  if (o.name == "sgd")
-    return o.momentum != 0.0 ? 1 : 0;
-  if (o.name == "adam" || o.name == "adamw")
-    return o.amsgrad ? 3 : 2;
-  if (o.name == "rmsprop")
-    return 1 + (o.centered ? 1 : 0) + (o.momentum > 0.0 ? 1 : 0);
-  if (o.name == "adagrad")
-    return 1;
-  if (o.name == "adadelta" || o.name == "adamax" || o.name == "nadam" || o.name == "ftrl")
-    return 2;
-  return 0;
-}
-
 mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Training &t,
                                                mlir::MLIRContext &ctx) {
   ctx.loadDialect<KilnDialect, mlir::func::FuncDialect,

@@ -2,7 +2,7 @@
 #ifndef KILN_FRONTEND_TRAININGCONFIG_H
 #define KILN_FRONTEND_TRAININGCONFIG_H
 
-#include "H5.h"
+#include "kiln/H5.h"
 #include "Train.h"
 
 #include <nlohmann/json.hpp>
@@ -20,14 +20,9 @@ nlohmann::json trainingConfig(const ModelImpl &m);
 void compileFromTrainingConfig(Model &model, const nlohmann::json &config,
                                const std::string &where, bool keepState);
 
-/// The optimizer's state as tf.keras 2.x writes it: group optimizer_weights with attribute
-/// weight_names, `<Class>/iter:0`, and one dataset per slot and weight,
-/// `<Class>/<layer>/<weight>/<slot>:0` (Adam: m, v, vhat).
-void writeOptimizerWeights(const ModelImpl &m, h5::Writer &w);
-
-/// Restores what writeOptimizerWeights wrote (and tf.keras 2.x's spellings of it) into the
-/// compiled model. Returns an explanation, and leaves the state fresh, when the file's
-/// optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
+/// Restores what writeOptimizerWeights (kiln/SaveH5.h) wrote (and tf.keras 2.x's spellings of
+/// it) into the compiled model. Returns an explanation, and leaves the state fresh, when the
+/// file's optimizer weights do not fit the compiled optimizer (Keras warns and starts afresh).
 std::string readOptimizerWeights(ModelImpl &m, const h5::Reader &r);
 
 /// Keras 3's compile_config (config.json of a .keras archive): the training_config with the

@@ -4,6 +4,7 @@
 #include "codegen/GpuPipeline.h"
 #include "codegen/Registration.h"
 
+#include "kiln-trainer-link.h"
 #include "kiln/Npy.h"
 #include "kiln/Emit.h"
 #include "kiln/Version.h"
@@ -22,6 +23,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -37,6 +39,8 @@ const char *kOverview =
     "                                                    an embeddable object, weights inside\n"
     "  kilnc compile MODEL --emit=obj -o M.o --header M.h --prefix M --weights-file M.kw\n"
     "                                                    the same, weights read at init\n"
+    "  kilnc compile MODEL --emit=exe --train --optimizer adam --loss mse -o TRAIN\n"
+    "                                                    a standalone trainer (docs/AOT.md)\n"
     "  kilnc compile MODEL --emit=exe -o PREDICT         a standalone predict program\n"
     "      [--target-cpu=native|x86-64|x86-64-v2|x86-64-v3|x86-64-v4|CPU] [--opt-level=0-3]\n"
     "      [--target-triple=TRIPLE]                      the CPU the code is built for\n"
@@ -502,7 +506,74 @@ std::string cName(const std::string &name, const std::string &fallback) {
 struct CompileArgs {
   std::string input, output, emit, header, prefix, dumpDir, cc, weightsFile;
   mlir::kiln::PipelineOptions options;
+  /// --train: the compile() choices (as `kilnc fit` takes them).
+  bool train = false;
+  TrainArgs training;
 };
+
+/// `kilnc compile MODEL --emit=exe --train`: the steps fit compiles through the JIT, compiled
+/// to an object with the same pipeline, linked with the runtime's fit loop (TrainerMain.cpp).
+int compileTrainer(const CompileArgs &a) {
+  using namespace mlir::kiln;
+  // Bad names (optimizer, loss, metric) fail here, before anything is written.
+  kiln::Model model = loadCompiled(a.training);
+  std::vector<std::vector<int64_t>> targets = kiln::default_target_shapes(model);
+  std::unique_ptr<mlir::MLIRContext> context = [] {
+    mlir::DialectRegistry registry;
+    registerAllKilnDialects(registry);
+    auto ctx = std::make_unique<mlir::MLIRContext>(registry);
+    ctx->disableMultithreading();
+    return ctx;
+  }();
+  mlir::OwningOpRef<mlir::ModuleOp> module = kiln::trainingMLIR(model, targets, *context);
+  PipelineOptions options = a.options;
+  // As fit's JIT compiles them (frontend/lib/Predict.cpp, compileModule): same code, same bits.
+  options.checkedAllocations = true;
+  options.planMemory = false;
+  std::string err;
+  if (mlir::failed(lowerToStage(*module, Stage::LLVMDialect, options)))
+    return 1;
+  mlir::FailureOr<std::string> wrappers = trainerWrappers(*module, err);
+  if (mlir::failed(wrappers)) {
+    llvm::errs() << "kilnc: error: " << err << "\n";
+    return 1;
+  }
+  mlir::FailureOr<std::string> object = translateModule(*module, Stage::Obj, options);
+  if (mlir::failed(object))
+    return 1;
+  kiln::TrainerParts parts = kiln::trainer_parts(model, targets);
+  // kiln's libraries next to this kilnc (<bin>/../lib in the build tree, the install tree's
+  // library folder), then the system's.
+  std::string self = llvm::sys::fs::getMainExecutable(nullptr, (void *)&compileTrainer);
+  llvm::SmallString<256> bin(llvm::sys::path::parent_path(self));
+  std::vector<std::string> libraries;
+  for (llvm::StringRef name : llvm::split(KILN_TRAINER_KILN_LIBS, ';')) {
+    std::string found;
+    for (llvm::StringRef rel : {llvm::StringRef("../lib"),
+                                llvm::StringRef(KILN_TRAINER_LIBDIR_FROM_BIN)}) {
+      llvm::SmallString<256> path(bin);
+      llvm::sys::path::append(path, rel, name);
+      if (found.empty() && llvm::sys::fs::exists(path))
+        found = path.str().str();
+    }
+    if (found.empty()) {
+      llvm::errs() << "kilnc: error: cannot find " << name << " next to " << self
+                   << " (in ../lib or " << KILN_TRAINER_LIBDIR_FROM_BIN
+                   << "): the trainer's runtime is not installed\n";
+      return 1;
+    }
+    libraries.push_back(found);
+  }
+  for (llvm::StringRef lib : llvm::split(KILN_TRAINER_SYSTEM_LIBS, ';'))
+    if (!lib.empty())
+      libraries.push_back(lib.str());
+  if (mlir::failed(linkTrainerExecutable(a.cc, *object, *wrappers, parts.description,
+                                         parts.data, libraries, a.output, err))) {
+    llvm::errs() << "kilnc: error: " << err << "\n";
+    return 1;
+  }
+  return 0;
+}
 
 /// `kilnc compile MODEL.h5|.keras`: the model with its weights baked in. Stages up to linalg
 /// print the `@predict` module (weights as arguments); later ones are the embeddable unit.
@@ -694,6 +765,23 @@ int runCompile(int argc, char **argv) {
                                cl::desc("With --device gpu: the chip the PTX targets (sm_90; "
                                         "sm_80 PTX also runs on later chips)"),
                                cl::init("sm_90"), cl::cat(category));
+  cl::opt<bool> train("train",
+                      cl::desc("With --emit=exe: a standalone trainer (the compiled train step "
+                               "and the runtime's fit loop) instead of a predict program"),
+                      cl::cat(category));
+  cl::opt<std::string> optimizer("optimizer",
+                                 cl::desc("With --train: the optimizer (adam, sgd, rmsprop...); "
+                                          "default: the model file's training_config"),
+                                 cl::cat(category));
+  cl::opt<std::string> loss("loss",
+                            cl::desc("With --train: the loss (categorical_crossentropy, mse...); "
+                                     "default: the model file's training_config"),
+                            cl::cat(category));
+  cl::list<std::string> metrics("metrics", cl::desc("With --train: metrics (accuracy, mae...)"),
+                                cl::CommaSeparated, cl::cat(category));
+  cl::opt<std::string> learningRate("learning-rate",
+                                    cl::desc("With --train: the optimizer's learning rate"),
+                                    cl::cat(category));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, kOverview);
 
@@ -765,6 +853,28 @@ int runCompile(int argc, char **argv) {
     }
     CompileArgs a{input, output, emit, header, prefix, dumpDir, cc, weightsFile, options};
     try {
+      if (train) {
+        if (emit != "exe" || device != "cpu" || !header.empty() || !weightsFile.empty()) {
+          llvm::errs() << "kilnc: error: --train goes with --emit=exe on the CPU (no --header, "
+                          "--weights-file or --device gpu)\n";
+          return 1;
+        }
+        a.train = true;
+        a.training.model = input;
+        a.training.optimizer = optimizer;
+        a.training.loss = loss;
+        a.training.metrics.assign(metrics.begin(), metrics.end());
+        a.training.metricsGiven = metrics.getNumOccurrences() > 0;
+        if (learningRate.getNumOccurrences())
+          a.training.learningRate = realNumber("--learning-rate", learningRate);
+        return compileTrainer(a);
+      }
+      if (optimizer.getNumOccurrences() || loss.getNumOccurrences() ||
+          metrics.getNumOccurrences() || learningRate.getNumOccurrences()) {
+        llvm::errs() << "kilnc: error: --optimizer, --loss, --metrics and --learning-rate go "
+                        "with --emit=exe --train\n";
+        return 1;
+      }
       return compileModel(a);
     } catch (const std::exception &e) {
       llvm::errs() << "kilnc compile: error: " << e.what() << "\n";
@@ -774,6 +884,10 @@ int runCompile(int argc, char **argv) {
   if (!weightsFile.empty()) {
     llvm::errs() << "kilnc: error: --weights-file needs a Keras model (.h5 or .keras): a .mlir "
                     "module has no weights\n";
+    return 1;
+  }
+  if (train) {
+    llvm::errs() << "kilnc: error: --train needs a Keras model (.h5 or .keras)\n";
     return 1;
   }
   if (!header.empty()) {

@@ -19,6 +19,27 @@ namespace kiln {
 /// dialects it uses into `context`.
 mlir::OwningOpRef<mlir::ModuleOp> toMLIR(const Model &model, mlir::MLIRContext &context);
 
+/// The shapes of the targets fit compiles a compiled model's steps for by default: each
+/// output's shape, or (None) for sparse_categorical_crossentropy's integer labels.
+std::vector<std::vector<int64_t>> default_target_shapes(const Model &model);
+
+/// `@grad_step`, `@apply_step` and `@eval_step` of a compiled model for targets of
+/// `targetShapes` (batch -1): the module fit compiles through the JIT, in `context` (made with
+/// every kiln dialect registered).
+mlir::OwningOpRef<mlir::ModuleOp>
+trainingMLIR(const Model &model, const std::vector<std::vector<int64_t>> &targetShapes,
+             mlir::MLIRContext &context);
+
+/// What a standalone trainer embeds (runtime/train/TrainerMain.cpp): `description`, the JSON
+/// of kiln/TrainerSpec.h with the model's Keras and training configs, interface and layers;
+/// `data`, the weights (get_weights() order) then, unless they are compile()'s fresh ones, the
+/// optimizer's slots, as float32.
+struct TrainerParts {
+  std::string description, data;
+};
+TrainerParts trainer_parts(const Model &model,
+                           const std::vector<std::vector<int64_t>> &targetShapes);
+
 } // namespace kiln
 
 #endif // KILN_EMIT_H

@@ -1,10 +1,8 @@
 //===- Callbacks.cpp - Keras' built-in callbacks: early stopping to TensorBoard -===//
 #include "kiln/Callbacks.h"
 
-#include "Impl.h"
-#include "Train.h"
+#include "kiln/FitLoop.h"
 #include "kiln/Error.h"
-#include "kiln/Model.h"
 
 #include <nlohmann/json.hpp>
 
@@ -87,10 +85,12 @@ void checkMode(const std::string &who, const std::string &mode) {
     fail(who, "mode must be \"auto\", \"min\" or \"max\", got \"" + mode + "\"");
 }
 
-Model &requireModel(Model *m, const std::string &who) {
-  if (!m)
+detail::FitModel &requireModel(const Callback &cb, const std::string &who) {
+  if (cb.fit_model)
+    return *cb.fit_model;
+  if (!cb.model || !detail::fitModelOf)
     fail(who, "the callback has no model (pass it to fit in FitOptions::callbacks)");
-  return *m;
+  return *detail::fitModelOf(cb.model);
 }
 
 /// Python's str.format of one value under `spec`.
@@ -305,7 +305,7 @@ void EarlyStopping::on_epoch_end(int epoch, Logs &logs) {
   }
   if (epoch < options.start_from_epoch)
     return;
-  Model &m = requireModel(model, "EarlyStopping");
+  detail::FitModel &m = requireModel(*this, "EarlyStopping");
   if (options.restore_best_weights && !bestWeights_) {
     bestWeights_ = m.get_weights();
     best_epoch = epoch;
@@ -322,7 +322,7 @@ void EarlyStopping::on_epoch_end(int epoch, Logs &logs) {
   }
   if (wait >= options.patience && epoch > 0) {
     stopped_epoch = epoch;
-    m.stop_training(true);
+    m.stopTraining = true;
   }
 }
 
@@ -333,7 +333,7 @@ void EarlyStopping::on_train_end(Logs &) {
     if (options.verbose > 0)
       std::printf("Restoring model weights from the end of the best epoch: %d.\n",
                   best_epoch + 1);
-    requireModel(model, "EarlyStopping").set_weights(*bestWeights_);
+    requireModel(*this, "EarlyStopping").set_weights(*bestWeights_);
   }
 }
 
@@ -362,8 +362,9 @@ bool ReduceLROnPlateau::improved(double current) const {
 void ReduceLROnPlateau::on_train_begin(Logs &) { reset(); }
 
 void ReduceLROnPlateau::on_epoch_end(int epoch, Logs &logs) {
-  optimizers::Optimizer &opt = requireModel(model, "ReduceLROnPlateau").optimizer();
-  logs["learning_rate"] = opt.learningRateAt(model->iterations());
+  detail::Training &t = requireModel(*this, "ReduceLROnPlateau").requireTraining("optimizer()");
+  optimizers::Optimizer &opt = t.optimizer;
+  logs["learning_rate"] = opt.learningRateAt(t.iterations);
   std::optional<double> current = lookup(logs, options.monitor);
   if (!current) {
     warn("Learning rate reduction is conditioned on metric `" + options.monitor +
@@ -403,7 +404,8 @@ LearningRateScheduler::LearningRateScheduler(Schedule s, int verbose)
 }
 
 void LearningRateScheduler::on_epoch_begin(int epoch, Logs &) {
-  optimizers::Optimizer &opt = requireModel(model, "LearningRateScheduler").optimizer();
+  optimizers::Optimizer &opt =
+      requireModel(*this, "LearningRateScheduler").requireTraining("optimizer()").optimizer;
   if (opt.schedule)
     fail("LearningRateScheduler",
          "the optimizer's learning rate is a LearningRateSchedule; it cannot be set");
@@ -418,7 +420,8 @@ void LearningRateScheduler::on_epoch_begin(int epoch, Logs &) {
 }
 
 void LearningRateScheduler::on_epoch_end(int, Logs &logs) {
-  logs["learning_rate"] = requireModel(model, "LearningRateScheduler").optimizer().learning_rate;
+  detail::Training &t = requireModel(*this, "LearningRateScheduler").requireTraining("optimizer()");
+  logs["learning_rate"] = t.optimizer.learning_rate;
 }
 
 //===----------------------------------------------------------------------===//
@@ -728,7 +731,7 @@ void TerminateOnNaN::on_train_batch_end(int64_t batch, Logs &logs) {
   std::optional<double> loss = lookup(logs, "loss");
   if (loss && !std::isfinite(*loss)) {
     std::printf("Batch %lld: Invalid loss, terminating training\n", static_cast<long long>(batch));
-    requireModel(model, "TerminateOnNaN").stop_training(true);
+    requireModel(*this, "TerminateOnNaN").stopTraining = true;
   }
 }
 
@@ -757,7 +760,7 @@ ModelCheckpoint::ModelCheckpoint(std::string path, ModelCheckpointOptions o)
 }
 
 void ModelCheckpoint::on_epoch_end(int epoch, Logs &logs) {
-  Model &m = requireModel(model, "ModelCheckpoint");
+  detail::FitModel &m = requireModel(*this, "ModelCheckpoint");
   std::map<std::string, double> values(logs.begin(), logs.end());
   values["epoch"] = epoch + 1;
   std::string path = format_filepath(filepath, values);
@@ -894,7 +897,7 @@ BackupAndRestore::BackupAndRestore(std::string dir, bool del)
 }
 
 void BackupAndRestore::on_train_begin(Logs &) {
-  Model &m = requireModel(model, "BackupAndRestore");
+  detail::FitModel &m = requireModel(*this, "BackupAndRestore");
   resumeEpoch_ = -1;
   fs::path dir(backup_dir);
   fs::path meta = dir / "training_metadata.json";
@@ -912,7 +915,7 @@ void BackupAndRestore::on_train_begin(Logs &) {
   fs::path weights = backupMember(dir, j, "weights", "latest.weights.h5", meta);
   fs::path opt = backupMember(dir, j, "optimizer", "optimizer.bin", meta);
   m.load_weights(weights.string());
-  detail::Training &t = *m.impl->training;
+  detail::Training &t = m.requireTraining("BackupAndRestore");
   std::ifstream is(opt, std::ios::binary);
   char magic[8];
   if (!is.read(magic, 8) || std::memcmp(magic, kOptimizerMagic, 8) != 0)
@@ -943,7 +946,7 @@ void BackupAndRestore::on_train_begin(Logs &) {
 }
 
 void BackupAndRestore::on_epoch_end(int epoch, Logs &) {
-  Model &m = requireModel(model, "BackupAndRestore");
+  detail::FitModel &m = requireModel(*this, "BackupAndRestore");
   fs::path dir(backup_dir);
   fs::create_directories(dir);
   // The weights and the optimizer state go to files of their own for this epoch; renaming
@@ -952,7 +955,7 @@ void BackupAndRestore::on_epoch_end(int epoch, Logs &) {
   // removes); a kill after it leaves this one.
   std::string weights = weightsFile(epoch + 1), opt = optimizerFile(epoch + 1);
   m.save_weights((dir / weights).string());
-  const detail::Training &t = *m.impl->training;
+  const detail::Training &t = m.requireTraining("BackupAndRestore");
   std::ostringstream os;
   os.write(kOptimizerMagic, 8);
   put<int64_t>(os, t.iterations);
@@ -1205,8 +1208,12 @@ void TensorBoard::on_epoch_end(int epoch, Logs &logs) {
   Logs train, val;
   for (const auto &[k, v] : logs)
     (k.rfind("val_", 0) == 0 ? val[k.substr(4)] : train[k]) = v;
-  if (model && model->impl->training)
-    train["learning_rate"] = model->optimizer().learningRateAt(model->iterations());
+  detail::FitModel *m = fit_model ? fit_model
+                        : model && detail::fitModelOf ? detail::fitModelOf(model)
+                                                      : nullptr;
+  if (m && m->trainingState())
+    train["learning_rate"] =
+        m->trainingState()->optimizer.learningRateAt(m->trainingState()->iterations);
   for (const auto &[k, v] : train)
     train_->record(scalarEvent("epoch_" + k, v, epoch));
   if (!val.empty()) {

@@ -1,5 +1,5 @@
 //===- H5.cpp - checked HDF5 reading and atomic HDF5 writing for Keras files -===//
-#include "H5.h"
+#include "kiln/H5.h"
 
 #include <hdf5.h>
 

@@ -218,6 +218,9 @@ struct MetricList : std::vector<Metric> {
 } // namespace metrics
 
 class Model;
+namespace detail {
+class FitModel;
+}
 
 /// What callbacks see: the loss and metrics so far (Keras' `logs`).
 using Logs = std::map<std::string, double>;
@@ -260,6 +263,9 @@ public:
   virtual int resume_epoch() { return -1; }
   Model *model = nullptr;
   CallbackParams params;
+  /// What fit / evaluate run on (set with `model`; in a standalone trainer, without one).
+  /// Internal: callbacks reach the weights and the training state through it.
+  detail::FitModel *fit_model = nullptr;
 };
 
 struct CompileOptions {
