@@ -78,8 +78,8 @@ std::string shapeString(const Shape &shape) { return Array::shapeString(shape); 
 LayerImpl::LayerImpl(std::string className, std::string name)
     : className(std::move(className)), name(std::move(name)) {}
 
-void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
-                          const Initializer &init, bool trainable) {
+Weight &LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
+                             const Initializer &init, bool trainable) {
   // Sizes come from user code or a model file's config: refuse, rather than try to allocate, a
   // weight past the 2^32 elements kiln reads from files.
   int64_t count = 1;
@@ -88,12 +88,20 @@ void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
       throw error("weight '" + suffix + "' of shape " + shapeString(shape) +
                   " has more elements than kiln allows (2^32)");
   try {
-    weights.push_back({name + "/" + suffix + ":0", init(shape), trainable});
+    weights.push_back(
+        {name + "/" + suffix + ":0", init(shape), trainable && this->trainable, trainable});
+    return weights.back();
   } catch (const Error &) {
     throw;
   } catch (const std::runtime_error &e) { // Array's out-of-memory report
     throw error("cannot create weight '" + suffix + "': " + e.what());
   }
+}
+
+void LayerImpl::setTrainable(bool on) {
+  trainable = on;
+  for (Weight &w : weights)
+    w.trainable = on && w.variableTrainable;
 }
 
 int64_t LayerImpl::countParams() const {
@@ -221,6 +229,9 @@ struct DenseImpl : LayerImpl {
       : LayerImpl("Dense", stem(o.name, "dense")), units(units), opts(std::move(o)) {
     checkPositive(*this, "units", units);
     checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
   }
   int64_t units;
   DenseOptions opts;
@@ -230,6 +241,11 @@ struct DenseImpl : LayerImpl {
     c["use_bias"] = opts.use_bias;
     c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
     c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
   }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
@@ -244,9 +260,14 @@ struct DenseImpl : LayerImpl {
     return out;
   }
   void build(const std::vector<Shape> &in) override {
-    addWeight("kernel", {in[0].back(), units}, opts.kernel_initializer);
-    if (opts.use_bias)
-      addWeight("bias", {units}, opts.bias_initializer);
+    Weight &k = addWeight("kernel", {in[0].back(), units}, opts.kernel_initializer);
+    k.regularizer = opts.kernel_regularizer;
+    k.constraint = opts.kernel_constraint;
+    if (opts.use_bias) {
+      Weight &bias = addWeight("bias", {units}, opts.bias_initializer);
+      bias.regularizer = opts.bias_regularizer;
+      bias.constraint = opts.bias_constraint;
+    }
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
@@ -279,6 +300,9 @@ struct Conv2DImpl : LayerImpl {
     checkPadding(*this, opts.padding);
     checkChannelsLast(*this, opts.data_format);
     checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
   }
   int64_t filters;
   std::array<int64_t, 2> kernel;
@@ -294,6 +318,11 @@ struct Conv2DImpl : LayerImpl {
     c["use_bias"] = opts.use_bias;
     c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
     c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
   }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
@@ -310,9 +339,15 @@ struct Conv2DImpl : LayerImpl {
     return out;
   }
   void build(const std::vector<Shape> &in) override {
-    addWeight("kernel", {kernel[0], kernel[1], in[0][3], filters}, opts.kernel_initializer);
-    if (opts.use_bias)
-      addWeight("bias", {filters}, opts.bias_initializer);
+    Weight &k =
+        addWeight("kernel", {kernel[0], kernel[1], in[0][3], filters}, opts.kernel_initializer);
+    k.regularizer = opts.kernel_regularizer;
+    k.constraint = opts.kernel_constraint;
+    if (opts.use_bias) {
+      Weight &bias = addWeight("bias", {filters}, opts.bias_initializer);
+      bias.regularizer = opts.bias_regularizer;
+      bias.constraint = opts.bias_constraint;
+    }
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
@@ -588,6 +623,9 @@ struct BatchNormImpl : LayerImpl {
   mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                            mlir::ValueRange w, mlir::Value,
                            std::vector<mlir::Value> &newState) const override {
+    // Keras: a frozen BatchNormalization runs in inference mode, in fit too.
+    if (!trainable)
+      return emit(b, loc, in, w);
     mlir::Value x = in[0];
     auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
     int64_t rank = xt.getRank(), axis = axisOf(rank);
@@ -1102,6 +1140,8 @@ std::vector<std::string> Layer::weight_names() const {
   return out;
 }
 int64_t Layer::count_params() const { return impl->countParams(); }
+bool Layer::trainable() const { return impl->trainable; }
+void Layer::set_trainable(bool trainable) { impl->setTrainable(trainable); }
 
 namespace layers {
 Dense::Dense(int64_t units, DenseOptions options)

@@ -30,6 +30,9 @@ struct Training {
   std::vector<LossSpec> losses; // one per output
   std::vector<MetricSpec> metrics;
   std::vector<std::vector<Array>> slots; // per trainable weight, in get_weights() order
+  /// Each weight's trainable flag at compile(), in get_weights() order (Keras reads
+  /// layer.trainable at compile).
+  std::vector<bool> trainableAtCompile;
   int64_t iterations = 0;
   double nadamProduct = 1.0; // Keras' Nadam _u_product
   // Buffers reused from step to step (gradients per thread slice, the next weights and slots),

@@ -628,6 +628,13 @@ std::vector<Shape> targetShapesOf(const std::vector<Array> &ys) {
 }
 
 void ensureSteps(ModelImpl &m, Training &t, const std::vector<Shape> &targets) {
+  std::vector<Weight *> all = m.allWeights();
+  bool changed = all.size() != t.trainableAtCompile.size();
+  for (size_t i = 0; !changed && i < all.size(); ++i)
+    changed = all[i]->trainable != t.trainableAtCompile[i];
+  if (changed)
+    throw Error(m.name, "a layer's trainable flag changed after compile(); call compile() "
+                        "again so that the change takes effect (as Keras requires)");
   if (t.steps && t.targetShapes == targets)
     return;
   t.targetShapes = targets;
@@ -717,6 +724,10 @@ StepResult runStep(ModelImpl &m, Training &t, bool train, const std::vector<Arra
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
   if (!frozenW.empty() || m.gpu) // the GPU takes the whole batch
     parts = 1;
+  // An activity penalty sums over the batch's rows: slices' row-weighted means would shrink it.
+  for (const auto &l : m.layers)
+    if (l->activityRegularizer)
+      parts = 1;
   auto &grads = t.gradBuffers;
   if (static_cast<int64_t>(grads.size()) < parts)
     grads.resize(parts);
@@ -1179,6 +1190,8 @@ void Model::compile(CompileOptions options) {
     t->metrics.push_back({name, k, std::nullopt});
   }
   int slots = slotCount(t->optimizer);
+  for (Weight *w : impl->allWeights())
+    t->trainableAtCompile.push_back(w->trainable);
   for (Weight *w : impl->allWeights()) {
     if (!w->trainable) // moving statistics: no optimizer state
       continue;

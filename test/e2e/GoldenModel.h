@@ -21,13 +21,32 @@ inline std::array<int64_t, 2> pair(const json &v) {
   return {v[0].get<int64_t>(), v[1].get<int64_t>()};
 }
 
+/// A Keras regularizer config ({"class_name": "L2", "config": {"l2": 0.01}}) through the
+/// builder's regularizers:: functions.
+inline std::optional<Regularizer> regularizer(const json &c, const char *key) {
+  if (!c.contains(key) || c[key].is_null())
+    return std::nullopt;
+  std::string cls = c[key].at("class_name");
+  const json &rc = c[key].at("config");
+  if (cls == "L1")
+    return regularizers::L1(rc.at("l1"));
+  if (cls == "L2")
+    return regularizers::L2(rc.at("l2"));
+  return regularizers::L1L2(rc.value("l1", 0.0), rc.value("l2", 0.0));
+}
+
 /// A kiln layer from a Keras layer config.
 inline Layer makeLayer(const std::string &cls, const json &c) {
   std::string name = c.at("name");
   std::string act = c.value("activation", "linear");
   if (cls == "Dense")
     return layers::Dense(c.at("units"),
-                         {.activation = act, .use_bias = c.value("use_bias", true), .name = name});
+                         {.activation = act,
+                          .use_bias = c.value("use_bias", true),
+                          .kernel_regularizer = regularizer(c, "kernel_regularizer"),
+                          .bias_regularizer = regularizer(c, "bias_regularizer"),
+                          .activity_regularizer = regularizer(c, "activity_regularizer"),
+                          .name = name});
   if (cls == "Conv2D")
     return layers::Conv2D(c.at("filters"), pair(c.at("kernel_size")),
                           {.strides = pair(c.at("strides")),
@@ -123,6 +142,7 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
       continue;
     }
     Layer layer = makeLayer(cls, cfg);
+    layer.set_trainable(cfg.value("trainable", true));
     for (const json &call : l.at("call_refs")) {
       std::vector<Tensor> in;
       for (const json &ref : call)

@@ -10,6 +10,7 @@
 
 #include "kiln/Array.h"
 #include "kiln/Initializers.h"
+#include "kiln/Regularizers.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -64,6 +65,12 @@ public:
   /// Keras' weight names, `dense/kernel:0`.
   std::vector<std::string> weight_names() const;
   int64_t count_params() const;
+  /// Keras' `layer.trainable`. A frozen layer's weights get no optimizer update and count as
+  /// non-trainable in summary(); a frozen BatchNormalization also runs in inference mode during
+  /// fit, as in Keras. As in Keras, call Model::compile again after changing it (fit refuses a
+  /// model whose trainable flags changed since compile).
+  bool trainable() const;
+  void set_trainable(bool trainable);
   /// Keras' layer config ({"name": ..., "trainable": ..., "dtype": ..., "units": ...}), Keras 3
   /// spelling; kiln/Saving.h has the full nlohmann::json and layer_from_config.
   nlohmann::json get_config() const;
@@ -83,6 +90,8 @@ struct DenseOptions {
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
   std::string name;
 };
 /// `activation(x @ kernel + bias)` over the last axis; kernel (in, units).
@@ -99,6 +108,8 @@ struct Conv2DOptions {
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
   std::string data_format = "channels_last";
   std::string name;
 };
