@@ -661,9 +661,6 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     return Dense(r.getInt("units"), o);
   }
   if (cls == "Conv2D") {
-    if (r.getInt("groups", 1) != 1)
-      throw r.error("Conv2D option 'groups' = " + std::to_string(r.getInt("groups")) +
-                    " is not supported by kiln (only groups=1)");
     Conv2DOptions o;
     o.kernel_regularizer = r.regularizer("kernel_regularizer");
     o.bias_regularizer = r.regularizer("bias_regularizer");
@@ -673,6 +670,7 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.strides = r.getPair("strides", {1, 1});
     o.padding = r.getString("padding", "valid");
     o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.groups = r.getInt("groups", 1);
     o.activation = r.activation();
     o.use_bias = r.getBool("use_bias", true);
     o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
@@ -819,12 +817,124 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.name = name;
     return Concatenate(o);
   }
+  // The convolution family (issue 6).
+  if (cls == "Conv1D" || cls == "Convolution1D") {
+    Conv1DOptions o;
+    o.strides = r.getInts("strides", 1, {1})[0];
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getInts("dilation_rate", 1, {1})[0];
+    o.groups = r.getInt("groups", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv1D config is missing 'kernel_size'");
+    return Conv1D(r.getInt("filters"), r.getInts("kernel_size", 1, {})[0], o);
+  }
+  if (cls == "MaxPooling1D" || cls == "MaxPool1D" || cls == "AveragePooling1D" ||
+      cls == "AvgPool1D" || cls == "AveragePool1D") {
+    Pooling1DOptions o;
+    int64_t pool = r.getInts("pool_size", 1, {2})[0];
+    if (r.has("strides"))
+      o.strides = r.getInts("strides", 1, {})[0];
+    o.padding = r.getString("padding", "valid");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (cls.starts_with("Max"))
+      return MaxPooling1D(pool, o);
+    return AveragePooling1D(pool, o);
+  }
+  if (cls == "DepthwiseConv2D") {
+    DepthwiseConv2DOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.depth_multiplier = r.getInt("depth_multiplier", 1);
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.depthwise_initializer = r.initializer("depthwise_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.depthwise_regularizer = r.regularizer("depthwise_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.depthwise_constraint = r.constraint("depthwise_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("DepthwiseConv2D config is missing 'kernel_size'");
+    return DepthwiseConv2D(r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "SeparableConv2D" || cls == "SeparableConvolution2D") {
+    SeparableConv2DOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.depth_multiplier = r.getInt("depth_multiplier", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.depthwise_initializer = r.initializer("depthwise_initializer", "glorot_uniform");
+    o.pointwise_initializer = r.initializer("pointwise_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.depthwise_regularizer = r.regularizer("depthwise_regularizer");
+    o.pointwise_regularizer = r.regularizer("pointwise_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.depthwise_constraint = r.constraint("depthwise_constraint");
+    o.pointwise_constraint = r.constraint("pointwise_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("SeparableConv2D config is missing 'kernel_size'");
+    return SeparableConv2D(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "Conv2DTranspose" || cls == "Convolution2DTranspose") {
+    r.requireNull("output_padding");
+    Conv2DTransposeOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    if (r.getInt("groups", 1) != 1)
+      throw r.error("Conv2DTranspose option 'groups' = " + std::to_string(r.getInt("groups")) +
+                    " is not supported by kiln (only groups=1)");
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv2DTranspose config is missing 'kernel_size'");
+    return Conv2DTranspose(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "Dot") {
+    if (!r.has("axes"))
+      throw r.error("Dot config is missing 'axes'");
+    auto axes = r.getInts("axes", 2, {});
+    return Dot({axes[0], axes[1]}, {.normalize = r.getBool("normalize", false), .name = name});
+  }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
                         "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
                         "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
-                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector");
+                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, Conv1D, "
+                        "MaxPooling1D, AveragePooling1D, DepthwiseConv2D, SeparableConv2D, "
+                        "Conv2DTranspose, Dot");
 }
 } // namespace
 

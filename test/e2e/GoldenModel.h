@@ -52,6 +52,7 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
                           {.strides = pair(c.at("strides")),
                            .padding = c.at("padding"),
                            .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+                           .groups = c.value("groups", 1),
                            .activation = act,
                            .use_bias = c.value("use_bias", true),
                            .name = name});
@@ -118,6 +119,54 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::RepeatVector(c.at("n"), {.name = name});
   if (cls == "Reshape")
     return layers::Reshape(c.at("target_shape").get<std::vector<int64_t>>(), {.name = name});
+  // The convolution family (issue 6) through the builder.
+  auto one = [](const json &v) { return v.is_array() ? v[0].get<int64_t>() : v.get<int64_t>(); };
+  if (cls == "Conv1D")
+    return layers::Conv1D(c.at("filters"), one(c.at("kernel_size")),
+                          {.strides = one(c.at("strides")),
+                           .padding = c.at("padding"),
+                           .dilation_rate = one(c.value("dilation_rate", json(1))),
+                           .groups = c.value("groups", 1),
+                           .activation = act,
+                           .name = name});
+  if (cls == "MaxPooling1D" || cls == "AveragePooling1D") {
+    layers::Pooling1DOptions o{.strides = one(c.at("strides")), .padding = c.at("padding"),
+                               .name = name};
+    if (cls == "MaxPooling1D")
+      return layers::MaxPooling1D(one(c.at("pool_size")), o);
+    return layers::AveragePooling1D(one(c.at("pool_size")), o);
+  }
+  if (cls == "DepthwiseConv2D")
+    return layers::DepthwiseConv2D(
+        pair(c.at("kernel_size")),
+        {.strides = pair(c.at("strides")),
+         .padding = c.at("padding"),
+         .depth_multiplier = c.at("depth_multiplier"),
+         .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+         .activation = act,
+         .name = name});
+  if (cls == "SeparableConv2D")
+    return layers::SeparableConv2D(
+        c.at("filters"), pair(c.at("kernel_size")),
+        {.strides = pair(c.at("strides")),
+         .padding = c.at("padding"),
+         .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+         .depth_multiplier = c.at("depth_multiplier"),
+         .activation = act,
+         .name = name});
+  if (cls == "Conv2DTranspose")
+    return layers::Conv2DTranspose(c.at("filters"), pair(c.at("kernel_size")),
+                                   {.strides = pair(c.at("strides")),
+                                    .padding = c.at("padding"),
+                                    .activation = act,
+                                    .name = name});
+  if (cls == "Dot") {
+    const json &a = c.at("axes");
+    std::array<int64_t, 2> axes = a.is_array()
+                                      ? std::array<int64_t, 2>{a[0].get<int64_t>(), a[1].get<int64_t>()}
+                                      : std::array<int64_t, 2>{a.get<int64_t>(), a.get<int64_t>()};
+    return layers::Dot(axes, {.normalize = c.value("normalize", false), .name = name});
+  }
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

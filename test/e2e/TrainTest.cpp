@@ -940,4 +940,46 @@ TEST_F(Train, ConstraintsFollowKerasAfterEachUpdate) {
   }
 }
 
+TEST_F(Train, GradientConv1DAndPooling1D) {
+  {
+    auto in = Input({12, 4});
+    Tensor t = Conv1D(4, 3, {.padding = "causal", .dilation_rate = 2, .activation = "tanh"})(in);
+    t = Conv1D(6, 2, {.strides = 2, .padding = "same", .groups = 2})(t);
+    t = MaxPooling1D(2, {.strides = 1, .padding = "same"})(t);
+    t = AveragePooling1D(2)(t);
+    Model m(in, Dense(2)(Flatten()(t)));
+    checkGradient(m, "mse", {random({5, 12, 4}, 61)}, {random({5, 2}, 62)});
+  }
+}
+
+TEST_F(Train, GradientDilatedGroupedDepthwiseSeparableTransposedConv) {
+  {
+    auto in = Input({6, 6, 4});
+    Tensor t = Conv2D(4, 3, {.padding = "same", .dilation_rate = {2, 2}, .groups = 2,
+                             .activation = "tanh"})(in);
+    t = DepthwiseConv2D(3, {.strides = {2, 2}, .padding = "same", .depth_multiplier = 2})(t);
+    t = SeparableConv2D(3, 2, {.padding = "same", .depth_multiplier = 2,
+                               .activation = "tanh"})(t);
+    t = Conv2DTranspose(3, 3, {.strides = {2, 2}, .padding = "same"})(t);
+    t = Conv2DTranspose(2, 2, {.strides = {3, 3}})(t);
+    Model m(in, Dense(2)(GlobalAveragePooling2D()(t)));
+    checkGradient(m, "mse", {random({2, 6, 6, 4}, 63)}, {random({2, 2}, 64)});
+  }
+}
+
+// Dot, and Dense on rank-3 inputs (its kernel gradient sums over batch and steps).
+TEST_F(Train, GradientDot) {
+  {
+    auto a = Input({5}), b = Input({3, 4}), c = Input({4, 2});
+    Tensor d1 = Dot(1, {.normalize = true})({Dense(3, {.activation = "tanh"})(a),
+                                             Dense(3)(a)});
+    Tensor q = Dense(4)(b);
+    Tensor d2 = Dot({2, 1})({q, Dense(2)(c)});
+    Tensor d3 = Dot({2, 2}, {.normalize = true})({q, Dense(4)(Permute({2, 1})(c))});
+    Model m({a, b, c}, Concatenate()({d1, Flatten()(d2), Flatten()(d3)}));
+    checkGradient(m, "mse", {random({4, 5}, 65), random({4, 3, 4}, 66), random({4, 4, 2}, 67)},
+                  {random({4, 1 + 6 + 6}, 68)});
+  }
+}
+
 } // namespace
