@@ -55,6 +55,9 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
                            .groups = c.value("groups", 1),
                            .activation = act,
                            .use_bias = c.value("use_bias", true),
+                           .kernel_regularizer = regularizer(c, "kernel_regularizer"),
+                           .bias_regularizer = regularizer(c, "bias_regularizer"),
+                           .activity_regularizer = regularizer(c, "activity_regularizer"),
                            .name = name});
   if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
     auto s = pair(c.at("strides"));

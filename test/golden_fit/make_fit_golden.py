@@ -287,8 +287,34 @@ def case_mlp_regularized():
                  "the weights before each step's update"}
 
 
+def case_cnn_regularized():
+    """Conv2D with L2 kernel and L1 bias regularizers and a frozen Conv2D before it, then a
+    Dense with an L1L2 kernel regularizer (SGD)."""
+    g = mg.Graph("cnn_regularized", 343, sequential=True)
+    t = g.input("input_1", (8, 8, 2))
+    t = g.call(with_config(mg.conv2d("conv2d", 3, 3, padding="same", activation="tanh"),
+                           trainable=False), t)
+    t = g.call(with_config(mg.conv2d("conv2d_1", 4, 3, activation="relu"),
+                           kernel_regularizer={"class_name": "L2", "config": {"l2": 0.02}},
+                           bias_regularizer={"class_name": "L1", "config": {"l1": 0.05}}), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(with_config(mg.dense("dense", 3),
+                                    kernel_regularizer={"class_name": "L1L2",
+                                                        "config": {"l1": 0.002, "l2": 0.01}}), t)]
+    x = g.rng.normal(size=(48, 8, 8, 2)).astype(np.float32)
+    y = np.stack([x[:, :4, :4, 0].mean((1, 2)), x[:, 4:, :, 1].std((1, 2)),
+                  x[:, :, :, 0].max((1, 2)) - 2], 1).astype(np.float32)
+    comp = {"loss": "mean_squared_error", "optimizer": opt("sgd", learning_rate=0.05,
+                                                           momentum=0.5),
+            "metrics": []}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {
+        "notes": "conv2d is frozen (trainable false); the losses include the penalties of "
+                 "conv2d_1's and dense's regularizers"}
+
+
 CASES = {
     "functional_frozen": case_functional_frozen,
+    "cnn_regularized": case_cnn_regularized,
     "mlp_regularized": case_mlp_regularized,
     "mlp_sgd": mlp_binary("mlp_sgd", 301, opt("sgd", learning_rate=0.1)),
     "mlp_sgd_momentum": mlp_binary("mlp_sgd_momentum", 302,
