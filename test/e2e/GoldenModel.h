@@ -161,6 +161,8 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Conv2DTranspose(c.at("filters"), pair(c.at("kernel_size")),
                                    {.strides = pair(c.at("strides")),
                                     .padding = c.at("padding"),
+                                    .dilation_rate = pair(c.value("dilation_rate",
+                                                                  json::array({1, 1}))),
                                     .activation = act,
                                     .name = name});
   if (cls == "Dot") {

@@ -212,11 +212,12 @@ def separable_conv2d(name, filters, kernel, strides=1, padding="valid", multipli
     return {"class_name": "SeparableConv2D", "config": c}
 
 
-def conv2d_transpose(name, filters, kernel, strides=1, padding="valid", activation="linear"):
+def conv2d_transpose(name, filters, kernel, strides=1, padding="valid", activation="linear",
+                     dilation=1):
     c = _common(name)
     c.update({"filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides],
               "padding": padding, "output_padding": None, "data_format": "channels_last",
-              "dilation_rate": [1, 1], "activation": activation, "use_bias": True,
+              "dilation_rate": [dilation, dilation], "activation": activation, "use_bias": True,
               **_init_and_reg()})
     return {"class_name": "Conv2DTranspose", "config": c}
 
@@ -308,7 +309,8 @@ def out_shape(layer, in_shapes):
                 c["filters"] if cls == "Conv1D" else s[-1])
     if cls == "Conv2DTranspose":
         dims = []
-        for n, kk, ss in zip(s[:2], c["kernel_size"], c["strides"]):
+        for n, kk, ss, dd in zip(s[:2], c["kernel_size"], c["strides"], c["dilation_rate"]):
+            kk = (kk - 1) * dd + 1
             dims.append(n * ss + (max(kk - ss, 0) if c["padding"] == "valid" else 0))
         return (*dims, c["filters"])
     if cls == "Dot":
@@ -833,9 +835,11 @@ def torch_conv_ref(g, xs):
         elif cls == "Conv2DTranspose":
             t = torch.from_numpy(a).permute(0, 3, 1, 2)
             w = torch.from_numpy(ws[0]).permute(3, 2, 0, 1)  # (in, out, kh, kw)
-            full = F.conv_transpose2d(t, w, stride=tuple(c["strides"]))
+            dil = c.get("dilation_rate", [1, 1])
+            full = F.conv_transpose2d(t, w, stride=tuple(c["strides"]), dilation=tuple(dil))
             out = []
-            for i, (n, k, st) in enumerate(zip(a.shape[1:3], c["kernel_size"], c["strides"])):
+            for n, k, st, d in zip(a.shape[1:3], c["kernel_size"], c["strides"], dil):
+                k = (k - 1) * d + 1  # Keras' deconv_output_length: the dilated kernel
                 size = n * st + (max(k - st, 0) if c["padding"] == "valid" else 0)
                 top = max(k - st, 0) // 2 if c["padding"] == "same" else 0
                 out.append((size, top))
@@ -919,6 +923,11 @@ CONV_CASES = {
     "conv2d_transpose_valid": chain_case("conv2d_transpose_valid", 140, (4, 5, 2), lambda: [
         conv2d_transpose("conv2d_transpose", 3, 3, strides=2),
         conv2d_transpose("conv2d_transpose_1", 2, 2, strides=3)], torch_conv_ref),
+    "conv2d_transpose_dilated": chain_case("conv2d_transpose_dilated", 142, (5, 6, 2), lambda: [
+        conv2d_transpose("conv2d_transpose", 3, 3, padding="same", dilation=2,
+                         activation="relu"),
+        conv2d_transpose("conv2d_transpose_1", 2, 2, dilation=3)], torch_conv_ref,
+        oracle_wrong="tfjs-layers 4.22's Conv2DTranspose has no dilation_rate"),
     "dot": case_dot,
 }
 
