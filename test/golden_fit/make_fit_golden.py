@@ -312,8 +312,51 @@ def case_cnn_regularized():
                  "conv2d_1's and dense's regularizers"}
 
 
+def case_conv1d_fit():
+    """Conv1D (same; valid, strided), MaxPooling1D, AveragePooling1D, Dense; Adam (tfjs has no
+    gradient for dilated convolutions), binary crossentropy."""
+    g = mg.Graph("conv1d_fit", 344, sequential=True)
+    t = g.input("input_1", (16, 3))
+    t = g.call(mg.conv1d("conv1d", 6, 3, padding="same", activation="relu"), t)
+    t = g.call(mg.pool1d("MaxPooling1D", "max_pooling1d", 2, 2), t)
+    t = g.call(mg.conv1d("conv1d_1", 4, 3, strides=2, activation="tanh"), t)
+    # "valid": tfjs's average-pooling gradient divides by the whole window also where "same"
+    # padding cuts it (its forward, Keras and kiln count only the cells inside).
+    t = g.call(mg.pool1d("AveragePooling1D", "average_pooling1d", 2, 1, "valid"), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(mg.dense("dense", 1, "sigmoid"), t)]
+    x = g.rng.normal(size=(64, 16, 3)).astype(np.float32)
+    y = (x[:, :8, 0].mean(1) - x[:, 8:, 1].mean(1) > 0).astype(np.float32)[:, None]
+    comp = {"loss": "binary_crossentropy", "optimizer": opt("adam", learning_rate=1e-2),
+            "metrics": ["accuracy"]}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {}
+
+
+def case_conv2d_family_fit():
+    """SeparableConv2D, DepthwiseConv2D (strided, depth_multiplier 2), Conv2DTranspose; SGD
+    with momentum, mean squared error."""
+    g = mg.Graph("conv2d_family_fit", 345, sequential=True)
+    t = g.input("input_1", (8, 8, 2))
+    t = g.call(mg.separable_conv2d("separable_conv2d", 4, 3, padding="same", multiplier=2,
+                                   activation="relu"), t)
+    t = g.call(mg.depthwise_conv2d("depthwise_conv2d", 3, strides=2, padding="same",
+                                   multiplier=2), t)
+    t = g.call(mg.conv2d_transpose("conv2d_transpose", 3, 3, strides=2, padding="same",
+                                   activation="tanh"), t)
+    t = g.call(mg.conv2d_transpose("conv2d_transpose_1", 2, 2, strides=1), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(mg.dense("dense", 2), t)]
+    x = g.rng.normal(size=(48, 8, 8, 2)).astype(np.float32)
+    y = np.stack([x[:, :4, :, 0].mean((1, 2)), x[:, :, 4:, 1].std((1, 2)) - 1], 1)
+    comp = {"loss": "mean_squared_error",
+            "optimizer": opt("sgd", learning_rate=0.05, momentum=0.9), "metrics": []}
+    return g, x, y.astype(np.float32), comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {}
+
+
 CASES = {
     "functional_frozen": case_functional_frozen,
+    "conv1d_fit": case_conv1d_fit,
+    "conv2d_family_fit": case_conv2d_family_fit,
     "cnn_regularized": case_cnn_regularized,
     "mlp_regularized": case_mlp_regularized,
     "mlp_sgd": mlp_binary("mlp_sgd", 301, opt("sgd", learning_rate=0.1)),
@@ -703,11 +746,11 @@ def build(name, oracle, wasm):
         # final/<layer>/<i>.npy (+ manifest), same layout as weights/
         final_files = {}
         fman = {"format": "keras-oracle-weights-v1", "layers": []}
-        kinds = ["kernel", "bias"]
         for l in g.layers:
             lname = l["config"]["name"]
             if lname not in g.weights:
                 continue
+            kinds = mg.weight_kinds(l)
             os.makedirs(os.path.join(case_dir, "final", lname), exist_ok=True)
             entry = {"name": lname, "weights": []}
             for i, w in enumerate(final[lname]):
@@ -906,3 +949,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+
