@@ -61,6 +61,17 @@ struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> 
       sizes[0] = rewriter.getIndexAttr(1);
       scf::SCFTileAndFuseOptions options;
       options.tilingOptions.setTileSizes(sizes);
+      // A producer that reads its operand through a non-permutation map (the flipped kernel of
+      // conv2d_grad_input, Keras' Conv2DTranspose) gets wrong slices when tiled; it does not
+      // depend on the image anyway, so it stays outside the loop.
+      options.setFusionControlFn([](tensor::ExtractSliceOp, OpResult producer,
+                                    bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        if (auto linalgOp = dyn_cast<linalg::GenericOp>(producer.getOwner()))
+          if (!llvm::all_of(linalgOp.getIndexingMapsArray(),
+                            [](AffineMap m) { return m.isProjectedPermutation(); }))
+            return std::nullopt;
+        return scf::SCFTileAndFuseOptions::ControlFnResult{};
+      });
       rewriter.setInsertionPoint(end);
       FailureOr<scf::SCFTileAndFuseResult> fused =
           scf::tileConsumerAndFuseProducersUsingSCF(rewriter, consumer, options);

@@ -210,9 +210,26 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
           b.getDenseI64ArrayAttr({1, 0}));
       dx[0] = MatmulOp::create(b, loc, at, dy, wT);
     }
-    if (need(1)) {
-      if (at.getRank() != 2)
-        return failure();
+    if (need(1) && at.getRank() > 2) {
+      // Dense on (..., K) inputs: dW = sum over the leading axes of a[..., :, None] *
+      // dy[..., None, :] (kiln.reshape keeps dimension 0, so the rows cannot be flattened).
+      auto dyt = typeOf(dy);
+      int64_t r = at.getRank(), k = wt.getDimSize(0), n = wt.getDimSize(1);
+      SmallVector<int64_t> as(at.getShape()), ds(dyt.getShape()), ps(at.getShape());
+      as.push_back(1);
+      ds.insert(ds.end() - 1, 1);
+      ps.push_back(n);
+      auto tail = [](ArrayRef<int64_t> s) { return SmallVector<int64_t>(s.drop_front()); };
+      Value a4 = ReshapeOp::create(b, loc, withShape(at, as), a, b.getDenseI64ArrayAttr(tail(as)));
+      Value d4 = ReshapeOp::create(b, loc, withShape(dyt, ds), dy,
+                                   b.getDenseI64ArrayAttr(tail(ds)));
+      Value prod = MulOp::create(b, loc, withShape(at, ps), a4, d4);
+      SmallVector<int64_t> axes;
+      for (int64_t i = 0; i < r - 1; ++i)
+        axes.push_back(i);
+      dx[1] = ReduceSumOp::create(b, loc, withShape(wt, {k, n}), prod,
+                                  b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
+    } else if (need(1)) {
       auto aT = TransposeOp::create(
           b, loc, withShape(at, {at.getDimSize(1), at.getDimSize(0)}), a,
           b.getDenseI64ArrayAttr({1, 0}));
@@ -225,6 +242,17 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
                                         c.getPaddingAttr());
     if (need(1))
       dx[1] = Conv2DGradKernelOp::create(b, loc, c.getKernel().getType(), c.getInput(), dy,
+                                         c.getStridesAttr(), c.getDilationsAttr(),
+                                         c.getPaddingAttr());
+  } else if (auto c = dyn_cast<Conv2DGradInputOp>(op)) {
+    // As a forward op it is the transposed convolution (Keras' Conv2DTranspose), y = A^T g for
+    // the conv's linear map A: dg = A dy is the conv of dy, dk the conv's kernel gradient with
+    // dy as its input and g as its output gradient.
+    if (need(0))
+      dx[0] = Conv2DOp::create(b, loc, c.getGrad().getType(), dy, c.getKernel(),
+                               c.getStridesAttr(), c.getDilationsAttr(), c.getPaddingAttr());
+    if (need(1))
+      dx[1] = Conv2DGradKernelOp::create(b, loc, c.getKernel().getType(), dy, c.getGrad(),
                                          c.getStridesAttr(), c.getDilationsAttr(),
                                          c.getPaddingAttr());
   } else if (auto p = dyn_cast<MaxPool2DOp>(op)) {

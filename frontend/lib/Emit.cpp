@@ -16,7 +16,8 @@ namespace detail {
 
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
-                                           mlir::Value step, std::vector<mlir::Value> *newState) {
+                                           mlir::Value step, std::vector<mlir::Value> *newState,
+                                           std::vector<LayerOutput> *layerOutputs) {
   if (newState)
     newState->assign(weights.size(), mlir::Value());
   std::map<const LayerImpl *, unsigned> firstWeight;
@@ -46,6 +47,8 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
     } else {
       values[n.output.get()] = n.layer->emit(b, layerLoc, ins, w);
     }
+    if (layerOutputs)
+      layerOutputs->push_back({n.layer.get(), values[n.output.get()]});
   }
   llvm::SmallVector<mlir::Value> results;
   for (const auto &out : m.outputs)

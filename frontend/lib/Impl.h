@@ -40,6 +40,10 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
 
   std::string className, name;
   bool built = false;
+  /// Keras' layer.trainable: false freezes every weight of the layer (see setTrainable).
+  bool trainable = true;
+  /// Keras' activity_regularizer: a penalty on every output of the layer.
+  std::optional<Regularizer> activityRegularizer;
   Shape builtInputShape; // the first input's shape at build (shared calls must agree)
   std::vector<Weight> weights;
   /// The output tensor of each call, in call order (Keras' inbound nodes).
@@ -70,13 +74,21 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   virtual void getConfig(nlohmann::json &config) const {}
 
   Error error(const std::string &message) const { return Error(name, message); }
-  void addWeight(const std::string &suffix, const Shape &shape, const Initializer &init,
-                 bool trainable = true);
+  Weight &addWeight(const std::string &suffix, const Shape &shape, const Initializer &init,
+                    bool trainable = true);
   int64_t countParams() const;
+  /// Sets `trainable` and each weight's effective flag.
+  void setTrainable(bool on);
 };
 
 /// Keras' serialized initializer, {"class_name": "GlorotUniform", "config": {"seed": null}}.
 nlohmann::json initializerConfig(const Initializer &init);
+/// Keras' serialized regularizer ({"class_name": "L2", "config": {"l2": 0.01}}) or null.
+nlohmann::json regularizerConfig(const std::optional<Regularizer> &r);
+/// Keras' serialized constraint ({"class_name": "MaxNorm", "config": {...}}) or null.
+nlohmann::json constraintConfig(const std::optional<Constraint> &c);
+/// Throws kiln::Error naming `layer` unless `c` is a constraint kiln knows.
+void checkConstraint(const std::string &layer, const std::optional<Constraint> &c);
 
 /// Throws kiln::Error naming `layer` unless `activation` is one kiln knows.
 void checkActivation(const std::string &layer, const std::string &activation);
@@ -139,6 +151,12 @@ struct ModelImpl : FitModel {
   Training *trainingState() const override { return training.get(); }
   void ensureSteps(const std::vector<Shape> &targetShapes) override;
   bool onGpu() const override { return gpu; }
+  bool wholeBatchSteps() const override {
+    for (const auto &l : layers)
+      if (l->activityRegularizer)
+        return true;
+    return false;
+  }
   void checkDevice() override;
   std::vector<Array> get_weights() const override;
   void set_weights(const std::vector<Array> &weights) override;
@@ -152,10 +170,16 @@ struct ModelImpl;
 /// the outputs' values.
 /// With `step` (a tensor<i64>), layers run in training mode, and `newState` (if given) receives,
 /// per weight in get_weights() order, its updated value or null where the layer keeps it.
+/// `layerOutputs` (if given) receives every layer call's output, in emission order.
+struct LayerOutput {
+  const LayerImpl *layer;
+  mlir::Value value;
+};
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
                                            mlir::Value step = {},
-                                           std::vector<mlir::Value> *newState = nullptr);
+                                           std::vector<mlir::Value> *newState = nullptr,
+                                           std::vector<LayerOutput> *layerOutputs = nullptr);
 /// A new context with every dialect the pipelines use.
 std::unique_ptr<mlir::MLIRContext> newContext();
 

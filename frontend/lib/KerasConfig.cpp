@@ -89,6 +89,56 @@ json initializerConfig(const Initializer &init) {
   return {{"class_name", it->second}, {"config", config}};
 }
 
+//===----------------------------------------------------------------------===//
+// Regularizers and constraints.
+//===----------------------------------------------------------------------===//
+
+json regularizerConfig(const std::optional<Regularizer> &r) {
+  if (!r)
+    return nullptr;
+  json config = json::object();
+  if (r->kind != "L2")
+    config["l1"] = r->l1;
+  if (r->kind != "L1")
+    config["l2"] = r->l2;
+  return {{"class_name", r->kind}, {"config", config}};
+}
+
+namespace {
+json axisJson(const std::vector<int64_t> &axis) {
+  return axis.size() == 1 ? json(axis[0]) : json(axis);
+}
+} // namespace
+
+json constraintConfig(const std::optional<Constraint> &c) {
+  if (!c)
+    return nullptr;
+  if (c->name == "non_neg")
+    return {{"class_name", "NonNeg"}, {"config", json::object()}};
+  if (c->name == "unit_norm")
+    return {{"class_name", "UnitNorm"}, {"config", {{"axis", axisJson(c->axis)}}}};
+  if (c->name == "min_max_norm")
+    return {{"class_name", "MinMaxNorm"},
+            {"config",
+             {{"min_value", c->min_value},
+              {"max_value", c->max_value},
+              {"rate", c->rate},
+              {"axis", axisJson(c->axis)}}}};
+  return {{"class_name", "MaxNorm"},
+          {"config", {{"max_value", c->max_value}, {"axis", axisJson(c->axis)}}}};
+}
+
+void checkConstraint(const std::string &layer, const std::optional<Constraint> &c) {
+  if (!c)
+    return;
+  if (c->name != "max_norm" && c->name != "non_neg" && c->name != "unit_norm" &&
+      c->name != "min_max_norm")
+    throw Error(layer, "unknown constraint '" + c->name +
+                           "' (kiln has max_norm, non_neg, unit_norm, min_max_norm)");
+  if (c->name != "non_neg" && c->axis.empty())
+    throw Error(layer, "constraint '" + c->name + "' needs at least one axis");
+}
+
 namespace {
 
 json shapeJson(const Shape &shape) {
@@ -117,7 +167,7 @@ json layerConfig(const LayerImpl &l, bool keras2) {
     return c;
   }
   c["name"] = l.name;
-  c["trainable"] = true;
+  c["trainable"] = l.trainable;
   if (keras2)
     c["dtype"] = "float32";
   else
@@ -126,17 +176,19 @@ json layerConfig(const LayerImpl &l, bool keras2) {
                   {"config", {{"name", "float32"}}},
                   {"registered_name", nullptr}};
   l.getConfig(c);
-  if (l.className == "Dense" || l.className == "Conv2D") {
-    if (l.className == "Conv2D")
-      c["groups"] = 1;
-    for (const char *k : {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                          "kernel_constraint", "bias_constraint"})
-      c[k] = nullptr;
-  }
+  if (l.className == "Conv2D" && !c.contains("groups"))
+    c["groups"] = 1;
   if (!keras2)
-    for (auto it = c.begin(); it != c.end(); ++it)
-      if (it.key().ends_with("_initializer") && it->is_object() && !it->contains("module"))
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      if (!it->is_object() || it->contains("module"))
+        continue;
+      if (it.key().ends_with("_initializer"))
         *it = keras3Object("keras.initializers", *it);
+      else if (it.key().ends_with("_regularizer"))
+        *it = keras3Object("keras.regularizers", *it);
+      else if (it.key().ends_with("_constraint"))
+        *it = keras3Object("keras.constraints", *it);
+    }
   return c;
 }
 
@@ -412,6 +464,79 @@ struct ConfigReader {
     }
   }
 
+  /// A Keras regularizer: {"class_name": "L2", "config": {"l2": 0.01}} (also L1, L1L2, and the
+  /// strings "l1", "l2", "l1_l2" with Keras' defaults 0.01), or null.
+  std::optional<Regularizer> regularizer(const char *key) const {
+    if (!has(key))
+      return std::nullopt;
+    const json &v = c[key];
+    std::string kind;
+    json rc = json::object();
+    if (v.is_string()) {
+      kind = v.get<std::string>();
+    } else if (v.is_object() && v.contains("class_name") && v["class_name"].is_string()) {
+      kind = v["class_name"].get<std::string>();
+      if (v.contains("config") && v["config"].is_object())
+        rc = v["config"];
+    } else {
+      throw error(cls + " " + key + " " + v.dump() + " is not a Keras regularizer");
+    }
+    ConfigReader r{layer, kind, rc};
+    Regularizer out;
+    if (kind == "L1" || kind == "l1")
+      out = regularizers::L1(r.getDouble("l1", 0.01));
+    else if (kind == "L2" || kind == "l2")
+      out = regularizers::L2(r.getDouble("l2", 0.01));
+    else if (kind == "l1_l2")
+      out = regularizers::l1_l2(r.getDouble("l1", 0.01), r.getDouble("l2", 0.01));
+    else if (kind == "L1L2")
+      out = regularizers::L1L2(r.getDouble("l1", 0.0), r.getDouble("l2", 0.0));
+    else
+      throw error(cls + " " + key + ": regularizer '" + kind +
+                  "' is not supported by kiln (it has L1, L2, L1L2)");
+    if (!(out.l1 >= 0 && out.l2 >= 0 && std::isfinite(out.l1) && std::isfinite(out.l2)))
+      throw error(cls + " " + key + ": regularization factors must be finite and >= 0, got " +
+                  v.dump());
+    return out;
+  }
+  /// A Keras constraint (MaxNorm, NonNeg, UnitNorm, MinMaxNorm, or their snake_case names), or
+  /// null.
+  std::optional<Constraint> constraint(const char *key) const {
+    if (!has(key))
+      return std::nullopt;
+    const json &v = c[key];
+    std::string kind;
+    json cc = json::object();
+    if (v.is_string()) {
+      kind = v.get<std::string>();
+    } else if (v.is_object() && v.contains("class_name") && v["class_name"].is_string()) {
+      kind = v["class_name"].get<std::string>();
+      if (v.contains("config") && v["config"].is_object())
+        cc = v["config"];
+    } else {
+      throw error(cls + " " + key + " " + v.dump() + " is not a Keras constraint");
+    }
+    ConfigReader r{layer, kind, cc};
+    auto axis = [&] {
+      if (!r.has("axis"))
+        return std::vector<int64_t>{0};
+      if (cc["axis"].is_array())
+        return r.getInts("axis", 0, {});
+      return std::vector<int64_t>{r.getInt("axis")};
+    };
+    if (kind == "MaxNorm" || kind == "max_norm")
+      return constraints::MaxNorm(r.getDouble("max_value", 2.0), axis());
+    if (kind == "NonNeg" || kind == "non_neg")
+      return constraints::NonNeg();
+    if (kind == "UnitNorm" || kind == "unit_norm")
+      return constraints::UnitNorm(axis());
+    if (kind == "MinMaxNorm" || kind == "min_max_norm")
+      return constraints::MinMaxNorm(r.getDouble("min_value", 0.0), r.getDouble("max_value", 1.0),
+                                     r.getDouble("rate", 1.0), axis());
+    throw error(cls + " " + key + ": constraint '" + kind +
+                "' is not supported by kiln (it has MaxNorm, NonNeg, UnitNorm, MinMaxNorm)");
+  }
+
   void checkDtype() const {
     if (!has("dtype"))
       return;
@@ -505,12 +630,29 @@ LayerEntry entryOf(const json &l, size_t index) {
 
 } // namespace
 
+namespace {
+Layer layerOfClass(const std::string &name, const std::string &cls, const json &c);
+} // namespace
+
+/// The layer of a config entry, with the keys every layer has (trainable) applied.
 Layer layerFromEntry(const std::string &name, const std::string &cls, const json &c) {
+  Layer layer = layerOfClass(name, cls, c);
+  ConfigReader r{name, cls, c};
+  layer.set_trainable(r.getBool("trainable", true));
+  return layer;
+}
+
+namespace {
+Layer layerOfClass(const std::string &name, const std::string &cls, const json &c) {
   ConfigReader r{name, cls, c};
   r.checkDtype();
   if (cls == "Dense") {
-    r.checkRegularizers();
     DenseOptions o;
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
     o.activation = r.activation();
     o.use_bias = r.getBool("use_bias", true);
     o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
@@ -519,14 +661,16 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     return Dense(r.getInt("units"), o);
   }
   if (cls == "Conv2D") {
-    r.checkRegularizers();
-    if (r.getInt("groups", 1) != 1)
-      throw r.error("Conv2D option 'groups' = " + std::to_string(r.getInt("groups")) +
-                    " is not supported by kiln (only groups=1)");
     Conv2DOptions o;
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
     o.strides = r.getPair("strides", {1, 1});
     o.padding = r.getString("padding", "valid");
     o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.groups = r.getInt("groups", 1);
     o.activation = r.activation();
     o.use_bias = r.getBool("use_bias", true);
     o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
@@ -673,13 +817,126 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     o.name = name;
     return Concatenate(o);
   }
+  // The convolution family (issue 6).
+  if (cls == "Conv1D" || cls == "Convolution1D") {
+    Conv1DOptions o;
+    o.strides = r.getInts("strides", 1, {1})[0];
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getInts("dilation_rate", 1, {1})[0];
+    o.groups = r.getInt("groups", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv1D config is missing 'kernel_size'");
+    return Conv1D(r.getInt("filters"), r.getInts("kernel_size", 1, {})[0], o);
+  }
+  if (cls == "MaxPooling1D" || cls == "MaxPool1D" || cls == "AveragePooling1D" ||
+      cls == "AvgPool1D" || cls == "AveragePool1D") {
+    Pooling1DOptions o;
+    int64_t pool = r.getInts("pool_size", 1, {2})[0];
+    if (r.has("strides"))
+      o.strides = r.getInts("strides", 1, {})[0];
+    o.padding = r.getString("padding", "valid");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (cls.starts_with("Max"))
+      return MaxPooling1D(pool, o);
+    return AveragePooling1D(pool, o);
+  }
+  if (cls == "DepthwiseConv2D") {
+    DepthwiseConv2DOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.depth_multiplier = r.getInt("depth_multiplier", 1);
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.depthwise_initializer = r.initializer("depthwise_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.depthwise_regularizer = r.regularizer("depthwise_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.depthwise_constraint = r.constraint("depthwise_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("DepthwiseConv2D config is missing 'kernel_size'");
+    return DepthwiseConv2D(r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "SeparableConv2D" || cls == "SeparableConvolution2D") {
+    SeparableConv2DOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    o.depth_multiplier = r.getInt("depth_multiplier", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.depthwise_initializer = r.initializer("depthwise_initializer", "glorot_uniform");
+    o.pointwise_initializer = r.initializer("pointwise_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.depthwise_regularizer = r.regularizer("depthwise_regularizer");
+    o.pointwise_regularizer = r.regularizer("pointwise_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.depthwise_constraint = r.constraint("depthwise_constraint");
+    o.pointwise_constraint = r.constraint("pointwise_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("SeparableConv2D config is missing 'kernel_size'");
+    return SeparableConv2D(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "Conv2DTranspose" || cls == "Convolution2DTranspose") {
+    r.requireNull("output_padding");
+    Conv2DTransposeOptions o;
+    o.strides = r.getPair("strides", {1, 1});
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = r.getPair("dilation_rate", {1, 1});
+    if (r.getInt("groups", 1) != 1)
+      throw r.error("Conv2DTranspose option 'groups' = " + std::to_string(r.getInt("groups")) +
+                    " is not supported by kiln (only groups=1)");
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv2DTranspose config is missing 'kernel_size'");
+    return Conv2DTranspose(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
+  }
+  if (cls == "Dot") {
+    if (!r.has("axes"))
+      throw r.error("Dot config is missing 'axes'");
+    auto axes = r.getInts("axes", 2, {});
+    return Dot({axes[0], axes[1]}, {.normalize = r.getBool("normalize", false), .name = name});
+  }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
                         "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
                         "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
-                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector");
+                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, Conv1D, "
+                        "MaxPooling1D, AveragePooling1D, DepthwiseConv2D, SeparableConv2D, "
+                        "Conv2DTranspose, Dot");
 }
+} // namespace
 
 namespace {
 
@@ -872,6 +1129,11 @@ Model functionalFromConfig(const json &model) {
     ins.push_back(lookup(h, "input_layers"));
   for (const History &h : readEnds(name, conf["output_layers"], "output_layers"))
     outs.push_back(lookup(h, "output_layers"));
+  // Keras' model.trainable = False freezes every layer.
+  if (conf.contains("trainable") && conf["trainable"].is_boolean() && !conf["trainable"])
+    for (Pending &p : all)
+      if (p.layer)
+        p.layer->set_trainable(false);
   return Model(ins, outs, {name});
 }
 

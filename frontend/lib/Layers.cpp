@@ -62,6 +62,47 @@ void checkRank(const LayerImpl &l, const Shape &in, size_t rank, const std::stri
 std::string stem(const std::string &name, const std::string &cls) {
   return name.empty() ? uniqueName(cls) : name;
 }
+
+/// kiln.conv2d of an NHWC `x` with an HWIO kernel `k` in `groups` independent convolutions
+/// (Keras' groups: consecutive blocks of input channels and of kernel outputs), each a slice
+/// of `x` and `k`, concatenated; `out` is the result shape, batch -1.
+mlir::Value groupedConv(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value k,
+                        int64_t groups, llvm::ArrayRef<int64_t> strides,
+                        llvm::ArrayRef<int64_t> dilations, const std::string &padding,
+                        const Shape &out) {
+  using namespace mlir::kiln;
+  auto st = b.getDenseI64ArrayAttr(strides), dl = b.getDenseI64ArrayAttr(dilations);
+  auto pad = b.getStringAttr(padding);
+  if (groups == 1)
+    return Conv2DOp::create(b, loc, tensorType(b, out), x, k, st, dl, pad);
+  auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+  auto kt = llvm::cast<mlir::RankedTensorType>(k.getType());
+  Shape xs(xt.getShape().begin(), xt.getShape().end());
+  xs[0] = -1;
+  Shape ks(kt.getShape().begin(), kt.getShape().end());
+  int64_t cin = ks[2], cout = ks[3] / groups;
+  llvm::SmallVector<mlir::Value> parts;
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  for (int64_t g = 0; g < groups; ++g) {
+    Shape xg = xs, kg = ks, og = out;
+    xg[3] = cin;
+    kg[3] = cout;
+    og[3] = cout;
+    mlir::Value xv = SliceOp::create(b, loc, tensorType(b, xg), x, i64(3), i64(g * cin), i64(cin));
+    mlir::Value kv =
+        SliceOp::create(b, loc, tensorType(b, kg), k, i64(3), i64(g * cout), i64(cout));
+    parts.push_back(Conv2DOp::create(b, loc, tensorType(b, og), xv, kv, st, dl, pad));
+  }
+  return ConcatOp::create(b, loc, tensorType(b, out), parts, i64(3));
+}
+
+/// `activation(y + bias)`, the bias left out when null.
+mlir::Value biasActivation(mlir::OpBuilder &b, mlir::Location loc, mlir::Value y,
+                           mlir::Value bias, const std::string &activation) {
+  if (bias)
+    y = mlir::kiln::AddOp::create(b, loc, y.getType(), y, bias);
+  return emitActivation(b, loc, activation, y);
+}
 } // namespace
 
 std::string uniqueName(const std::string &base, bool zeroBased) {
@@ -78,8 +119,8 @@ std::string shapeString(const Shape &shape) { return Array::shapeString(shape); 
 LayerImpl::LayerImpl(std::string className, std::string name)
     : className(std::move(className)), name(std::move(name)) {}
 
-void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
-                          const Initializer &init, bool trainable) {
+Weight &LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
+                             const Initializer &init, bool trainable) {
   // Sizes come from user code or a model file's config: refuse, rather than try to allocate, a
   // weight past the 2^32 elements kiln reads from files.
   int64_t count = 1;
@@ -88,12 +129,20 @@ void LayerImpl::addWeight(const std::string &suffix, const Shape &shape,
       throw error("weight '" + suffix + "' of shape " + shapeString(shape) +
                   " has more elements than kiln allows (2^32)");
   try {
-    weights.push_back({name + "/" + suffix + ":0", init(shape), trainable});
+    weights.push_back(
+        {name + "/" + suffix + ":0", init(shape), trainable && this->trainable, trainable});
+    return weights.back();
   } catch (const Error &) {
     throw;
   } catch (const std::runtime_error &e) { // Array's out-of-memory report
     throw error("cannot create weight '" + suffix + "': " + e.what());
   }
+}
+
+void LayerImpl::setTrainable(bool on) {
+  trainable = on;
+  for (Weight &w : weights)
+    w.trainable = on && w.variableTrainable;
 }
 
 int64_t LayerImpl::countParams() const {
@@ -221,6 +270,9 @@ struct DenseImpl : LayerImpl {
       : LayerImpl("Dense", stem(o.name, "dense")), units(units), opts(std::move(o)) {
     checkPositive(*this, "units", units);
     checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
   }
   int64_t units;
   DenseOptions opts;
@@ -230,6 +282,11 @@ struct DenseImpl : LayerImpl {
     c["use_bias"] = opts.use_bias;
     c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
     c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
   }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
@@ -244,9 +301,14 @@ struct DenseImpl : LayerImpl {
     return out;
   }
   void build(const std::vector<Shape> &in) override {
-    addWeight("kernel", {in[0].back(), units}, opts.kernel_initializer);
-    if (opts.use_bias)
-      addWeight("bias", {units}, opts.bias_initializer);
+    Weight &k = addWeight("kernel", {in[0].back(), units}, opts.kernel_initializer);
+    k.regularizer = opts.kernel_regularizer;
+    k.constraint = opts.kernel_constraint;
+    if (opts.use_bias) {
+      Weight &bias = addWeight("bias", {units}, opts.bias_initializer);
+      bias.regularizer = opts.bias_regularizer;
+      bias.constraint = opts.bias_constraint;
+    }
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
@@ -279,6 +341,13 @@ struct Conv2DImpl : LayerImpl {
     checkPadding(*this, opts.padding);
     checkChannelsLast(*this, opts.data_format);
     checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+    checkPositive(*this, "groups", opts.groups);
+    if (filters % opts.groups)
+      throw error("filters (" + std::to_string(filters) + ") must be a multiple of groups (" +
+                  std::to_string(opts.groups) + ")");
   }
   int64_t filters;
   std::array<int64_t, 2> kernel;
@@ -290,14 +359,23 @@ struct Conv2DImpl : LayerImpl {
     c["padding"] = opts.padding;
     c["data_format"] = opts.data_format;
     c["dilation_rate"] = opts.dilation_rate;
+    c["groups"] = opts.groups;
     c["activation"] = opts.activation;
     c["use_bias"] = opts.use_bias;
     c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
     c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
   }
 
   Shape outputShape(const std::vector<Shape> &in) const override {
     checkRank(*this, in[0], 4, "an NHWC");
+    if (in[0][3] % opts.groups)
+      throw error("input channels (" + std::to_string(in[0][3]) +
+                  ") must be a multiple of groups (" + std::to_string(opts.groups) + ")");
     Shape out = {in[0][0], 0, 0, filters};
     for (int i = 0; i < 2; ++i) {
       out[1 + i] = windowOutput(in[0][1 + i], kernel[i], opts.strides[i], opts.dilation_rate[i],
@@ -310,22 +388,24 @@ struct Conv2DImpl : LayerImpl {
     return out;
   }
   void build(const std::vector<Shape> &in) override {
-    addWeight("kernel", {kernel[0], kernel[1], in[0][3], filters}, opts.kernel_initializer);
-    if (opts.use_bias)
-      addWeight("bias", {filters}, opts.bias_initializer);
+    Weight &k = addWeight("kernel", {kernel[0], kernel[1], in[0][3] / opts.groups, filters},
+                          opts.kernel_initializer);
+    k.regularizer = opts.kernel_regularizer;
+    k.constraint = opts.kernel_constraint;
+    if (opts.use_bias) {
+      Weight &bias = addWeight("bias", {filters}, opts.bias_initializer);
+      bias.regularizer = opts.bias_regularizer;
+      bias.constraint = opts.bias_constraint;
+    }
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
     auto xt = llvm::cast<mlir::RankedTensorType>(in[0].getType());
     Shape inShape(xt.getShape().begin(), xt.getShape().end());
     inShape[0] = -1;
-    auto t = tensorType(b, outputShape({inShape}));
-    mlir::Value y = mlir::kiln::Conv2DOp::create(
-        b, loc, t, in[0], w[0], b.getDenseI64ArrayAttr(opts.strides),
-        b.getDenseI64ArrayAttr(opts.dilation_rate), b.getStringAttr(opts.padding));
-    if (opts.use_bias)
-      y = mlir::kiln::AddOp::create(b, loc, t, y, w[1]);
-    return emitActivation(b, loc, opts.activation, y);
+    mlir::Value y = groupedConv(b, loc, in[0], w[0], opts.groups, opts.strides,
+                                opts.dilation_rate, opts.padding, outputShape({inShape}));
+    return biasActivation(b, loc, y, opts.use_bias ? w[1] : mlir::Value(), opts.activation);
   }
 };
 
@@ -588,6 +668,9 @@ struct BatchNormImpl : LayerImpl {
   mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                            mlir::ValueRange w, mlir::Value,
                            std::vector<mlir::Value> &newState) const override {
+    // Keras: a frozen BatchNormalization runs in inference mode, in fit too.
+    if (!trainable)
+      return emit(b, loc, in, w);
     mlir::Value x = in[0];
     auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
     int64_t rank = xt.getRank(), axis = axisOf(rank);
@@ -1019,6 +1102,462 @@ struct ConcatenateImpl : LayerImpl {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Convolution family (issue 6): Conv1D, 1-D pooling, DepthwiseConv2D, SeparableConv2D,
+// Conv2DTranspose, Dot. They reuse kiln.conv2d, the 2-D pools and conv2d_grad_input (a 1-D
+// layer runs as a 2-D one of width 1), so their gradients are those ops' rules.
+//===----------------------------------------------------------------------===//
+
+/// A weight with its regularizer and constraint.
+Weight &addRegularized(LayerImpl &l, const std::string &suffix, const Shape &shape,
+                       const Initializer &init, const std::optional<Regularizer> &reg,
+                       const std::optional<Constraint> &con) {
+  Weight &w = l.addWeight(suffix, shape, init);
+  w.regularizer = reg;
+  w.constraint = con;
+  return w;
+}
+
+/// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
+mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
+  return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, shape), v,
+                                       b.getDenseI64ArrayAttr(llvm::ArrayRef(shape).drop_front()));
+}
+
+void checkWindow2D(const LayerImpl &l, std::array<int64_t, 2> k, std::array<int64_t, 2> strides,
+                   std::array<int64_t, 2> dilation, const std::string &padding) {
+  for (int i = 0; i < 2; ++i) {
+    checkPositive(l, "kernel_size", k[i]);
+    checkPositive(l, "strides", strides[i]);
+    checkPositive(l, "dilation_rate", dilation[i]);
+  }
+  if ((strides[0] > 1 || strides[1] > 1) && (dilation[0] > 1 || dilation[1] > 1))
+    throw l.error("strides > 1 are not compatible with dilation_rate > 1 (as in Keras)");
+  checkPadding(l, padding);
+}
+
+/// The (rows, cols) of a 2-D window layer's output; throws when the input is too small.
+Shape window2DOutput(const LayerImpl &l, const Shape &in, std::array<int64_t, 2> k,
+                     std::array<int64_t, 2> strides, std::array<int64_t, 2> dilation,
+                     const std::string &padding, int64_t channels) {
+  checkRank(l, in, 4, "an NHWC");
+  Shape out = {in[0], 0, 0, channels};
+  for (int i = 0; i < 2; ++i) {
+    out[1 + i] = windowOutput(in[1 + i], k[i], strides[i], dilation[i], padding);
+    if (out[1 + i] <= 0)
+      throw l.error("input shape " + shapeString(in) + " is too small for kernel (" +
+                    std::to_string(k[0]) + ", " + std::to_string(k[1]) + ") with padding '" +
+                    padding + "'");
+  }
+  return out;
+}
+
+struct Conv1DImpl : LayerImpl {
+  Conv1DImpl(int64_t filters, int64_t k, Conv1DOptions o)
+      : LayerImpl("Conv1D", stem(o.name, "conv1d")), filters(filters), kernel(k),
+        opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    checkPositive(*this, "kernel_size", k);
+    checkPositive(*this, "strides", opts.strides);
+    checkPositive(*this, "dilation_rate", opts.dilation_rate);
+    checkPositive(*this, "groups", opts.groups);
+    if (opts.strides > 1 && opts.dilation_rate > 1)
+      throw error("strides > 1 are not compatible with dilation_rate > 1 (as in Keras)");
+    if (opts.padding != "valid" && opts.padding != "same" && opts.padding != "causal")
+      throw error("padding must be 'valid', 'same' or 'causal', got '" + opts.padding + "'");
+    if (filters % opts.groups)
+      throw error("filters (" + std::to_string(filters) + ") must be a multiple of groups (" +
+                  std::to_string(opts.groups) + ")");
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  int64_t filters, kernel;
+  Conv1DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = {kernel};
+    c["strides"] = {opts.strides};
+    c["padding"] = opts.padding;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = {opts.dilation_rate};
+    c["groups"] = opts.groups;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  bool causal() const { return opts.padding == "causal"; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 3, "a (batch, steps, channels)");
+    if (in[0][2] % opts.groups)
+      throw error("input channels (" + std::to_string(in[0][2]) +
+                  ") must be a multiple of groups (" + std::to_string(opts.groups) + ")");
+    // Causal: (k - 1) * dilation zeros before the steps, then "valid".
+    int64_t steps = in[0][1] + (causal() ? (kernel - 1) * opts.dilation_rate : 0);
+    int64_t n = windowOutput(steps, kernel, opts.strides, opts.dilation_rate,
+                             causal() ? "valid" : opts.padding);
+    if (n <= 0)
+      throw error("input shape " + shapeString(in[0]) + " is too small for kernel_size " +
+                  std::to_string(kernel) + " with padding '" + opts.padding + "'");
+    return {in[0][0], n, filters};
+  }
+  void build(const std::vector<Shape> &in) override {
+    addRegularized(*this, "kernel", {kernel, in[0][2] / opts.groups, filters},
+                   opts.kernel_initializer, opts.kernel_regularizer, opts.kernel_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {filters}, opts.bias_initializer, opts.bias_regularizer,
+                     opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    // (N, L, C) as (N, L, 1, C) with a (k, 1, C / groups, F) kernel.
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    mlir::Value x = reshapeTo(b, loc, in[0], {-1, s[1], 1, s[2]});
+    if (causal()) {
+      int64_t pad = (kernel - 1) * opts.dilation_rate;
+      x = mlir::kiln::PadOp::create(b, loc, tensorType(b, {-1, s[1] + pad, 1, s[2]}), x,
+                                    b.getDenseI64ArrayAttr({0, pad, 0, 0}),
+                                    b.getDenseI64ArrayAttr({0, 0, 0, 0}));
+    }
+    auto kt = llvm::cast<mlir::RankedTensorType>(w[0].getType());
+    mlir::Value k = mlir::kiln::ReshapeOp::create(
+        b, loc, tensorType(b, {kernel, 1, kt.getDimSize(1), filters}), w[0],
+        b.getDenseI64ArrayAttr({1, kt.getDimSize(1), filters}));
+    mlir::Value y = groupedConv(b, loc, x, k, opts.groups, {opts.strides, 1},
+                                {opts.dilation_rate, 1}, causal() ? "valid" : opts.padding,
+                                {-1, out[1], 1, filters});
+    y = reshapeTo(b, loc, y, {-1, out[1], filters});
+    return biasActivation(b, loc, y, opts.use_bias ? w[1] : mlir::Value(), opts.activation);
+  }
+};
+
+struct Pool1DImpl : LayerImpl {
+  Pool1DImpl(bool max, int64_t pool, Pooling1DOptions o)
+      : LayerImpl(max ? "MaxPooling1D" : "AveragePooling1D",
+                  stem(o.name, max ? "max_pooling1d" : "average_pooling1d")),
+        max(max), pool(pool), strides(o.strides.value_or(pool)), opts(std::move(o)) {
+    checkPositive(*this, "pool_size", pool);
+    checkPositive(*this, "strides", strides);
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  int64_t pool, strides;
+  Pooling1DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["pool_size"] = {pool};
+    c["padding"] = opts.padding;
+    c["strides"] = {strides};
+    c["data_format"] = opts.data_format;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 3, "a (batch, steps, channels)");
+    int64_t n = windowOutput(in[0][1], pool, strides, 1, opts.padding);
+    if (n <= 0)
+      throw error("input shape " + shapeString(in[0]) + " is too small for pool_size " +
+                  std::to_string(pool));
+    return {in[0][0], n, in[0][2]};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    mlir::Value x = reshapeTo(b, loc, in[0], {-1, s[1], 1, s[2]});
+    auto t = tensorType(b, {-1, out[1], 1, s[2]});
+    auto ps = b.getDenseI64ArrayAttr({pool, 1}), ss = b.getDenseI64ArrayAttr({strides, 1});
+    auto pad = b.getStringAttr(opts.padding);
+    mlir::Value y = max ? mlir::Value(mlir::kiln::MaxPool2DOp::create(b, loc, t, x, ps, ss, pad))
+                        : mlir::Value(mlir::kiln::AvgPool2DOp::create(b, loc, t, x, ps, ss, pad));
+    return reshapeTo(b, loc, y, out);
+  }
+};
+
+/// The depthwise half of DepthwiseConv2D and SeparableConv2D: a (kh, kw, C, M) kernel is the
+/// (kh, kw, 1, C * M) kernel of a convolution in C groups.
+mlir::Value depthwise(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value k,
+                      std::array<int64_t, 2> strides, std::array<int64_t, 2> dilation,
+                      const std::string &padding, const Shape &out) {
+  auto kt = llvm::cast<mlir::RankedTensorType>(k.getType());
+  int64_t kh = kt.getDimSize(0), kw = kt.getDimSize(1), c = kt.getDimSize(2),
+          m = kt.getDimSize(3);
+  mlir::Value g = mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, {kh, kw, 1, c * m}), k,
+                                                b.getDenseI64ArrayAttr({kw, 1, c * m}));
+  return groupedConv(b, loc, x, g, c, strides, dilation, padding, out);
+}
+
+struct DepthwiseConv2DImpl : LayerImpl {
+  DepthwiseConv2DImpl(std::array<int64_t, 2> k, DepthwiseConv2DOptions o)
+      : LayerImpl("DepthwiseConv2D", stem(o.name, "depthwise_conv2d")), kernel(k),
+        opts(std::move(o)) {
+    checkWindow2D(*this, k, opts.strides, opts.dilation_rate, opts.padding);
+    checkPositive(*this, "depth_multiplier", opts.depth_multiplier);
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.depthwise_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  std::array<int64_t, 2> kernel;
+  DepthwiseConv2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["depth_multiplier"] = opts.depth_multiplier;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["depthwise_initializer"] = initializerConfig(opts.depthwise_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["depthwise_regularizer"] = regularizerConfig(opts.depthwise_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["depthwise_constraint"] = constraintConfig(opts.depthwise_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    return window2DOutput(*this, in[0], kernel, opts.strides, opts.dilation_rate, opts.padding,
+                          in[0][3] * opts.depth_multiplier);
+  }
+  void build(const std::vector<Shape> &in) override {
+    addRegularized(*this, "depthwise_kernel",
+                   {kernel[0], kernel[1], in[0][3], opts.depth_multiplier},
+                   opts.depthwise_initializer, opts.depthwise_regularizer,
+                   opts.depthwise_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {in[0][3] * opts.depth_multiplier}, opts.bias_initializer,
+                     opts.bias_regularizer, opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    mlir::Value y = depthwise(b, loc, in[0], w[0], opts.strides, opts.dilation_rate,
+                              opts.padding, outputShape({sampleShape(in[0])}));
+    return biasActivation(b, loc, y, opts.use_bias ? w[1] : mlir::Value(), opts.activation);
+  }
+};
+
+struct SeparableConv2DImpl : LayerImpl {
+  SeparableConv2DImpl(int64_t filters, std::array<int64_t, 2> k, SeparableConv2DOptions o)
+      : LayerImpl("SeparableConv2D", stem(o.name, "separable_conv2d")), filters(filters),
+        kernel(k), opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    checkWindow2D(*this, k, opts.strides, opts.dilation_rate, opts.padding);
+    checkPositive(*this, "depth_multiplier", opts.depth_multiplier);
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.depthwise_constraint);
+    checkConstraint(name, opts.pointwise_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  int64_t filters;
+  std::array<int64_t, 2> kernel;
+  SeparableConv2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["depth_multiplier"] = opts.depth_multiplier;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["depthwise_initializer"] = initializerConfig(opts.depthwise_initializer);
+    c["pointwise_initializer"] = initializerConfig(opts.pointwise_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["depthwise_regularizer"] = regularizerConfig(opts.depthwise_regularizer);
+    c["pointwise_regularizer"] = regularizerConfig(opts.pointwise_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["depthwise_constraint"] = constraintConfig(opts.depthwise_constraint);
+    c["pointwise_constraint"] = constraintConfig(opts.pointwise_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  Shape depthwiseShape(const Shape &in) const {
+    return window2DOutput(*this, in, kernel, opts.strides, opts.dilation_rate, opts.padding,
+                          in[3] * opts.depth_multiplier);
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = depthwiseShape(in[0]);
+    out[3] = filters;
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    int64_t c = in[0][3], m = opts.depth_multiplier;
+    addRegularized(*this, "depthwise_kernel", {kernel[0], kernel[1], c, m},
+                   opts.depthwise_initializer, opts.depthwise_regularizer,
+                   opts.depthwise_constraint);
+    addRegularized(*this, "pointwise_kernel", {1, 1, c * m, filters}, opts.pointwise_initializer,
+                   opts.pointwise_regularizer, opts.pointwise_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {filters}, opts.bias_initializer, opts.bias_regularizer,
+                     opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    Shape s = sampleShape(in[0]);
+    mlir::Value y = depthwise(b, loc, in[0], w[0], opts.strides, opts.dilation_rate,
+                              opts.padding, depthwiseShape(s));
+    y = groupedConv(b, loc, y, w[1], 1, {1, 1}, {1, 1}, "valid", outputShape({s}));
+    return biasActivation(b, loc, y, opts.use_bias ? w[2] : mlir::Value(), opts.activation);
+  }
+};
+
+struct Conv2DTransposeImpl : LayerImpl {
+  Conv2DTransposeImpl(int64_t filters, std::array<int64_t, 2> k, Conv2DOptions o)
+      : LayerImpl("Conv2DTranspose", stem(o.name, "conv2d_transpose")), filters(filters),
+        kernel(k), opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    checkWindow2D(*this, k, opts.strides, opts.dilation_rate, opts.padding);
+    if (opts.groups != 1)
+      throw error("groups must be 1 for Conv2DTranspose, got " + std::to_string(opts.groups));
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  int64_t filters;
+  std::array<int64_t, 2> kernel;
+  Conv2DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["output_padding"] = nullptr;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 4, "an NHWC");
+    Shape out = {in[0][0], 0, 0, filters};
+    for (int i = 0; i < 2; ++i) { // Keras' deconv_output_length, output_padding None
+      int64_t k = (kernel[i] - 1) * opts.dilation_rate[i] + 1, s = opts.strides[i];
+      out[1 + i] = in[0][1 + i] * s + (opts.padding == "valid" ? std::max<int64_t>(k - s, 0) : 0);
+    }
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    addRegularized(*this, "kernel", {kernel[0], kernel[1], filters, in[0][3]},
+                   opts.kernel_initializer, opts.kernel_regularizer, opts.kernel_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {filters}, opts.bias_initializer, opts.bias_regularizer,
+                     opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    // The gradient of a conv2d with this (kh, kw, filters, in) kernel with respect to its input.
+    mlir::Value y = mlir::kiln::Conv2DGradInputOp::create(
+        b, loc, tensorType(b, outputShape({sampleShape(in[0])})), in[0], w[0],
+        b.getDenseI64ArrayAttr(opts.strides), b.getDenseI64ArrayAttr(opts.dilation_rate),
+        b.getStringAttr(opts.padding));
+    return biasActivation(b, loc, y, opts.use_bias ? w[1] : mlir::Value(), opts.activation);
+  }
+};
+
+struct DotImpl : LayerImpl {
+  DotImpl(std::array<int64_t, 2> axes, DotOptions o)
+      : LayerImpl("Dot", stem(o.name, "dot")), axes(axes), opts(std::move(o)) {}
+  std::array<int64_t, 2> axes;
+  DotOptions opts;
+  int arity() const override { return 0; }
+  void getConfig(nlohmann::json &c) const override {
+    c["axes"] = axes[0] == axes[1] ? nlohmann::json(axes[0]) : nlohmann::json(axes);
+    c["normalize"] = opts.normalize;
+  }
+  /// The dot axes as non-negative indices, checked.
+  std::array<int64_t, 2> axesOf(const std::vector<Shape> &in) const {
+    if (in.size() != 2)
+      throw error("Dot expects exactly 2 inputs, got " + std::to_string(in.size()));
+    int64_t rank = static_cast<int64_t>(in[0].size());
+    if (in[1].size() != in[0].size() || (rank != 2 && rank != 3))
+      throw error("kiln's Dot takes two inputs of rank 2 or 3 (batch included) of one rank, "
+                  "got " + shapeString(in[0]) + " and " + shapeString(in[1]));
+    std::array<int64_t, 2> a;
+    for (int i = 0; i < 2; ++i) {
+      a[i] = axes[i] < 0 ? axes[i] + rank : axes[i];
+      if (a[i] < 1 || a[i] >= rank)
+        throw error("axes (" + std::to_string(axes[0]) + ", " + std::to_string(axes[1]) +
+                    ") are out of range for inputs " + shapeString(in[0]) + " and " +
+                    shapeString(in[1]) + " (the batch axis cannot be summed over)");
+    }
+    if (in[0][a[0]] != in[1][a[1]])
+      throw error("inputs " + shapeString(in[0]) + " and " + shapeString(in[1]) +
+                  " differ along the dot axes (" + std::to_string(in[0][a[0]]) + " and " +
+                  std::to_string(in[1][a[1]]) + ")");
+    return a;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    auto a = axesOf(in);
+    if (in[0].size() == 2)
+      return {in[0][0], 1};
+    return {in[0][0], in[0][3 - a[0]], in[1][3 - a[1]]};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    std::vector<Shape> shapes = {sampleShape(in[0]), sampleShape(in[1])};
+    auto a = axesOf(shapes);
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto sum = [&](mlir::Value v, int64_t axis, bool keep) {
+      Shape s = sampleShape(v);
+      if (keep)
+        s[axis] = 1;
+      else
+        s.erase(s.begin() + axis);
+      return ReduceSumOp::create(b, loc, tensorType(b, s), v, b.getDenseI64ArrayAttr({axis}),
+                                 b.getBoolAttr(keep))
+          .getResult();
+    };
+    mlir::Value x[2] = {in[0], in[1]};
+    if (opts.normalize) // Keras 3: x / max(||x||, 1e-7) along the dot axis
+      for (int i = 0; i < 2; ++i) {
+        mlir::Value sq = SquareOp::create(b, loc, x[i].getType(), x[i]);
+        mlir::Value s = sum(sq, a[i], true);
+        mlir::Value eps = ConstantOp::create(b, loc, scalar,
+                                             mlir::DenseElementsAttr::get(scalar, 1e-14f));
+        s = MaximumOp::create(b, loc, s.getType(), s, eps);
+        x[i] = DivOp::create(b, loc, x[i].getType(), x[i],
+                             SqrtOp::create(b, loc, s.getType(), s));
+      }
+    if (shapes[0].size() == 2)
+      return sum(MulOp::create(b, loc, x[0].getType(), x[0], x[1]), 1, true);
+    // Rank 3: each input's dot axis moved last, (N, n, 1, k) * (N, 1, m, k) summed over k.
+    for (int i = 0; i < 2; ++i)
+      if (a[i] == 1) {
+        Shape s = sampleShape(x[i]);
+        x[i] = TransposeOp::create(b, loc, tensorType(b, {-1, s[2], s[1]}), x[i],
+                                   b.getDenseI64ArrayAttr({0, 2, 1}));
+      }
+    Shape s0 = sampleShape(x[0]), s1 = sampleShape(x[1]);
+    mlir::Value l = reshapeTo(b, loc, x[0], {-1, s0[1], 1, s0[2]});
+    mlir::Value r = reshapeTo(b, loc, x[1], {-1, 1, s1[1], s1[2]});
+    mlir::Value p = MulOp::create(b, loc, tensorType(b, {-1, s0[1], s1[1], s0[2]}), l, r);
+    return sum(p, 3, false);
+  }
+};
+
 } // namespace
 
 std::shared_ptr<TensorImpl> makeInput(Shape shape, const std::string &name) {
@@ -1102,6 +1641,8 @@ std::vector<std::string> Layer::weight_names() const {
   return out;
 }
 int64_t Layer::count_params() const { return impl->countParams(); }
+bool Layer::trainable() const { return impl->trainable; }
+void Layer::set_trainable(bool trainable) { impl->setTrainable(trainable); }
 
 namespace layers {
 Dense::Dense(int64_t units, DenseOptions options)
@@ -1157,6 +1698,24 @@ RepeatVector::RepeatVector(int64_t n, NameOptions options)
     : Layer(std::make_shared<RepeatVectorImpl>(n, options.name)) {}
 Concatenate::Concatenate(ConcatenateOptions options)
     : Layer(std::make_shared<ConcatenateImpl>(std::move(options))) {}
+// The convolution family (issue 6).
+Conv1D::Conv1D(int64_t filters, int64_t kernel_size, Conv1DOptions options)
+    : Layer(std::make_shared<Conv1DImpl>(filters, kernel_size, std::move(options))) {}
+MaxPooling1D::MaxPooling1D(int64_t pool_size, Pooling1DOptions options)
+    : Layer(std::make_shared<Pool1DImpl>(true, pool_size, std::move(options))) {}
+AveragePooling1D::AveragePooling1D(int64_t pool_size, Pooling1DOptions options)
+    : Layer(std::make_shared<Pool1DImpl>(false, pool_size, std::move(options))) {}
+DepthwiseConv2D::DepthwiseConv2D(std::array<int64_t, 2> kernel_size,
+                                 DepthwiseConv2DOptions options)
+    : Layer(std::make_shared<DepthwiseConv2DImpl>(kernel_size, std::move(options))) {}
+SeparableConv2D::SeparableConv2D(int64_t filters, std::array<int64_t, 2> kernel_size,
+                                 SeparableConv2DOptions options)
+    : Layer(std::make_shared<SeparableConv2DImpl>(filters, kernel_size, std::move(options))) {}
+Conv2DTranspose::Conv2DTranspose(int64_t filters, std::array<int64_t, 2> kernel_size,
+                                 Conv2DTransposeOptions options)
+    : Layer(std::make_shared<Conv2DTransposeImpl>(filters, kernel_size, std::move(options))) {}
+Dot::Dot(std::array<int64_t, 2> axes, DotOptions options)
+    : Layer(std::make_shared<DotImpl>(axes, std::move(options))) {}
 } // namespace layers
 
 namespace backend {

@@ -329,6 +329,45 @@ void update(E &e, const optimizers::Optimizer &o, Value w, Value g, mlir::ValueR
   throw Error("", "internal: no update rule for optimizer '" + n + "'");
 }
 
+/// Keras' regularizer penalty of `x`: l1 * sum(|x|) + l2 * sum(x^2).
+Value penalty(E &e, const Regularizer &r, Value x) {
+  Value p;
+  if (r.l1 != 0.0)
+    p = e.mul(e.all(e.abs(x), 0), r.l1);
+  if (r.l2 != 0.0) {
+    Value q = e.mul(e.all(e.square(x), 0), r.l2);
+    p = p ? e.add(p, q) : q;
+  }
+  return p ? p : e.scalar(0.0);
+}
+
+/// Keras' constraint `c` applied to the updated weight `w` (named `name` in errors).
+Value constrain(E &e, const Constraint &c, Value w, const std::string &name) {
+  if (c.name == "non_neg")
+    return e.mul(w, e.compare(w, e.scalar(0.0), "ge"));
+  int64_t rank = e.type(w).getRank();
+  llvm::SmallVector<int64_t> axes;
+  for (int64_t a : c.axis) {
+    int64_t n = a < 0 ? a + rank : a;
+    if (n < 0 || n >= rank || llvm::is_contained(axes, n))
+      throw Error("", "constraint '" + c.name + "' of weight '" + name + "': axis " +
+                          std::to_string(a) + " is out of range (or repeated) for a weight of "
+                          "rank " + std::to_string(rank));
+    axes.push_back(n);
+  }
+  Value norms = e.sqrt(e.reduce(e.square(w), axes, true, 0));
+  Value den = e.add(norms, kEpsilon);
+  if (c.name == "unit_norm")
+    return e.div(w, den);
+  Value desired;
+  if (c.name == "max_norm")
+    desired = e.clip(norms, 0.0, c.max_value);
+  else // min_max_norm
+    desired = e.add(e.mul(e.clip(norms, c.min_value, c.max_value), c.rate),
+                    e.mul(norms, 1.0 - c.rate));
+  return e.mul(w, e.div(desired, den));
+}
+
 mlir::RankedTensorType typeOf(mlir::OpBuilder &b, const Shape &s) {
   llvm::SmallVector<int64_t> dims;
   for (int64_t d : s)
@@ -398,13 +437,23 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     mlir::ValueRange ws = a.slice(nIn + nOut + 1, nW);
     Value step = train ? a.back() : Value();
     std::vector<Value> newState;
-    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step, &newState);
+    std::vector<LayerOutput> outputs;
+    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step, &newState, &outputs);
     E e{b, mlir::NameLoc::get(b.getStringAttr("loss"))};
     Value loss;
     for (size_t o = 0; o < nOut; ++o) {
       Value l = batchLoss(e, t.losses[o], preds[o], ys[o], sw);
       loss = loss ? e.add(loss, l) : l;
     }
+    // Keras 3 adds the layers' losses to the loss it minimizes and reports: the penalties of
+    // the trainable weights' regularizers and of the activity regularizers on every output.
+    E r{b, mlir::NameLoc::get(b.getStringAttr("regularization"))};
+    for (size_t i : trainable)
+      if (weights[i]->regularizer)
+        loss = r.add(loss, penalty(r, *weights[i]->regularizer, ws[i]));
+    for (const LayerOutput &out : outputs)
+      if (out.layer->activityRegularizer)
+        loss = r.add(loss, penalty(r, *out.layer->activityRegularizer, out.value));
     llvm::SmallVector<Value> rets = {loss};
     rets.append(preds.begin(), preds.end());
     if (train) {
@@ -462,8 +511,11 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
         g = u.clip(g, -*o.clipvalue, *o.clipvalue);
     }
     llvm::SmallVector<Value> newW, newSlots;
-    for (size_t i = 0; i < nT; ++i)
+    for (size_t i = 0; i < nT; ++i) {
       update(u, o, ws[i], grads[i], slotArgs.slice(i * slots, slots), hyper, newW, newSlots);
+      if (const auto &c = weights[trainable[i]]->constraint) // Keras: after the update
+        newW.back() = constrain(u, *c, newW.back(), weights[trainable[i]]->name);
+    }
     llvm::SmallVector<Value> rets(newW.begin(), newW.end());
     rets.append(newSlots.begin(), newSlots.end());
     mlir::func::ReturnOp::create(b, loc, rets);

@@ -30,6 +30,13 @@ std::string lower(std::string s); // runtime/train/Optimizers.cpp
 void ModelImpl::ensureSteps(const std::vector<Shape> &targets) {
   ModelImpl &m = *this;
   Training &t = requireTraining("fit()");
+  std::vector<Weight *> all = m.allWeights();
+  bool changed = all.size() != t.trainableAtCompile.size();
+  for (size_t i = 0; !changed && i < all.size(); ++i)
+    changed = all[i]->trainable != t.trainableAtCompile[i];
+  if (changed)
+    throw Error(m.name, "a layer's trainable flag changed after compile(); call compile() "
+                        "again so that the change takes effect (as Keras requires)");
   if (t.gradStep && t.targetShapes == targets)
     return;
   t.targetShapes = targets;
@@ -179,6 +186,8 @@ void Model::compile(CompileOptions options) {
                                   "kiln::metrics::MeanIoU(num_classes))");
     t->metrics.push_back({name, k, std::nullopt});
   }
+  for (Weight *w : impl->allWeights())
+    t->trainableAtCompile.push_back(w->trainable);
   initSlots(*t, impl->allWeights());
   set_device(options.device);
   impl->training = t;

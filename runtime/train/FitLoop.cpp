@@ -330,7 +330,7 @@ StepResult runStep(FitModel &m, Training &t, bool train, const std::vector<Array
   // Data parallel: each thread takes at least 16 rows. A model with state (BatchNormalization's
   // batch statistics) needs the whole batch in one slice.
   int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threadCount(0), rows / 16));
-  if (!frozenW.empty() || m.onGpu()) // the GPU takes the whole batch
+  if (!frozenW.empty() || m.onGpu() || m.wholeBatchSteps()) // the GPU takes the whole batch
     parts = 1;
   auto &grads = t.gradBuffers;
   if (static_cast<int64_t>(grads.size()) < parts)

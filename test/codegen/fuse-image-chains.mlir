@@ -32,3 +32,17 @@ func.func @shared(%x: tensor<?x8x8x2xf32>, %k: tensor<3x3x2x4xf32>) -> (tensor<?
   %1 = kiln.relu %0 : (tensor<?x6x6x4xf32>) -> tensor<?x6x6x4xf32>
   return %0, %1 : tensor<?x6x6x4xf32>, tensor<?x6x6x4xf32>
 }
+
+// A transposed convolution (kiln.conv2d_grad_input, Keras' Conv2DTranspose) with a bias: the
+// flipped kernel does not depend on the image and reads the kernel through a reversing map,
+// so it stays outside the loop (tiling it with the conv gave wrong slice sizes).
+
+// CHECK-LABEL: func.func @transposed
+func.func @transposed(%x: tensor<?x4x5x2xf32>, %k: tensor<3x3x3x2xf32>, %b: tensor<3xf32>) -> tensor<?x9x11x3xf32> {
+  // CHECK: %[[FLIP:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<3x3x3x2xf32>) outs(%{{.*}} : tensor<3x3x2x3xf32>)
+  // CHECK: scf.for
+  // CHECK: linalg.conv_2d_nhwc_hwcf {{.*}}, %[[FLIP]] : tensor<1x11x13x2xf32>, tensor<3x3x2x3xf32>) {{.*}} -> tensor<1x9x11x3xf32>
+  %0 = kiln.conv2d_grad_input %x, %k {strides = array<i64: 2, 2>} : (tensor<?x4x5x2xf32>, tensor<3x3x3x2xf32>) -> tensor<?x9x11x3xf32>
+  %1 = kiln.add %0, %b : (tensor<?x9x11x3xf32>, tensor<3xf32>) -> tensor<?x9x11x3xf32>
+  return %1 : tensor<?x9x11x3xf32>
+}

@@ -21,20 +21,43 @@ inline std::array<int64_t, 2> pair(const json &v) {
   return {v[0].get<int64_t>(), v[1].get<int64_t>()};
 }
 
+/// A Keras regularizer config ({"class_name": "L2", "config": {"l2": 0.01}}) through the
+/// builder's regularizers:: functions.
+inline std::optional<Regularizer> regularizer(const json &c, const char *key) {
+  if (!c.contains(key) || c[key].is_null())
+    return std::nullopt;
+  std::string cls = c[key].at("class_name");
+  const json &rc = c[key].at("config");
+  if (cls == "L1")
+    return regularizers::L1(rc.at("l1"));
+  if (cls == "L2")
+    return regularizers::L2(rc.at("l2"));
+  return regularizers::L1L2(rc.value("l1", 0.0), rc.value("l2", 0.0));
+}
+
 /// A kiln layer from a Keras layer config.
 inline Layer makeLayer(const std::string &cls, const json &c) {
   std::string name = c.at("name");
   std::string act = c.value("activation", "linear");
   if (cls == "Dense")
     return layers::Dense(c.at("units"),
-                         {.activation = act, .use_bias = c.value("use_bias", true), .name = name});
+                         {.activation = act,
+                          .use_bias = c.value("use_bias", true),
+                          .kernel_regularizer = regularizer(c, "kernel_regularizer"),
+                          .bias_regularizer = regularizer(c, "bias_regularizer"),
+                          .activity_regularizer = regularizer(c, "activity_regularizer"),
+                          .name = name});
   if (cls == "Conv2D")
     return layers::Conv2D(c.at("filters"), pair(c.at("kernel_size")),
                           {.strides = pair(c.at("strides")),
                            .padding = c.at("padding"),
                            .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+                           .groups = c.value("groups", 1),
                            .activation = act,
                            .use_bias = c.value("use_bias", true),
+                           .kernel_regularizer = regularizer(c, "kernel_regularizer"),
+                           .bias_regularizer = regularizer(c, "bias_regularizer"),
+                           .activity_regularizer = regularizer(c, "activity_regularizer"),
                            .name = name});
   if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
     auto s = pair(c.at("strides"));
@@ -99,6 +122,56 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::RepeatVector(c.at("n"), {.name = name});
   if (cls == "Reshape")
     return layers::Reshape(c.at("target_shape").get<std::vector<int64_t>>(), {.name = name});
+  // The convolution family (issue 6) through the builder.
+  auto one = [](const json &v) { return v.is_array() ? v[0].get<int64_t>() : v.get<int64_t>(); };
+  if (cls == "Conv1D")
+    return layers::Conv1D(c.at("filters"), one(c.at("kernel_size")),
+                          {.strides = one(c.at("strides")),
+                           .padding = c.at("padding"),
+                           .dilation_rate = one(c.value("dilation_rate", json(1))),
+                           .groups = c.value("groups", 1),
+                           .activation = act,
+                           .name = name});
+  if (cls == "MaxPooling1D" || cls == "AveragePooling1D") {
+    layers::Pooling1DOptions o{.strides = one(c.at("strides")), .padding = c.at("padding"),
+                               .name = name};
+    if (cls == "MaxPooling1D")
+      return layers::MaxPooling1D(one(c.at("pool_size")), o);
+    return layers::AveragePooling1D(one(c.at("pool_size")), o);
+  }
+  if (cls == "DepthwiseConv2D")
+    return layers::DepthwiseConv2D(
+        pair(c.at("kernel_size")),
+        {.strides = pair(c.at("strides")),
+         .padding = c.at("padding"),
+         .depth_multiplier = c.at("depth_multiplier"),
+         .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+         .activation = act,
+         .name = name});
+  if (cls == "SeparableConv2D")
+    return layers::SeparableConv2D(
+        c.at("filters"), pair(c.at("kernel_size")),
+        {.strides = pair(c.at("strides")),
+         .padding = c.at("padding"),
+         .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
+         .depth_multiplier = c.at("depth_multiplier"),
+         .activation = act,
+         .name = name});
+  if (cls == "Conv2DTranspose")
+    return layers::Conv2DTranspose(c.at("filters"), pair(c.at("kernel_size")),
+                                   {.strides = pair(c.at("strides")),
+                                    .padding = c.at("padding"),
+                                    .dilation_rate = pair(c.value("dilation_rate",
+                                                                  json::array({1, 1}))),
+                                    .activation = act,
+                                    .name = name});
+  if (cls == "Dot") {
+    const json &a = c.at("axes");
+    std::array<int64_t, 2> axes = a.is_array()
+                                      ? std::array<int64_t, 2>{a[0].get<int64_t>(), a[1].get<int64_t>()}
+                                      : std::array<int64_t, 2>{a.get<int64_t>(), a.get<int64_t>()};
+    return layers::Dot(axes, {.normalize = c.value("normalize", false), .name = name});
+  }
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 
@@ -123,6 +196,7 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
       continue;
     }
     Layer layer = makeLayer(cls, cfg);
+    layer.set_trainable(cfg.value("trainable", true));
     for (const json &call : l.at("call_refs")) {
       std::vector<Tensor> in;
       for (const json &ref : call)

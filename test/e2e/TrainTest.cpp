@@ -13,9 +13,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <numeric>
 #include <random>
 
 using namespace kiln;
@@ -784,6 +786,202 @@ TEST_F(Train, BatchNormalizationTrainsWithBatchStatistics) {
   }
   double fd = (lossAt(plus) - lossAt(minus)) / (2 * h);
   EXPECT_NEAR(fd, dot, 2e-2 * scale + 1e-4);
+}
+
+//===----------------------------------------------------------------------===//
+// trainable = false, regularizers, constraints.
+//===----------------------------------------------------------------------===//
+
+TEST_F(Train, FrozenLayersKeepTheirWeights) {
+  auto in = Input({4});
+  Dense base(8, {.activation = "tanh", .name = "base"});
+  BatchNormalization bn({.name = "bn"});
+  Dense head(2, {.name = "head"});
+  Model m(in, head(bn(base(in))));
+  base.set_trainable(false);
+  bn.set_trainable(false);
+  bn.set_weights({Array({8}, std::vector<float>(8, 1.5f)), Array({8}, std::vector<float>(8, 0.1f)),
+                  Array({8}, std::vector<float>(8, 0.2f)), Array({8}, std::vector<float>(8, 2.f))});
+  std::vector<Array> b0 = base.get_weights(), n0 = bn.get_weights(), h0 = head.get_weights();
+  m.compile({.optimizer = optimizers::Adam(0.01), .loss = "mse"});
+  Array x = random({64, 4}, 11), y = random({64, 2}, 12);
+  // A frozen BatchNormalization runs in inference mode (Keras): the training loss equals the
+  // evaluate loss, and the moving statistics stay.
+  double evalLoss = m.evaluate(x, y, {.batch_size = 64, .verbose = 0})[0];
+  double trainLoss = m.train_on_batch(x, y)[0];
+  EXPECT_NEAR(trainLoss, evalLoss, 1e-5);
+  m.fit(x, y, {.batch_size = 16, .epochs = 2, .verbose = 0, .shuffle = false});
+  for (size_t i = 0; i < b0.size(); ++i)
+    EXPECT_EQ(base.get_weights()[i].data, b0[i].data) << i;
+  for (size_t i = 0; i < n0.size(); ++i)
+    EXPECT_EQ(bn.get_weights()[i].data, n0[i].data) << i;
+  EXPECT_NE(head.get_weights()[0].data, h0[0].data);
+  // As in Keras, the flag is read at compile(): changing it needs a new compile().
+  base.set_trainable(true);
+  EXPECT_THROW(m.fit(x, y, {.batch_size = 16, .epochs = 1, .verbose = 0}), Error);
+  m.compile({.optimizer = optimizers::Adam(0.01), .loss = "mse"});
+  m.fit(x, y, {.batch_size = 16, .epochs = 1, .verbose = 0});
+  EXPECT_NE(base.get_weights()[0].data, b0[0].data);
+}
+
+TEST_F(Train, RegularizersAddKerasPenaltiesToTheLoss) {
+  auto in = Input({3});
+  Dense hidden(5, {.activation = "tanh",
+                   .kernel_regularizer = regularizers::L1L2(0.01, 0.02),
+                   .bias_regularizer = regularizers::L2(0.5)});
+  Dense out(2, {.bias_regularizer = regularizers::L1(0.3),
+                .activity_regularizer = regularizers::l1_l2(0.002, 0.003)});
+  Model m(in, out(hidden(in)));
+  std::vector<Array> w = m.get_weights();
+  for (size_t i = 0; i < w.size(); ++i)
+    w[i] = random(w[i].shape, 40 + i);
+  m.set_weights(w);
+  Array x = random({40, 3}, 21), y = random({40, 2}, 22);
+  Array p = m.predict(x);
+  double mse = 0, act = 0;
+  for (int64_t i = 0; i < p.size(); ++i) {
+    mse += std::pow(double(p.data[i]) - y.data[i], 2) / double(p.size());
+    act += 0.002 * std::fabs(p.data[i]) + 0.003 * double(p.data[i]) * p.data[i];
+  }
+  auto sum = [](const Array &a, bool squares) {
+    double s = 0;
+    for (float v : a.data)
+      s += squares ? double(v) * v : std::fabs(v);
+    return s;
+  };
+  double weights = 0.01 * sum(w[0], false) + 0.02 * sum(w[0], true) + 0.5 * sum(w[1], true) +
+                   0.3 * sum(w[3], false);
+  double want = mse + act + weights;
+  m.compile({.optimizer = optimizers::SGD(1e-30), .loss = "mse"});
+  EXPECT_NEAR(m.evaluate(x, y, {.batch_size = 40, .verbose = 0})[0], want, 1e-5 * want);
+  EXPECT_NEAR(m.train_on_batch(x, y)[0], want, 1e-5 * want);
+  // The gradient of the whole loss, penalties included, against finite differences.
+  checkGradient(m, "mse", {x}, {y});
+}
+
+TEST_F(Train, ConstraintsFollowKerasAfterEachUpdate) {
+  // The same SGD step with and without the constraint; the constrained weights must be
+  // Keras' formula applied to the unconstrained ones.
+  struct Case {
+    Constraint c;
+    bool onKernel;
+  };
+  std::vector<Case> cases = {{constraints::MaxNorm(0.6), true},
+                             {constraints::MaxNorm(0.6, {1}), true},
+                             {constraints::NonNeg(), true},
+                             {constraints::NonNeg(), false},
+                             {constraints::UnitNorm(), true},
+                             {constraints::UnitNorm({0, 1}), true},
+                             {constraints::MinMaxNorm(0.8, 0.9, 0.5), true},
+                             {constraints::MaxNorm(0.1), false}};
+  Array x = random({16, 4}, 31), y = random({16, 3}, 32);
+  Array k0 = random({4, 3}, 33), b0 = random({3}, 34);
+  for (const Case &c : cases) {
+    SCOPED_TRACE(c.c.name + (c.onKernel ? " kernel" : " bias"));
+    backend::clear_session();
+    auto train = [&](std::optional<Constraint> con) {
+      auto in = Input({4});
+      DenseOptions o;
+      (c.onKernel ? o.kernel_constraint : o.bias_constraint) = con;
+      Dense d(3, o);
+      Model m(in, d(in));
+      d.set_weights({k0, b0});
+      m.compile({.optimizer = optimizers::SGD(0.5), .loss = "mse"});
+      m.train_on_batch(x, y);
+      return d.get_weights()[c.onKernel ? 0 : 1];
+    };
+    Array free = train(std::nullopt), got = train(c.c);
+    // Keras: norms over `axis` with keepdims, epsilon 1e-7.
+    Array want = free;
+    const std::vector<int64_t> shape = free.shape;
+    auto at = [&](int64_t i, int64_t j) { return shape.size() == 2 ? i * shape[1] + j : i; };
+    int64_t rows = shape[0], cols = shape.size() == 2 ? shape[1] : 1;
+    if (c.c.name == "non_neg") {
+      for (float &v : want.data)
+        v = v >= 0 ? v : 0.0f;
+    } else {
+      bool all = c.c.axis.size() == 2, overRows = c.c.axis[0] == 0 && !all;
+      auto apply = [&](std::vector<int64_t> idx) {
+        double n = 0;
+        for (int64_t i : idx)
+          n += double(free.data[i]) * free.data[i];
+        n = std::sqrt(n);
+        double desired = n;
+        if (c.c.name == "max_norm")
+          desired = std::clamp(n, 0.0, c.c.max_value);
+        else if (c.c.name == "min_max_norm")
+          desired = c.c.rate * std::clamp(n, c.c.min_value, c.c.max_value) + (1 - c.c.rate) * n;
+        double f = c.c.name == "unit_norm" ? 1.0 / (1e-7 + n) : desired / (1e-7 + n);
+        for (int64_t i : idx)
+          want.data[i] = float(free.data[i] * f);
+      };
+      if (all || shape.size() == 1) {
+        std::vector<int64_t> idx(free.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        apply(idx);
+      } else if (overRows) {
+        for (int64_t j = 0; j < cols; ++j) {
+          std::vector<int64_t> idx;
+          for (int64_t i = 0; i < rows; ++i)
+            idx.push_back(at(i, j));
+          apply(idx);
+        }
+      } else {
+        for (int64_t i = 0; i < rows; ++i) {
+          std::vector<int64_t> idx;
+          for (int64_t j = 0; j < cols; ++j)
+            idx.push_back(at(i, j));
+          apply(idx);
+        }
+      }
+    }
+    ASSERT_EQ(got.shape, want.shape);
+    for (int64_t i = 0; i < got.size(); ++i)
+      EXPECT_NEAR(got.data[i], want.data[i], 1e-6) << i;
+    EXPECT_NE(got.data, free.data);
+  }
+}
+
+TEST_F(Train, GradientConv1DAndPooling1D) {
+  {
+    auto in = Input({12, 4});
+    Tensor t = Conv1D(4, 3, {.padding = "causal", .dilation_rate = 2, .activation = "tanh"})(in);
+    t = Conv1D(6, 2, {.strides = 2, .padding = "same", .groups = 2})(t);
+    t = MaxPooling1D(2, {.strides = 1, .padding = "same"})(t);
+    t = AveragePooling1D(2)(t);
+    Model m(in, Dense(2)(Flatten()(t)));
+    checkGradient(m, "mse", {random({5, 12, 4}, 61)}, {random({5, 2}, 62)});
+  }
+}
+
+TEST_F(Train, GradientDilatedGroupedDepthwiseSeparableTransposedConv) {
+  {
+    auto in = Input({6, 6, 4});
+    Tensor t = Conv2D(4, 3, {.padding = "same", .dilation_rate = {2, 2}, .groups = 2,
+                             .activation = "tanh"})(in);
+    t = DepthwiseConv2D(3, {.strides = {2, 2}, .padding = "same", .depth_multiplier = 2})(t);
+    t = SeparableConv2D(3, 2, {.padding = "same", .depth_multiplier = 2,
+                               .activation = "tanh"})(t);
+    t = Conv2DTranspose(3, 3, {.strides = {2, 2}, .padding = "same"})(t);
+    t = Conv2DTranspose(2, 2, {.strides = {3, 3}})(t);
+    Model m(in, Dense(2)(GlobalAveragePooling2D()(t)));
+    checkGradient(m, "mse", {random({2, 6, 6, 4}, 63)}, {random({2, 2}, 64)});
+  }
+}
+
+// Dot, and Dense on rank-3 inputs (its kernel gradient sums over batch and steps).
+TEST_F(Train, GradientDot) {
+  {
+    auto a = Input({5}), b = Input({3, 4}), c = Input({4, 2});
+    Tensor d1 = Dot(1, {.normalize = true})({Dense(3, {.activation = "tanh"})(a),
+                                             Dense(3)(a)});
+    Tensor q = Dense(4)(b);
+    Tensor d2 = Dot({2, 1})({q, Dense(2)(c)});
+    Tensor d3 = Dot({2, 2}, {.normalize = true})({q, Dense(4)(Permute({2, 1})(c))});
+    Model m({a, b, c}, Concatenate()({d1, Flatten()(d2), Flatten()(d3)}));
+    checkGradient(m, "mse", {random({4, 5}, 65), random({4, 3, 4}, 66), random({4, 4, 2}, 67)},
+                  {random({4, 1 + 6 + 6}, 68)});
+  }
 }
 
 } // namespace

@@ -668,9 +668,9 @@ TEST_F(Files, BadUnsupportedOptions) {
       {"class_name": "Dense", "config": {"name": "d", "units": 2)" +
            extra + "}}]}}";
   };
-  expectError([&] { model_from_json(withDense(R"(, "kernel_regularizer": {"class_name": "L2",
-      "config": {"l2": 0.01}})")); },
-              {"layer 'd'", "'kernel_regularizer'", "not supported"});
+  expectError([&] { model_from_json(withDense(R"(, "kernel_regularizer": {"class_name":
+      "OrthogonalRegularizer", "config": {"factor": 0.01}})")); },
+              {"layer 'd'", "kernel_regularizer", "'OrthogonalRegularizer' is not supported"});
   expectError([&] { model_from_json(withDense(R"(, "dtype": "mixed_float16")")); },
               {"layer 'd'", "dtype 'mixed_float16'"});
   expectError([&] { model_from_json(withDense(R"(, "activation": "bogus")")); },
@@ -682,9 +682,9 @@ TEST_F(Files, BadUnsupportedOptions) {
         model_from_json(R"({"class_name": "Sequential", "config": {"layers": [
           {"class_name": "InputLayer", "config": {"batch_shape": [null, 6, 6, 4], "name": "in"}},
           {"class_name": "Conv2D", "config": {"name": "c", "filters": 2, "kernel_size": 3,
-           "groups": 2}}]}})");
+           "groups": 3}}]}})");
       },
-      {"layer 'c'", "'groups' = 2"});
+      {"layer 'c'", "filters (2) must be a multiple of groups (3)"});
 }
 TEST_F(Files, BadGraphReferences) {
   expectError(

@@ -159,6 +159,84 @@ def reshape(name, target):
     return {"class_name": "Reshape", "config": c}
 
 
+# ---- the convolution family (issue 6)
+def conv2d_full(name, filters, kernel, strides=1, padding="valid", dilation=1, groups=1,
+                activation="linear"):
+    layer = conv2d(name, filters, kernel, strides, padding, activation)
+    layer["config"].update({"dilation_rate": [dilation, dilation], "groups": groups})
+    return layer
+
+
+def conv1d(name, filters, kernel, strides=1, padding="valid", dilation=1, activation="linear"):
+    c = _common(name)
+    c.update({"filters": filters, "kernel_size": [kernel], "strides": [strides],
+              "padding": padding, "data_format": "channels_last", "dilation_rate": [dilation],
+              "groups": 1, "activation": activation, "use_bias": True, **_init_and_reg()})
+    return {"class_name": "Conv1D", "config": c}
+
+
+def pool1d(cls, name, pool, strides, padding="valid"):
+    c = _common(name)
+    c.update({"pool_size": [pool], "padding": padding, "strides": [strides],
+              "data_format": "channels_last"})
+    return {"class_name": cls, "config": c}
+
+
+def depthwise_conv2d(name, kernel, strides=1, padding="valid", multiplier=1, dilation=1,
+                     activation="linear"):
+    c = _common(name)
+    c.update({"kernel_size": [kernel, kernel], "strides": [strides, strides], "padding": padding,
+              "depth_multiplier": multiplier, "data_format": "channels_last",
+              "dilation_rate": [dilation, dilation], "activation": activation, "use_bias": True,
+              "depthwise_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+              "bias_initializer": {"class_name": "Zeros", "config": {}},
+              "depthwise_regularizer": None, "bias_regularizer": None,
+              "activity_regularizer": None, "depthwise_constraint": None,
+              "bias_constraint": None})
+    return {"class_name": "DepthwiseConv2D", "config": c}
+
+
+def separable_conv2d(name, filters, kernel, strides=1, padding="valid", multiplier=1,
+                     activation="linear"):
+    c = _common(name)
+    c.update({"filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides],
+              "padding": padding, "data_format": "channels_last", "dilation_rate": [1, 1],
+              "depth_multiplier": multiplier, "activation": activation, "use_bias": True,
+              "depthwise_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+              "pointwise_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+              "bias_initializer": {"class_name": "Zeros", "config": {}},
+              "depthwise_regularizer": None, "pointwise_regularizer": None,
+              "bias_regularizer": None, "activity_regularizer": None,
+              "depthwise_constraint": None, "pointwise_constraint": None,
+              "bias_constraint": None})
+    return {"class_name": "SeparableConv2D", "config": c}
+
+
+def conv2d_transpose(name, filters, kernel, strides=1, padding="valid", activation="linear",
+                     dilation=1):
+    c = _common(name)
+    c.update({"filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides],
+              "padding": padding, "output_padding": None, "data_format": "channels_last",
+              "dilation_rate": [dilation, dilation], "activation": activation, "use_bias": True,
+              **_init_and_reg()})
+    return {"class_name": "Conv2DTranspose", "config": c}
+
+
+def dot(name, axes, normalize=False):
+    c = _common(name)
+    c.update({"axes": axes, "normalize": normalize})
+    return {"class_name": "Dot", "config": c}
+
+
+def _window(n, k, s, d, padding):
+    keff = (k - 1) * d + 1
+    if padding == "same":
+        return -(-n // s)
+    if padding == "causal":
+        return (n - 1) // s + 1
+    return (n - keff) // s + 1
+
+
 def ln_axes(c, rank):
     """LayerNormalization's axes as non-negative indices of a batch-first shape of `rank`."""
     axis = c["axis"] if isinstance(c["axis"], list) else [c["axis"]]
@@ -173,7 +251,22 @@ def weight_shapes(layer, in_shape):
         return [(in_shape[-1], c["units"]), (c["units"],)]
     if cls == "Conv2D":
         kh, kw = c["kernel_size"]
-        return [(kh, kw, in_shape[-1], c["filters"]), (c["filters"],)]
+        return [(kh, kw, in_shape[-1] // c.get("groups", 1), c["filters"]), (c["filters"],)]
+    if cls == "Conv1D":
+        return [(c["kernel_size"][0], in_shape[-1] // c.get("groups", 1), c["filters"]),
+                (c["filters"],)]
+    if cls == "DepthwiseConv2D":
+        kh, kw = c["kernel_size"]
+        m = c["depth_multiplier"]
+        return [(kh, kw, in_shape[-1], m), (in_shape[-1] * m,)]
+    if cls == "SeparableConv2D":
+        kh, kw = c["kernel_size"]
+        m = c["depth_multiplier"]
+        return [(kh, kw, in_shape[-1], m), (1, 1, in_shape[-1] * m, c["filters"]),
+                (c["filters"],)]
+    if cls == "Conv2DTranspose":
+        kh, kw = c["kernel_size"]
+        return [(kh, kw, c["filters"], in_shape[-1]), (c["filters"],)]
     if cls == "LayerNormalization":
         shape = tuple((None, *in_shape)[a] for a in ln_axes(c, len(in_shape) + 1))
         return [shape] * (int(c["scale"]) + int(c["center"]))
@@ -185,6 +278,10 @@ def weight_kinds(layer):
     if layer["class_name"] == "LayerNormalization":
         c = layer["config"]
         return ["gamma"] * int(c["scale"]) + ["beta"] * int(c["center"])
+    if layer["class_name"] == "DepthwiseConv2D":
+        return ["depthwise_kernel", "bias"]
+    if layer["class_name"] == "SeparableConv2D":
+        return ["depthwise_kernel", "pointwise_kernel", "bias"]
     return ["kernel", "bias"]
 
 
@@ -196,13 +293,32 @@ def out_shape(layer, in_shapes):
         return tuple(c["batch_input_shape"][1:])
     if cls == "Dense":
         return (*s[:-1], c["units"])
-    if cls in ("Conv2D", "MaxPooling2D", "AveragePooling2D"):
-        k = c["kernel_size"] if cls == "Conv2D" else c["pool_size"]
+    if cls in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "DepthwiseConv2D",
+               "SeparableConv2D"):
+        k = c["kernel_size"] if "kernel_size" in c else c["pool_size"]
         st = c["strides"]
+        dil = c.get("dilation_rate", [1, 1])
+        dims = [_window(n, kk, ss, dd, c["padding"]) for n, kk, ss, dd in zip(s[:2], k, st, dil)]
+        ch = (c["filters"] if "filters" in c else
+              s[-1] * c["depth_multiplier"] if cls == "DepthwiseConv2D" else s[-1])
+        return (*dims, ch)
+    if cls in ("Conv1D", "MaxPooling1D", "AveragePooling1D"):
+        k = c["kernel_size"][0] if cls == "Conv1D" else c["pool_size"][0]
+        d = c.get("dilation_rate", [1])[0]
+        return (_window(s[0], k, c["strides"][0], d, c["padding"]),
+                c["filters"] if cls == "Conv1D" else s[-1])
+    if cls == "Conv2DTranspose":
         dims = []
-        for n, kk, ss in zip(s[:2], k, st):
-            dims.append(-(-n // ss) if c["padding"] == "same" else (n - kk) // ss + 1)
-        return (*dims, c["filters"] if cls == "Conv2D" else s[-1])
+        for n, kk, ss, dd in zip(s[:2], c["kernel_size"], c["strides"], c["dilation_rate"]):
+            kk = (kk - 1) * dd + 1
+            dims.append(n * ss + (max(kk - ss, 0) if c["padding"] == "valid" else 0))
+        return (*dims, c["filters"])
+    if cls == "Dot":
+        a = c["axes"] if isinstance(c["axes"], list) else [c["axes"]] * 2
+        a = [x + len(t) + 1 if x < 0 else x for x, t in zip(a, in_shapes)]
+        if len(s) == 1:
+            return (1,)
+        return (in_shapes[0][2 - a[0]], in_shapes[1][2 - a[1]])
     if cls == "Flatten":
         return (int(np.prod(s)),)
     if cls == "Concatenate":
@@ -675,6 +791,147 @@ def case_permute_repeat_reshape():
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
+# ---- the convolution family (issue 6)
+def torch_conv_ref(g, xs):
+    """Keras 3's formulas for a Sequential chain of the convolution family, float64 through
+    torch (tfjs lacks Conv2D groups, and the oracle has not cross-checked its DepthwiseConv2D,
+    SeparableConv2D and Conv2DTranspose against an independent implementation)."""
+    import torch
+    import torch.nn.functional as F
+
+    def same_pad(n, k, s, d):
+        keff = (k - 1) * d + 1
+        out = -(-n // s)
+        total = max((out - 1) * s + keff - n, 0)
+        return total // 2, total - total // 2
+
+    def conv(a, w, b, strides, padding, dil, groups):
+        # a NHWC, w (kh, kw, in/groups, out)
+        t = torch.from_numpy(a).permute(0, 3, 1, 2)
+        if padding == "same":
+            (pt, pb), (pl, pr) = (same_pad(a.shape[1], w.shape[0], strides[0], dil[0]),
+                                  same_pad(a.shape[2], w.shape[1], strides[1], dil[1]))
+            t = F.pad(t, (pl, pr, pt, pb))
+        wt = torch.from_numpy(w).permute(3, 2, 0, 1)
+        y = F.conv2d(t, wt, None if b is None else torch.from_numpy(b), stride=tuple(strides),
+                     dilation=tuple(dil), groups=groups)
+        return y.permute(0, 2, 3, 1).numpy()
+
+    def depthwise(a, w, strides, padding, dil):
+        kh, kw, c, m = w.shape
+        return conv(a, w.reshape(kh, kw, 1, c * m), None, strides, padding, dil, c)
+
+    a = xs[0].astype(np.float64)
+    for layer in g.layers[1:]:
+        cls, c = layer["class_name"], layer["config"]
+        ws = [w.astype(np.float64) for w in g.weights.get(c["name"], [])]
+        if cls == "Conv2D":
+            a = conv(a, ws[0], ws[1], c["strides"], c["padding"], c["dilation_rate"], c["groups"])
+        elif cls == "DepthwiseConv2D":
+            a = depthwise(a, ws[0], c["strides"], c["padding"], c["dilation_rate"]) + ws[1]
+        elif cls == "SeparableConv2D":
+            a = depthwise(a, ws[0], c["strides"], c["padding"], c["dilation_rate"])
+            a = conv(a, ws[1], ws[2], [1, 1], "valid", [1, 1], 1)
+        elif cls == "Conv2DTranspose":
+            t = torch.from_numpy(a).permute(0, 3, 1, 2)
+            w = torch.from_numpy(ws[0]).permute(3, 2, 0, 1)  # (in, out, kh, kw)
+            dil = c.get("dilation_rate", [1, 1])
+            full = F.conv_transpose2d(t, w, stride=tuple(c["strides"]), dilation=tuple(dil))
+            out = []
+            for n, k, st, d in zip(a.shape[1:3], c["kernel_size"], c["strides"], dil):
+                k = (k - 1) * d + 1  # Keras' deconv_output_length: the dilated kernel
+                size = n * st + (max(k - st, 0) if c["padding"] == "valid" else 0)
+                top = max(k - st, 0) // 2 if c["padding"] == "same" else 0
+                out.append((size, top))
+            (h, top), (wd, left) = out
+            full = F.pad(full, (0, max(0, wd + left - full.shape[3]), 0,
+                                max(0, h + top - full.shape[2])))
+            y = full[:, :, top:top + h, left:left + wd] + torch.from_numpy(ws[1])[None, :, None, None]
+            a = y.permute(0, 2, 3, 1).numpy()
+        else:
+            raise NotImplementedError(cls)
+        if c.get("activation", "linear") == "relu":
+            a = np.maximum(a, 0)
+    return [a]
+
+
+def chain_case(name, seed, in_shape, layers, numpy_ref=None, n=8, oracle_wrong=None):
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", in_shape)
+        for layer in layers():
+            t = g.call(layer, t)
+        g.outputs = [t]
+        x = g.rng.normal(size=(n, *in_shape)).astype(np.float32)
+        extra = {"numpy_ref": numpy_ref} if numpy_ref else {}
+        if oracle_wrong:
+            extra["oracle_wrong"] = oracle_wrong
+        return g, [x], extra
+    return make
+
+
+def case_dot():
+    """Dot on rank 2 (axes 1), rank 3 with normalize (axes (2, 2)) and mixed axes (1, 2); two
+    inputs and two outputs (what the GPU golden driver takes)."""
+    g = Graph("dot", 141, sequential=False)
+    p = g.input("in_p", (4, 5))
+    q = g.input("in_q", (3, 5))
+    da = g.call(dense("dense", 4, "tanh"), g.call(flatten("flatten"), p))
+    db = g.call(dense("dense_1", 4), g.call(flatten("flatten_1"), q))
+    y0 = g.call(dot("dot", 1), da, db)
+    y1 = g.call(dot("dot_1", [2, 2], normalize=True), p, q)
+    y2 = g.call(dot("dot_2", [1, 2]), g.call(permute("permute", (2, 1)), p), q)
+    g.outputs = [y0, g.call(merge("Add", "add"), y1, y2)]
+    xs = [g.rng.uniform(-2, 2, size=(16, *shape)).astype(np.float32)
+          for shape in [(4, 5), (3, 5)]]
+    return g, xs, {}
+
+
+CONV_CASES = {
+    "conv1d_valid_stride2": chain_case("conv1d_valid_stride2", 131, (9, 3), lambda: [
+        conv1d("conv1d", 4, 3, strides=2)]),
+    "conv1d_same_dilated": chain_case("conv1d_same_dilated", 132, (10, 2), lambda: [
+        conv1d("conv1d", 5, 3, padding="same", dilation=2, activation="relu"),
+        conv1d("conv1d_1", 3, 4, padding="same")]),
+    "conv1d_causal_pool": chain_case("conv1d_causal_pool", 133, (12, 3), lambda: [
+        conv1d("conv1d", 4, 3, padding="causal", dilation=2),
+        pool1d("MaxPooling1D", "max_pooling1d", 3, 2, "same"),
+        conv1d("conv1d_1", 4, 2, padding="causal"),
+        pool1d("AveragePooling1D", "average_pooling1d", 2, 2, "valid"),
+        pool1d("AveragePooling1D", "average_pooling1d_1", 2, 1, "same")]),
+    "conv2d_dilated": chain_case("conv2d_dilated", 134, (9, 9, 3), lambda: [
+        conv2d_full("conv2d", 4, 3, padding="same", dilation=2, activation="relu"),
+        conv2d_full("conv2d_1", 3, 2, padding="valid", dilation=3)]),
+    "conv2d_groups": chain_case("conv2d_groups", 135, (7, 7, 6), lambda: [
+        conv2d_full("conv2d", 6, 3, padding="same", groups=3, activation="relu"),
+        conv2d_full("conv2d_1", 4, 2, strides=2, groups=2)], torch_conv_ref),
+    "depthwise_same_stride2": chain_case("depthwise_same_stride2", 136, (8, 8, 3), lambda: [
+        depthwise_conv2d("depthwise_conv2d", 3, strides=2, padding="same", multiplier=2)],
+        torch_conv_ref),
+    "depthwise_valid_dilated": chain_case("depthwise_valid_dilated", 137, (9, 9, 4), lambda: [
+        depthwise_conv2d("depthwise_conv2d", 3, dilation=2, activation="relu"),
+        depthwise_conv2d("depthwise_conv2d_1", 2, padding="same", multiplier=3)], torch_conv_ref,
+        oracle_wrong="tfjs-layers 4.22's DepthwiseConv2D ignores dilation_rate"),
+    "separable_conv2d": chain_case("separable_conv2d", 138, (7, 7, 3), lambda: [
+        separable_conv2d("separable_conv2d", 5, 3, padding="same", multiplier=2,
+                         activation="relu"),
+        separable_conv2d("separable_conv2d_1", 4, 2, strides=2)], torch_conv_ref),
+    "conv2d_transpose_same": chain_case("conv2d_transpose_same", 139, (5, 5, 3), lambda: [
+        conv2d_transpose("conv2d_transpose", 4, 3, strides=2, padding="same",
+                         activation="relu"),
+        conv2d_transpose("conv2d_transpose_1", 2, 4, strides=1, padding="same")], torch_conv_ref),
+    "conv2d_transpose_valid": chain_case("conv2d_transpose_valid", 140, (4, 5, 2), lambda: [
+        conv2d_transpose("conv2d_transpose", 3, 3, strides=2),
+        conv2d_transpose("conv2d_transpose_1", 2, 2, strides=3)], torch_conv_ref),
+    "conv2d_transpose_dilated": chain_case("conv2d_transpose_dilated", 142, (5, 6, 2), lambda: [
+        conv2d_transpose("conv2d_transpose", 3, 3, padding="same", dilation=2,
+                         activation="relu"),
+        conv2d_transpose("conv2d_transpose_1", 2, 2, dilation=3)], torch_conv_ref,
+        oracle_wrong="tfjs-layers 4.22's Conv2DTranspose has no dilation_rate"),
+    "dot": case_dot,
+}
+
+
 CASES = {
     "mlp": case_mlp,
     "seed_cnn32": lambda: seed_cnn("seed_cnn32", 102, 32, 64),
@@ -751,6 +1008,9 @@ def build(name, tools):
             info["oracle_note"] = ("tfjs-layers 4.22 ignores keepdims; its (batch, channels) "
                                    "output is reshaped to Keras' keepdims shape")
 
+        if oracle_ys is not None and extra.get("oracle_wrong"):
+            d = [list(y.shape[1:]) for y in oracle_ys]
+            oracle_ys, oracle_error = None, f"{extra['oracle_wrong']} (its output shapes: {d})"
         ref_ys, ref_error = None, None
         try:
             tools.keras_ref(case_dir, x_paths, os.path.join(tmp, "ref.npy"))
@@ -784,6 +1044,24 @@ def build(name, tools):
                     "max_abs_diff": float(np.abs(ref_ys[0].astype(np.float64) - ys[0]).max())}
             else:
                 info["cross_check"] = {"tool": "none: y is itself the numpy reference"}
+        elif oracle_ys is None and ref_ys is not None:
+            # tfjs lacks the option (Conv1D's causal padding): y is keras_ref.py's float64.
+            ys = [y.astype(np.float32) for y in ref_ys]
+            info["source"] = "keras_ref.py predict (numpy float64 + torch conv, Keras' formulas)"
+            info["oracle_note"] = f"oracle refuses it: {oracle_error}"
+            info["cross_check"] = {"tool": "none: y is itself the float64 reference"}
+            if "numpy_ref" in extra:
+                refs = extra["numpy_ref"](g, xs)
+                diffs = [float(np.abs(a.astype(np.float64) - r).max()) for a, r in zip(ref_ys, refs)]
+                info["cross_check"] = {"tool": "torch_conv_ref in make_golden.py",
+                                       "max_abs_diff": max(diffs)}
+        elif oracle_ys is None and "numpy_ref" in extra:
+            # tfjs lacks the layer or option (Conv2D groups): y is the float64 reference.
+            ys = [y.astype(np.float32) for y in extra["numpy_ref"](g, xs)]
+            info["source"] = ("numpy/torch float64 from Keras 3's formulas in make_golden.py "
+                              "(torch_conv_ref)")
+            info["oracle_note"] = f"oracle refuses it: {oracle_error}"
+            info["cross_check"] = {"tool": "none: y is itself the float64 reference"}
         else:
             if oracle_ys is None:
                 raise RuntimeError(f"{name}: oracle failed: {oracle_error}")
@@ -865,6 +1143,9 @@ def main():
         cc = c["cross_check"]
         print(f"{n:28s} {c['source'][:40]:40s} out {c['output_shapes']} "
               f"cross_check {cc.get('max_abs_diff', cc.get('unsupported', cc['tool']))}", flush=True)
+
+
+CASES.update(CONV_CASES)
 
 
 if __name__ == "__main__":

@@ -242,7 +242,123 @@ def loss_case(name, seed, loss, kind, lr):
     return make
 
 
+def with_config(layer, **kw):
+    layer["config"].update(kw)
+    return layer
+
+
+def case_functional_frozen():
+    """A functional model whose two-layer sub-network (base, base_1) is frozen (trainable
+    false): the optimizer must leave it alone while the rest trains through it."""
+    g = mg.Graph("functional_frozen", 341, sequential=False)
+    i = g.input("input_1", (6,))
+    t = g.call(with_config(mg.dense("base", 12, "relu"), trainable=False), i)
+    t = g.call(with_config(mg.dense("base_1", 8, "tanh"), trainable=False), t)
+    s = g.call(mg.dense("side", 4, "tanh"), i)
+    c = g.call(mg.concatenate("concatenate"), t, s)
+    g.outputs = [g.call(mg.dense("head", 1, "sigmoid"), c)]
+    x = g.rng.uniform(-2, 2, size=(96, 6)).astype(np.float32)
+    y = ((x[:, 0] * x[:, 1] - 0.5 * x[:, 2] + 0.3 * x[:, 4]) > 0).astype(np.float32)[:, None]
+    comp = {"loss": "binary_crossentropy", "optimizer": opt("adam", learning_rate=1e-2),
+            "metrics": ["accuracy"]}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {
+        "notes": "layers base and base_1 have trainable false: their final weights equal the "
+                 "initial ones; summary counts them as non-trainable"}
+
+
+def case_mlp_regularized():
+    """Kernel and bias regularizers (L2, L1, L1L2) on Dense layers: Keras adds the penalties
+    to the loss it minimizes and reports."""
+    g = mg.Graph("mlp_regularized", 342, sequential=True)
+    t = g.input("input_1", (4,))
+    t = g.call(with_config(mg.dense("dense", 16, "relu"),
+                           kernel_regularizer={"class_name": "L2", "config": {"l2": 0.01}},
+                           bias_regularizer={"class_name": "L1", "config": {"l1": 0.02}}), t)
+    t = g.call(with_config(mg.dense("dense_1", 8, "tanh"),
+                           kernel_regularizer={"class_name": "L1L2",
+                                               "config": {"l1": 0.005, "l2": 0.02}}), t)
+    g.outputs = [g.call(mg.dense("dense_2", 2), t)]
+    x = g.rng.uniform(-2, 2, size=(80, 4)).astype(np.float32)
+    y = np.stack([x[:, 0] * x[:, 1], np.sin(x[:, 2]) - 0.5 * x[:, 3]], 1).astype(np.float32)
+    comp = {"loss": "mean_squared_error", "optimizer": opt("sgd", learning_rate=0.05),
+            "metrics": []}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {
+        "notes": "the losses include the regularization penalties l1*sum|w| + l2*sum w^2 of "
+                 "the weights before each step's update"}
+
+
+def case_cnn_regularized():
+    """Conv2D with L2 kernel and L1 bias regularizers and a frozen Conv2D before it, then a
+    Dense with an L1L2 kernel regularizer (SGD)."""
+    g = mg.Graph("cnn_regularized", 343, sequential=True)
+    t = g.input("input_1", (8, 8, 2))
+    t = g.call(with_config(mg.conv2d("conv2d", 3, 3, padding="same", activation="tanh"),
+                           trainable=False), t)
+    t = g.call(with_config(mg.conv2d("conv2d_1", 4, 3, activation="relu"),
+                           kernel_regularizer={"class_name": "L2", "config": {"l2": 0.02}},
+                           bias_regularizer={"class_name": "L1", "config": {"l1": 0.05}}), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(with_config(mg.dense("dense", 3),
+                                    kernel_regularizer={"class_name": "L1L2",
+                                                        "config": {"l1": 0.002, "l2": 0.01}}), t)]
+    x = g.rng.normal(size=(48, 8, 8, 2)).astype(np.float32)
+    y = np.stack([x[:, :4, :4, 0].mean((1, 2)), x[:, 4:, :, 1].std((1, 2)),
+                  x[:, :, :, 0].max((1, 2)) - 2], 1).astype(np.float32)
+    comp = {"loss": "mean_squared_error", "optimizer": opt("sgd", learning_rate=0.05,
+                                                           momentum=0.5),
+            "metrics": []}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {
+        "notes": "conv2d is frozen (trainable false); the losses include the penalties of "
+                 "conv2d_1's and dense's regularizers"}
+
+
+def case_conv1d_fit():
+    """Conv1D (same; valid, strided), MaxPooling1D, AveragePooling1D, Dense; Adam (tfjs has no
+    gradient for dilated convolutions), binary crossentropy."""
+    g = mg.Graph("conv1d_fit", 344, sequential=True)
+    t = g.input("input_1", (16, 3))
+    t = g.call(mg.conv1d("conv1d", 6, 3, padding="same", activation="relu"), t)
+    t = g.call(mg.pool1d("MaxPooling1D", "max_pooling1d", 2, 2), t)
+    t = g.call(mg.conv1d("conv1d_1", 4, 3, strides=2, activation="tanh"), t)
+    # "valid": tfjs's average-pooling gradient divides by the whole window also where "same"
+    # padding cuts it (its forward, Keras and kiln count only the cells inside).
+    t = g.call(mg.pool1d("AveragePooling1D", "average_pooling1d", 2, 1, "valid"), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(mg.dense("dense", 1, "sigmoid"), t)]
+    x = g.rng.normal(size=(64, 16, 3)).astype(np.float32)
+    y = (x[:, :8, 0].mean(1) - x[:, 8:, 1].mean(1) > 0).astype(np.float32)[:, None]
+    comp = {"loss": "binary_crossentropy", "optimizer": opt("adam", learning_rate=1e-2),
+            "metrics": ["accuracy"]}
+    return g, x, y, comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {}
+
+
+def case_conv2d_family_fit():
+    """SeparableConv2D, DepthwiseConv2D (strided, depth_multiplier 2), Conv2DTranspose; SGD
+    with momentum, mean squared error."""
+    g = mg.Graph("conv2d_family_fit", 345, sequential=True)
+    t = g.input("input_1", (8, 8, 2))
+    t = g.call(mg.separable_conv2d("separable_conv2d", 4, 3, padding="same", multiplier=2,
+                                   activation="relu"), t)
+    t = g.call(mg.depthwise_conv2d("depthwise_conv2d", 3, strides=2, padding="same",
+                                   multiplier=2), t)
+    t = g.call(mg.conv2d_transpose("conv2d_transpose", 3, 3, strides=2, padding="same",
+                                   activation="tanh"), t)
+    t = g.call(mg.conv2d_transpose("conv2d_transpose_1", 2, 2, strides=1), t)
+    t = g.call(mg.flatten("flatten"), t)
+    g.outputs = [g.call(mg.dense("dense", 2), t)]
+    x = g.rng.normal(size=(48, 8, 8, 2)).astype(np.float32)
+    y = np.stack([x[:, :4, :, 0].mean((1, 2)), x[:, :, 4:, 1].std((1, 2)) - 1], 1)
+    comp = {"loss": "mean_squared_error",
+            "optimizer": opt("sgd", learning_rate=0.05, momentum=0.9), "metrics": []}
+    return g, x, y.astype(np.float32), comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {}
+
+
 CASES = {
+    "functional_frozen": case_functional_frozen,
+    "conv1d_fit": case_conv1d_fit,
+    "conv2d_family_fit": case_conv2d_family_fit,
+    "cnn_regularized": case_cnn_regularized,
+    "mlp_regularized": case_mlp_regularized,
     "mlp_sgd": mlp_binary("mlp_sgd", 301, opt("sgd", learning_rate=0.1)),
     "mlp_sgd_momentum": mlp_binary("mlp_sgd_momentum", 302,
                                    opt("sgd", learning_rate=0.05, momentum=0.9, nesterov=True)),
@@ -406,6 +522,14 @@ class NpOptimizer:
                 w -= lr * g / np.sqrt(acc + o["epsilon"])
 
 
+def np_regularizer(r):
+    """(l1, l2) of a Keras regularizer config, or None."""
+    if not r:
+        return None
+    c = r.get("config", {})
+    return float(c.get("l1", 0.0)), float(c.get("l2", 0.0))
+
+
 def numpy_replay(g, x, y, comp, fit, max_steps=None):
     """Trains a Dense-only Sequential model in float64; returns (batch losses, weights)."""
     layers = [l for l in g.layers if l["class_name"] == "Dense"]
@@ -427,11 +551,21 @@ def numpy_replay(g, x, y, comp, fit, max_steps=None):
                 zs.append(z)
                 acts.append(ACT[l["config"]["activation"]][0](z))
             loss, gr = np_loss(comp["loss"], yb, acts[-1])
+            # Keras adds the weight regularizers' penalties l1*sum|w| + l2*sum w^2
+            for l, lw in zip(layers, ws):
+                for key, w in zip(("kernel_regularizer", "bias_regularizer"), lw):
+                    r = np_regularizer(l["config"].get(key))
+                    if r:
+                        loss += r[0] * np.abs(w).sum() + r[1] * (w * w).sum()
             losses.append(float(loss))
             grads = [None] * len(layers)
             for li in range(len(layers) - 1, -1, -1):
                 gz = ACT[layers[li]["config"]["activation"]][1](zs[li], acts[li + 1], gr)
                 grads[li] = [acts[li].T @ gz, gz.sum(0)]
+                for j, key in enumerate(("kernel_regularizer", "bias_regularizer")):
+                    r = np_regularizer(layers[li]["config"].get(key))
+                    if r:
+                        grads[li][j] = grads[li][j] + r[0] * np.sign(ws[li][j]) + 2 * r[1] * ws[li][j]
                 gr = gz @ ws[li][0].T
             opt_.step([w for lw in ws for w in lw], [gg for lg in grads for gg in lg])
     return losses, ws
@@ -612,11 +746,11 @@ def build(name, oracle, wasm):
         # final/<layer>/<i>.npy (+ manifest), same layout as weights/
         final_files = {}
         fman = {"format": "keras-oracle-weights-v1", "layers": []}
-        kinds = ["kernel", "bias"]
         for l in g.layers:
             lname = l["config"]["name"]
             if lname not in g.weights:
                 continue
+            kinds = mg.weight_kinds(l)
             os.makedirs(os.path.join(case_dir, "final", lname), exist_ok=True)
             entry = {"name": lname, "weights": []}
             for i, w in enumerate(final[lname]):
@@ -630,6 +764,12 @@ def build(name, oracle, wasm):
         with open(os.path.join(case_dir, "final", "manifest.json"), "w") as fh:
             json.dump(fman, fh, indent=1)
             fh.write("\n")
+
+        # a frozen layer (trainable false) ends with its initial weights, bit for bit
+        for l in g.layers:
+            if not l["config"].get("trainable", True) and l["config"]["name"] in g.weights:
+                for w0, w1 in zip(g.weights[l["config"]["name"]], final[l["config"]["name"]]):
+                    assert np.array_equal(w0, w1), (name, l["config"]["name"])
 
         n, bs = len(x), fit["batch_size"]
         spe = -(-n // bs)
@@ -809,3 +949,4 @@ def main():
 
 if __name__ == "__main__":
     main()
+

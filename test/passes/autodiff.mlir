@@ -102,3 +102,35 @@ func.func @pad_and_slice(%x: tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32> {
   %g = kiln.grad %2 wrt %x : (tensor<f32>, tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32>
   return %g : tensor<?x2x5x3xf32>
 }
+
+// -----
+
+// kiln.conv2d_grad_input as a forward op (Keras' Conv2DTranspose): its input's gradient is the
+// conv of dy with the same kernel and attributes, its kernel's the conv's kernel gradient with
+// dy in the input's place.
+// CHECK-LABEL: func.func @transposed_conv
+// CHECK: kiln.conv2d %{{.*}}, %arg1 {padding = "same", strides = array<i64: 2, 2>} : (tensor<?x10x10x4xf32>, tensor<3x3x4x3xf32>) -> tensor<?x5x5x3xf32>
+// CHECK: kiln.conv2d_grad_kernel %{{.*}}, %arg0 {padding = "same", strides = array<i64: 2, 2>} : (tensor<?x10x10x4xf32>, tensor<?x5x5x3xf32>) -> tensor<3x3x4x3xf32>
+func.func @transposed_conv(%x: tensor<?x5x5x3xf32>, %k: tensor<3x3x4x3xf32>) -> (tensor<?x5x5x3xf32>, tensor<3x3x4x3xf32>) {
+  %0 = kiln.conv2d_grad_input %x, %k {strides = array<i64: 2, 2>, padding = "same"} : (tensor<?x5x5x3xf32>, tensor<3x3x4x3xf32>) -> tensor<?x10x10x4xf32>
+  %1 = kiln.square %0 : (tensor<?x10x10x4xf32>) -> tensor<?x10x10x4xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2, 3>} : (tensor<?x10x10x4xf32>) -> tensor<f32>
+  %g:2 = kiln.grad %2 wrt %x, %k : (tensor<f32>, tensor<?x5x5x3xf32>, tensor<3x3x4x3xf32>) -> (tensor<?x5x5x3xf32>, tensor<3x3x4x3xf32>)
+  return %g#0, %g#1 : tensor<?x5x5x3xf32>, tensor<3x3x4x3xf32>
+}
+
+// -----
+
+// Dense on a (batch, steps, features) input: the kernel's gradient sums a[..., :, None] *
+// dy[..., None, :] over the batch and the steps.
+// CHECK-LABEL: func.func @dense_rank3
+// CHECK: kiln.reshape %arg0 {shape = array<i64: 3, 4, 1>} : (tensor<?x3x4xf32>) -> tensor<?x3x4x1xf32>
+// CHECK: kiln.reshape %{{.*}} {shape = array<i64: 3, 1, 2>} : (tensor<?x3x2xf32>) -> tensor<?x3x1x2xf32>
+// CHECK: kiln.mul %{{.*}}, %{{.*}} : (tensor<?x3x4x1xf32>, tensor<?x3x1x2xf32>) -> tensor<?x3x4x2xf32>
+// CHECK: kiln.reduce_sum %{{.*}} {axes = array<i64: 0, 1>} : (tensor<?x3x4x2xf32>) -> tensor<4x2xf32>
+func.func @dense_rank3(%x: tensor<?x3x4xf32>, %w: tensor<4x2xf32>) -> tensor<4x2xf32> {
+  %0 = kiln.matmul %x, %w : (tensor<?x3x4xf32>, tensor<4x2xf32>) -> tensor<?x3x2xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1, 2>} : (tensor<?x3x2xf32>) -> tensor<f32>
+  %g = kiln.grad %1 wrt %w : (tensor<f32>, tensor<4x2xf32>) -> tensor<4x2xf32>
+  return %g : tensor<4x2xf32>
+}

@@ -10,6 +10,7 @@
 
 #include "kiln/Array.h"
 #include "kiln/Initializers.h"
+#include "kiln/Regularizers.h"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -64,6 +65,12 @@ public:
   /// Keras' weight names, `dense/kernel:0`.
   std::vector<std::string> weight_names() const;
   int64_t count_params() const;
+  /// Keras' `layer.trainable`. A frozen layer's weights get no optimizer update and count as
+  /// non-trainable in summary(); a frozen BatchNormalization also runs in inference mode during
+  /// fit, as in Keras. As in Keras, call Model::compile again after changing it (fit refuses a
+  /// model whose trainable flags changed since compile).
+  bool trainable() const;
+  void set_trainable(bool trainable);
   /// Keras' layer config ({"name": ..., "trainable": ..., "dtype": ..., "units": ...}), Keras 3
   /// spelling; kiln/Saving.h has the full nlohmann::json and layer_from_config.
   nlohmann::json get_config() const;
@@ -83,6 +90,8 @@ struct DenseOptions {
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
   std::string name;
 };
 /// `activation(x @ kernel + bias)` over the last axis; kernel (in, units).
@@ -95,10 +104,15 @@ struct Conv2DOptions {
   std::array<int64_t, 2> strides = {1, 1};
   std::string padding = "valid";
   std::array<int64_t, 2> dilation_rate = {1, 1};
+  /// Keras' groups: the input channels and the filters split into `groups` independent
+  /// convolutions; the kernel is (kh, kw, in / groups, filters).
+  int64_t groups = 1;
   std::string activation = "linear";
   bool use_bias = true;
   Initializer kernel_initializer = "glorot_uniform";
   Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
   std::string data_format = "channels_last";
   std::string name;
 };
@@ -305,6 +319,127 @@ struct ConcatenateOptions {
 class Concatenate : public Layer {
 public:
   explicit Concatenate(ConcatenateOptions options = {});
+};
+
+//===----------------------------------------------------------------------===//
+// Convolution family (issue 6): Conv1D, 1-D pooling, DepthwiseConv2D, SeparableConv2D,
+// Conv2DTranspose, and Dot.
+//===----------------------------------------------------------------------===//
+
+struct Conv1DOptions {
+  int64_t strides = 1;
+  /// "valid", "same" or "causal" (zeros only before the steps: output t sees inputs <= t).
+  std::string padding = "valid";
+  int64_t dilation_rate = 1;
+  int64_t groups = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// 1-D convolution over a (batch, steps, channels) input; kernel (k, in / groups, filters).
+class Conv1D : public Layer {
+public:
+  Conv1D(int64_t filters, int64_t kernel_size, Conv1DOptions options = {});
+};
+
+struct Pooling1DOptions {
+  /// Unset: the pool size, as in Keras.
+  std::optional<int64_t> strides;
+  std::string padding = "valid";
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Max over windows of steps of a (batch, steps, channels) input.
+class MaxPooling1D : public Layer {
+public:
+  explicit MaxPooling1D(int64_t pool_size = 2, Pooling1DOptions options = {});
+};
+/// Mean over windows of steps of a (batch, steps, channels) input (padding not counted).
+class AveragePooling1D : public Layer {
+public:
+  explicit AveragePooling1D(int64_t pool_size = 2, Pooling1DOptions options = {});
+};
+
+struct DepthwiseConv2DOptions {
+  std::array<int64_t, 2> strides = {1, 1};
+  std::string padding = "valid";
+  int64_t depth_multiplier = 1;
+  std::array<int64_t, 2> dilation_rate = {1, 1};
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer depthwise_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> depthwise_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> depthwise_constraint, bias_constraint;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Each input channel convolved with its own depth_multiplier filters: depthwise_kernel
+/// (kh, kw, in, depth_multiplier), output channel c * depth_multiplier + m.
+class DepthwiseConv2D : public Layer {
+public:
+  DepthwiseConv2D(std::array<int64_t, 2> kernel_size, DepthwiseConv2DOptions options = {});
+  explicit DepthwiseConv2D(int64_t kernel_size, DepthwiseConv2DOptions options = {})
+      : DepthwiseConv2D({kernel_size, kernel_size}, std::move(options)) {}
+};
+
+struct SeparableConv2DOptions {
+  std::array<int64_t, 2> strides = {1, 1};
+  std::string padding = "valid";
+  std::array<int64_t, 2> dilation_rate = {1, 1};
+  int64_t depth_multiplier = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer depthwise_initializer = "glorot_uniform";
+  Initializer pointwise_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> depthwise_regularizer, pointwise_regularizer, bias_regularizer,
+      activity_regularizer;
+  std::optional<Constraint> depthwise_constraint, pointwise_constraint, bias_constraint;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// A DepthwiseConv2D followed by a 1x1 convolution to `filters`: weights depthwise_kernel
+/// (kh, kw, in, depth_multiplier), pointwise_kernel (1, 1, in * depth_multiplier, filters),
+/// bias (filters).
+class SeparableConv2D : public Layer {
+public:
+  SeparableConv2D(int64_t filters, std::array<int64_t, 2> kernel_size,
+                  SeparableConv2DOptions options = {});
+  SeparableConv2D(int64_t filters, int64_t kernel_size, SeparableConv2DOptions options = {})
+      : SeparableConv2D(filters, {kernel_size, kernel_size}, std::move(options)) {}
+};
+
+/// Options of Conv2DTranspose; Keras' output_padding is not supported (always None).
+using Conv2DTransposeOptions = Conv2DOptions;
+/// The transposed convolution (the gradient of a Conv2D with respect to its input): kernel
+/// (kh, kw, filters, in); output rows `in * stride` ("same") or
+/// `in * stride + max(k - stride, 0)` ("valid"), with k the dilated kernel size.
+class Conv2DTranspose : public Layer {
+public:
+  Conv2DTranspose(int64_t filters, std::array<int64_t, 2> kernel_size,
+                  Conv2DTransposeOptions options = {});
+  Conv2DTranspose(int64_t filters, int64_t kernel_size, Conv2DTransposeOptions options = {})
+      : Conv2DTranspose(filters, {kernel_size, kernel_size}, std::move(options)) {}
+};
+
+struct DotOptions {
+  /// L2-normalize both inputs along their dot axes first (Keras' cosine proximity).
+  bool normalize = false;
+  std::string name;
+};
+/// Keras' Dot of two inputs of rank 2 or 3 (batch included): sums the products along
+/// axes[0] of the first and axes[1] of the second (negative counts from the end). Rank 2:
+/// (batch, 1); rank 3: (batch, n, m) from the remaining axes of each.
+class Dot : public Layer {
+public:
+  Dot(std::array<int64_t, 2> axes, DotOptions options = {});
+  explicit Dot(int64_t axes, DotOptions options = {}) : Dot({axes, axes}, std::move(options)) {}
 };
 
 } // namespace layers

@@ -5,6 +5,7 @@
 #include "kiln/Array.h"
 #include "kiln/Error.h"
 #include "kiln/Initializers.h"
+#include "kiln/Regularizers.h"
 #include "kiln/Layers.h"
 #include "kiln/Model.h"
 #include "kiln/Training.h"

@@ -13,6 +13,7 @@
 
 #include "kiln/Array.h"
 #include "kiln/GuardedCall.h"
+#include "kiln/Regularizers.h"
 #include "kiln/Training.h"
 
 #include <cstdint>
@@ -33,7 +34,15 @@ using Shape = std::vector<int64_t>;
 struct Weight {
   std::string name; // Keras' "dense/kernel:0"
   Array value;
+  /// Whether the optimizer updates it: the variable's own flag (moving statistics are never
+  /// trainable) and its layer's `trainable`.
   bool trainable = true;
+  /// The variable's own flag, kept while the layer is frozen.
+  bool variableTrainable = true;
+  /// Keras' kernel_regularizer / bias_regularizer (a penalty added to the loss) and
+  /// kernel_constraint / bias_constraint (applied after each optimizer update).
+  std::optional<Regularizer> regularizer;
+  std::optional<Constraint> constraint;
 };
 
 struct LossSpec {
@@ -60,6 +69,9 @@ struct Training {
   std::vector<LossSpec> losses; // one per output
   std::vector<MetricSpec> metrics;
   std::vector<std::vector<Array>> slots; // per trainable weight, in get_weights() order
+  /// Each weight's trainable flag at compile(), in get_weights() order (Keras reads
+  /// layer.trainable at compile).
+  std::vector<bool> trainableAtCompile;
   int64_t iterations = 0;
   double nadamProduct = 1.0; // Keras' Nadam _u_product
   // Buffers reused from step to step (gradients per thread slice, the next weights and slots),
@@ -125,6 +137,9 @@ public:
   virtual void ensureSteps(const std::vector<Shape> &targetShapes) = 0;
   /// Runs on the GPU: steps take whole batches and checkDevice reports failures.
   virtual bool onGpu() const { return false; }
+  /// Whether a step must see the whole batch in one call (an activity regularizer's penalty
+  /// sums over the batch's rows: the slices' row-weighted means would shrink it).
+  virtual bool wholeBatchSteps() const { return false; }
   virtual void checkDevice() {}
 
   virtual std::vector<Array> get_weights() const;
