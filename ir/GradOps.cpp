@@ -138,6 +138,20 @@ LogicalResult SliceOp::verify() {
   return expectShape(*this, "result", getResult(), out);
 }
 
+LogicalResult ScatterAddOp::verify() {
+  if (!ranked(getIndices()) || !ranked(getGrad()) || !ranked(getResult()))
+    return success();
+  auto table = shapeOf(getResult());
+  if (table.size() != 2 || ShapedType::isDynamic(table[0]) || ShapedType::isDynamic(table[1]))
+    return fail(*this, "the result must be a static (rows, features) table, got " +
+                           formatShape(table));
+  std::string err;
+  auto out = inferGatherShape(table, shapeOf(getIndices()), err);
+  if (failed(out))
+    return fail(*this, err);
+  return expectShape(*this, "grad", getGrad(), *out);
+}
+
 LogicalResult CompareOp::verify() {
   static const char *preds[] = {"eq", "ne", "lt", "le", "gt", "ge"};
   if (llvm::find(preds, getPredicate()) == std::end(preds))

@@ -147,6 +147,24 @@ def Kiln_SliceOp : Kiln_GradOp<"slice"> {
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
 }
 
+def Kiln_ScatterAddOp : Kiln_GradOp<"scatter_add"> {
+  let summary = "the gradient of kiln.gather with respect to its table";
+  let description = [{
+    `indices` are a `kiln.gather`'s indices (shape `S`), `grad` the gradient of its result
+    (`S x (D)`); the result `(V, D)` (its type gives `V`) is zero but for the rows the indices
+    name, where the gradient rows that read them are summed. Indices are truncated and clamped
+    as in `kiln.gather`.
+
+    ```mlir
+    %dt = kiln.scatter_add %ids, %dy
+        : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<1000x16xf32>
+    ```
+  }];
+  let arguments = (ins TensorOf<[F32, I32, I64]>:$indices, Kiln_Tensor:$grad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$indices `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
 def Kiln_CompareOp : Kiln_GradOp<"compare"> {
   let summary = "1.0 where a comparison holds, else 0.0, with broadcasting";
   let description = [{

@@ -292,6 +292,10 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
     high[axis] = xt.getDimSize(axis) - low[axis] - static_cast<int64_t>(sl.getSize());
     dx[0] = PadOp::create(b, loc, xt, dy, b.getDenseI64ArrayAttr(low),
                           b.getDenseI64ArrayAttr(high));
+  } else if (auto g = dyn_cast<GatherOp>(op)) {
+    // Indices are integers: only the table has a gradient.
+    if (need(0))
+      dx[0] = ScatterAddOp::create(b, loc, g.getTable().getType(), g.getIndices(), dy);
   } else if (auto s = dyn_cast<SoftmaxOp>(op)) {
     // dx = y * (dy - sum(dy * y, axis, keepdims))
     Value y = s.getResult();

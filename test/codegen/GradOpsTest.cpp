@@ -751,6 +751,69 @@ func.func @column(%l: tensor<?x1xf32>) -> tensor<?x5xf32> {
   expectNear(y, want, "labels (N, 1)");
 }
 
+TEST_P(GradOpsTest, GatherAndScatterAdd) {
+  const char *src = R"mlir(
+func.func @gather(%t: tensor<7x3xf32>, %ids: tensor<?x4xf32>) -> tensor<?x4x3xf32> {
+  %0 = kiln.gather %t, %ids : (tensor<7x3xf32>, tensor<?x4xf32>) -> tensor<?x4x3xf32>
+  return %0 : tensor<?x4x3xf32>
+}
+func.func @scatter(%ids: tensor<?x4xf32>, %dy: tensor<?x4x3xf32>) -> tensor<7x3xf32> {
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x4xf32>, tensor<?x4x3xf32>) -> tensor<7x3xf32>
+  return %0 : tensor<7x3xf32>
+}
+func.func @gather_flat(%t: tensor<7x3xf32>, %ids: tensor<?xf32>) -> tensor<?x3xf32> {
+  %0 = kiln.gather %t, %ids : (tensor<7x3xf32>, tensor<?xf32>) -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+)mlir";
+  Compiled c = compile(src, GetParam());
+  ASSERT_TRUE(c.jit);
+  // Repeated rows (their gradients add up), fractions (truncated toward zero, as TensorFlow
+  // casts), and indices outside [0, 7) that read the nearest row.
+  std::vector<float> ids = {0.f, 3.f, 3.f, 6.f, 2.9f, 1.f, -0.5f, 3.f,
+                            -2.f, 9.7f, 6.99f, 5.f};
+  int64_t n = 3;
+  auto rowOf = [](float v) { return std::clamp<long>(long(std::trunc(v)), 0, 6); };
+  std::vector<float> table = randomData(21, 31);
+  auto dT = desc<2>(table, {7, 3});
+  auto dIds = desc<2>(ids, {n, 4});
+  std::vector<float> y(n * 12, -99.f);
+  auto dY = desc<3>(y, {n, 4, 3});
+  call(*c.jit, "gather", &dT, &dIds, &dY);
+  std::vector<double> want(n * 12);
+  for (int64_t i = 0; i < n * 4; ++i)
+    for (int64_t d = 0; d < 3; ++d)
+      want[i * 3 + d] = table[rowOf(ids[i]) * 3 + d];
+  expectNear(y, want, "gather");
+
+  std::vector<float> flat(n * 4 * 3, -99.f);
+  auto dFlatIds = desc<1>(ids, {n * 4});
+  auto dFlat = desc<2>(flat, {n * 4, 3});
+  call(*c.jit, "gather_flat", &dT, &dFlatIds, &dFlat);
+  expectNear(flat, want, "gather with (N,) indices");
+
+  std::vector<float> dy = randomData(n * 12, 32), g(21, -99.f);
+  auto dDy = desc<3>(dy, {n, 4, 3});
+  auto dG = desc<2>(g, {7, 3});
+  call(*c.jit, "scatter", &dIds, &dDy, &dG);
+  std::vector<double> wantG(21, 0.0);
+  for (int64_t i = 0; i < n * 4; ++i)
+    for (int64_t d = 0; d < 3; ++d)
+      wantG[rowOf(ids[i]) * 3 + d] += dy[i * 3 + d];
+  expectNear(g, wantG, "scatter_add");
+
+  expectMatchesFiniteDifferences(
+      table, dy, g,
+      [&](std::vector<float> &tp) {
+        auto dTp = desc<2>(tp, {7, 3});
+        std::vector<float> out(n * 12);
+        auto dOut = desc<3>(out, {n, 4, 3});
+        call(*c.jit, "gather", &dTp, &dIds, &dOut);
+        return out;
+      },
+      "scatter_add vs gather", 33);
+}
+
 INSTANTIATE_TEST_SUITE_P(TileAndVectorize, GradOpsTest,
                          ::testing::Values(Variant::Microkernels, Variant::Tiled, Variant::Plain),
                          [](const auto &info) {

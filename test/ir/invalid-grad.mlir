@@ -256,3 +256,19 @@ func.func @one_hot_result(%l: tensor<?xf32>) -> tensor<?x9xf32> {
   %0 = kiln.one_hot %l {depth = 10 : i64} : (tensor<?xf32>) -> tensor<?x9xf32>
   return %0 : tensor<?x9xf32>
 }
+
+// -----
+
+func.func @scatter_add_table(%ids: tensor<?x10xf32>, %dy: tensor<?x10x16xf32>) -> tensor<?x16xf32> {
+  // expected-error @below {{'kiln.scatter_add' op the result must be a static (rows, features) table, got (None, 16)}}
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+
+// -----
+
+func.func @scatter_add_grad(%ids: tensor<?x10xf32>, %dy: tensor<?x9x16xf32>) -> tensor<100x16xf32> {
+  // expected-error @below {{'kiln.scatter_add' op grad has shape (None, 9, 16), expected (None, 10, 16)}}
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x10xf32>, tensor<?x9x16xf32>) -> tensor<100x16xf32>
+  return %0 : tensor<100x16xf32>
+}

@@ -102,3 +102,19 @@ func.func @pad_and_slice(%x: tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32> {
   %g = kiln.grad %2 wrt %x : (tensor<f32>, tensor<?x2x5x3xf32>) -> tensor<?x2x5x3xf32>
   return %g : tensor<?x2x5x3xf32>
 }
+
+// -----
+
+// Embedding: the table's gradient scatters dy's rows back to the rows the indices read; the
+// indices get none.
+// CHECK-LABEL: func.func @embedding
+// CHECK-NOT: kiln.grad
+// CHECK: %[[DT:.*]] = kiln.scatter_add %arg0, %{{.*}} : (tensor<?x3xf32>, tensor<?x3x4xf32>) -> tensor<10x4xf32>
+// CHECK: return %{{.*}}, %[[DT]]
+func.func @embedding(%ids: tensor<?x3xf32>, %t: tensor<10x4xf32>) -> (tensor<f32>, tensor<10x4xf32>) {
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf32>) -> tensor<?x3x4xf32>
+  %1 = kiln.square %0 : (tensor<?x3x4xf32>) -> tensor<?x3x4xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2>} : (tensor<?x3x4xf32>) -> tensor<f32>
+  %dt = kiln.grad %2 wrt %t : (tensor<f32>, tensor<10x4xf32>) -> tensor<10x4xf32>
+  return %2, %dt : tensor<f32>, tensor<10x4xf32>
+}
