@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #include <map>
 
 namespace kiln {
@@ -94,6 +96,14 @@ mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRCont
   auto args = entry->getArguments();
   llvm::SmallVector<mlir::Value> results =
       emitForward(m, b, args.take_front(m.inputs.size()), args.drop_front(m.inputs.size()));
+  // Each result gets its own buffer: a value returned twice (a model listing one tensor as two
+  // outputs, or an RNN's last output and its state h) is copied, since bufferization's
+  // results-to-out-params cannot give one buffer two out-params.
+  llvm::DenseSet<mlir::Value> seen;
+  for (mlir::Value &r : results)
+    if (!seen.insert(r).second)
+      r = mlir::bufferization::AllocTensorOp::create(
+          b, loc, llvm::cast<mlir::RankedTensorType>(r.getType()), mlir::ValueRange{}, r);
   mlir::func::ReturnOp::create(b, loc, results);
   return module;
 }
