@@ -38,7 +38,14 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
       ins.push_back(values.at(in.get()));
     mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
     auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    if (step) {
+    if (n.layer->numOutputs() > 1) {
+      // One emission gives every output of the call (the recurrent layers keep no state).
+      const TensorImpl *call = n.output->call();
+      llvm::SmallVector<mlir::Value> all = n.layer->emitAll(b, layerLoc, ins, w);
+      for (size_t i = 0; i < call->outputs.size(); ++i)
+        if (auto t = call->outputs[i].lock())
+          values[t.get()] = all[i];
+    } else if (step) {
       std::vector<mlir::Value> state(n.layer->weights.size());
       values[n.output.get()] = n.layer->emitTraining(b, layerLoc, ins, w, step, state);
       unsigned first = firstWeight.at(n.layer.get());

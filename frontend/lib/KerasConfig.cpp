@@ -73,7 +73,7 @@ json initializerConfig(const Initializer &init) {
       {"lecun_uniform", "LecunUniform"},   {"lecun_normal", "LecunNormal"},
       {"random_normal", "RandomNormal"},   {"random_uniform", "RandomUniform"},
       {"zeros", "Zeros"},                  {"ones", "Ones"},
-      {"constant", "Constant"}};
+      {"constant", "Constant"},            {"orthogonal", "Orthogonal"}};
   auto it = classes.find(init.name);
   assert(it != classes.end() && "Initializer names are validated on construction");
   json seed = init.seed ? json(*init.seed) : json(nullptr);
@@ -84,6 +84,8 @@ json initializerConfig(const Initializer &init) {
     config = {{"minval", init.a}, {"maxval", init.b}, {"seed", seed}};
   else if (init.name == "constant")
     config = {{"value", init.a}};
+  else if (init.name == "orthogonal")
+    config = {{"gain", init.a}, {"seed", seed}};
   else if (init.name != "zeros" && init.name != "ones")
     config = {{"seed", seed}};
   return {{"class_name", it->second}, {"config", config}};
@@ -145,7 +147,7 @@ json layerConfig(const LayerImpl &l, bool keras2) {
 std::map<const TensorImpl *, int> modelNodeIndices(const ModelImpl &m) {
   std::set<const TensorImpl *> inModel;
   for (const Node &n : m.nodes)
-    inModel.insert(n.output.get());
+    inModel.insert(n.output->call());
   std::map<const TensorImpl *, int> index;
   for (const auto &l : m.layers) {
     int k = 0;
@@ -159,8 +161,9 @@ std::map<const TensorImpl *, int> modelNodeIndices(const ModelImpl &m) {
 }
 
 json historyJson(const TensorImpl &t, const std::map<const TensorImpl *, int> &index) {
-  auto it = index.find(&t);
-  return json::array({t.layer->name, it == index.end() ? t.nodeIndex : it->second, 0});
+  auto it = index.find(t.call());
+  return json::array(
+      {t.layer->name, it == index.end() ? t.nodeIndex : it->second, t.tensorIndex});
 }
 
 } // namespace
@@ -190,7 +193,7 @@ json modelConfig(const ModelImpl &m, bool keras2) {
     auto index = modelNodeIndices(m);
     std::set<const TensorImpl *> inModel;
     for (const Node &n : m.nodes)
-      inModel.insert(n.output.get());
+      inModel.insert(n.output->call());
     json layers = json::array();
     for (const auto &l : m.layers) {
       json inbound = json::array();
@@ -383,6 +386,8 @@ struct ConfigReader {
                                            r.getDouble("maxval", 0.05), seed);
       if (name == "Constant" || name == "constant")
         return initializers::Constant(r.getDouble("value", 0.0));
+      if (name == "Orthogonal" || name == "orthogonal")
+        return initializers::Orthogonal(r.getDouble("gain", 1.0), seed);
       if (name == "VarianceScaling") {
         double scale = r.getDouble("scale", 1.0);
         std::string mode = r.getString("mode", "fan_in");
@@ -667,6 +672,58 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     o.name = name;
     return BatchNormalization(o);
   }
+  if (cls == "Embedding") {
+    for (const char *k : {"embeddings_regularizer", "activity_regularizer",
+                          "embeddings_constraint"})
+      r.requireNull(k);
+    if (r.getBool("sparse", false))
+      throw r.error("Embedding option 'sparse' = true is not supported by kiln");
+    EmbeddingOptions o;
+    o.embeddings_initializer = r.initializer("embeddings_initializer", "random_uniform");
+    o.mask_zero = r.getBool("mask_zero", false);
+    o.name = name;
+    return Embedding(r.getInt("input_dim"), r.getInt("output_dim"), o);
+  }
+  if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") {
+    for (const char *k : {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                          "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                          "bias_constraint"})
+      r.requireNull(k);
+    for (const char *k : {"dropout", "recurrent_dropout"})
+      if (r.getDouble(k, 0.0) != 0.0)
+        throw r.error(cls + " option '" + k + "' = " + c[k].dump() +
+                      " is not supported by kiln (only 0)");
+    if (r.getBool("stateful", false))
+      throw r.error(cls + " option 'stateful' = true is not supported by kiln");
+    if (r.getBool("time_major", false))
+      throw r.error(cls + " option 'time_major' = true is not supported by kiln");
+    RecurrentOptions o;
+    o.activation = r.activation();
+    if (!r.has("activation"))
+      o.activation = "tanh";
+    if (cls != "SimpleRNN")
+      o.recurrent_activation =
+          r.has("recurrent_activation") ? r.activation("recurrent_activation") : "sigmoid";
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.recurrent_initializer = r.initializer("recurrent_initializer", "orthogonal");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.unit_forget_bias = r.getBool("unit_forget_bias", true);
+    o.return_sequences = r.getBool("return_sequences", false);
+    o.return_state = r.getBool("return_state", false);
+    o.go_backwards = r.getBool("go_backwards", false);
+    o.unroll = r.getBool("unroll", false);
+    // tf.keras 1.x / Keras 2.2 GRUs wrote no reset_after and meant false; Keras 2.3+ and 3
+    // always write it.
+    o.reset_after = r.getBool("reset_after", true);
+    o.name = name;
+    int64_t units = r.getInt("units");
+    if (cls == "SimpleRNN")
+      return SimpleRNN(units, o);
+    if (cls == "LSTM")
+      return LSTM(units, o);
+    return GRU(units, o);
+  }
   if (cls == "Concatenate") {
     ConcatenateOptions o;
     o.axis = r.getInt("axis", -1);
@@ -678,7 +735,8 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
                         "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
                         "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
-                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector");
+                        "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, "
+                        "Embedding, SimpleRNN, LSTM, GRU");
 }
 
 namespace {
@@ -716,7 +774,7 @@ Model sequentialFromConfig(const json &model) {
 /// a Keras 2 inbound entry.
 struct History {
   std::string layer;
-  int64_t node = 0;
+  int64_t node = 0, tensor = 0;
 };
 
 History readHistory(const std::string &owner, const json &v) {
@@ -724,16 +782,14 @@ History readHistory(const std::string &owner, const json &v) {
       !v[2].is_number_integer())
     throw Error(owner, "malformed tensor reference " + v.dump() +
                            " (expected [\"layer\", node_index, tensor_index])");
-  if (v[2].get<int64_t>() != 0)
-    throw Error(owner, "tensor reference " + v.dump() +
-                           " asks for output #" + std::to_string(v[2].get<int64_t>()) +
-                           "; kiln's layers have one output");
+  if (v[2].get<int64_t>() < 0)
+    throw Error(owner, "tensor reference " + v.dump() + " has a negative tensor index");
   if (v.size() > 3 && v[3].is_object())
     for (auto &[k, val] : v[3].items())
       if (k != "training" && k != "mask")
         throw Error(owner, "call argument '" + k + "' in " + v.dump() +
                                " is not supported by kiln");
-  return {v[0].get<std::string>(), v[1].get<int64_t>()};
+  return {v[0].get<std::string>(), v[1].get<int64_t>(), v[2].get<int64_t>()};
 }
 
 /// Every keras tensor in a Keras 3 node's args, in order.
@@ -802,7 +858,19 @@ Model functionalFromConfig(const json &model) {
   };
   std::vector<Pending> all;
   std::map<std::string, size_t> byName;
-  std::map<std::pair<std::string, int64_t>, Tensor> produced;
+  std::map<std::pair<std::string, int64_t>, std::vector<Tensor>> produced;
+  // The tensor a reference names, if its call has been made; throws for a tensor index past
+  // the call's outputs.
+  auto find = [&](const History &h) -> const Tensor * {
+    auto it = produced.find({h.layer, h.node});
+    if (it == produced.end())
+      return nullptr;
+    if (h.tensor >= static_cast<int64_t>(it->second.size()))
+      throw Error(h.layer, "a tensor reference asks for output #" + std::to_string(h.tensor) +
+                               " of node " + std::to_string(h.node) + ", which has " +
+                               std::to_string(it->second.size()) + " output(s)");
+    return &it->second[h.tensor];
+  };
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerEntry e = entryOf(layers[i], i);
     if (byName.count(e.name))
@@ -823,7 +891,7 @@ Model functionalFromConfig(const json &model) {
       if (!nodes.empty())
         throw Error(e.name, "an InputLayer cannot have inbound nodes");
       Tensor t = Input(*shape, {e.name});
-      produced[{e.name, 0}] = t;
+      produced[{e.name, 0}] = {t};
       all.push_back({e, std::nullopt, {}, 0});
       continue;
     }
@@ -839,15 +907,16 @@ Model functionalFromConfig(const json &model) {
           if (!byName.count(h.layer))
             throw Error(p.entry.name, "inbound node refers to layer '" + h.layer +
                                           "', which is not in the model");
-          auto it = produced.find({h.layer, h.node});
-          if (it == produced.end())
+          const Tensor *t = find(h);
+          if (!t)
             break;
-          ins.push_back(it->second);
+          ins.push_back(*t);
         }
         if (ins.size() != p.nodes[p.done].size())
           break;
-        Tensor out = ins.size() == 1 ? (*p.layer)(ins[0]) : (*p.layer)(ins);
-        produced[{p.entry.name, static_cast<int64_t>(p.done)}] = out;
+        std::vector<Tensor> outs =
+            ins.size() == 1 ? p.layer->call_all(ins[0]) : std::vector<Tensor>{(*p.layer)(ins)};
+        produced[{p.entry.name, static_cast<int64_t>(p.done)}] = outs;
         ++p.done;
         progress = true;
       }
@@ -859,11 +928,11 @@ Model functionalFromConfig(const json &model) {
                                     " cannot be computed: its inputs never appear in the "
                                     "graph (a cycle, or a node index that does not exist)");
   auto lookup = [&](const History &h, const char *what) {
-    auto it = produced.find({h.layer, h.node});
-    if (it == produced.end())
+    const Tensor *t = find(h);
+    if (!t)
       throw Error(name, std::string(what) + " refers to layer '" + h.layer + "' node " +
                             std::to_string(h.node) + ", which the graph does not produce");
-    return it->second;
+    return *t;
   };
   std::vector<Tensor> ins, outs;
   if (!conf.contains("input_layers") || !conf.contains("output_layers"))

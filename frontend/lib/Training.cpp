@@ -580,6 +580,7 @@ int64_t checkData(const ModelImpl &m, const Training &t, const std::vector<Array
       throw Error(m.name, "inputs have different sample counts");
     n = xs[i].shape[0];
   }
+  checkEmbeddingIndices(m, xs);
   for (size_t o = 0; o < ys.size(); ++o) {
     const Shape &out = m.outputs[o]->shape;
     const std::string &layer = m.outputs[o]->layer->name;

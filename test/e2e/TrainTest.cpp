@@ -256,6 +256,39 @@ TEST_F(Train, GradientPaddingCroppingAndShapeLayers) {
                 }}});
 }
 
+// Gradients through time: the recurrent layers are unrolled chains of kiln ops, and the
+// Embedding's gradient is a scatter-add into its table; all against finite differences.
+TEST_F(Train, GradientRecurrentAndEmbedding) {
+  Array ids({5, 4}, {0, 3, 3, 6, 1, 2, 5, 5, 4, 0, 6, 1, 2, 2, 3, 0, 6, 6, 5, 4});
+  {
+    SCOPED_TRACE("Embedding -> LSTM(sequences) -> GRU(backwards) -> Dense");
+    Sequential m({Input({4}), Embedding(7, 3, {.embeddings_initializer = "glorot_uniform"}),
+                  LSTM(4, {.return_sequences = true}), GRU(3, {.go_backwards = true}),
+                  Dense(2)});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 21)});
+  }
+  {
+    SCOPED_TRACE("SimpleRNN -> GRU(reset_after=False, sequences, backwards) -> LSTM(no bias)");
+    backend::clear_session();
+    Sequential m({Input({4, 3}), SimpleRNN(3, {.return_sequences = true}),
+                  GRU(3, {.return_sequences = true, .go_backwards = true, .reset_after = false}),
+                  LSTM(2, {.use_bias = false}), Dense(1)});
+    checkGradient(m, "mse", {random({6, 4, 3}, 22)}, {random({6, 1}, 23)});
+  }
+  {
+    SCOPED_TRACE("LSTM states -> Concatenate -> Dense(sigmoid)");
+    backend::clear_session();
+    auto x = Input({3, 2});
+    std::vector<Tensor> s =
+        LSTM(3, {.recurrent_activation = "hard_sigmoid", .return_state = true}).call_all(x);
+    Model m(x, Dense(1, {.activation = "sigmoid"})(Concatenate()({s[0], s[2]})));
+    Array y = random({6, 1}, 25, 0, 1);
+    for (float &v : y.data)
+      v = v > 0.5f;
+    checkGradient(m, "binary_crossentropy", {random({6, 3, 2}, 24)}, {y});
+  }
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

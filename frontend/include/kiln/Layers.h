@@ -64,6 +64,10 @@ public:
   /// Keras' weight names, `dense/kernel:0`.
   std::vector<std::string> weight_names() const;
   int64_t count_params() const;
+  /// Every output of a call on `input`, in Keras' order: a recurrent layer with return_state
+  /// gives [output, state_h] (LSTM: [output, state_h, state_c]); other layers give one tensor.
+  /// (operator() refuses a layer with several outputs, so that no state is dropped silently.)
+  std::vector<Tensor> call_all(const Tensor &input) const;
   /// Keras' layer config ({"name": ..., "trainable": ..., "dtype": ..., "units": ...}), Keras 3
   /// spelling; kiln/Saving.h has the full nlohmann::json and layer_from_config.
   nlohmann::json get_config() const;
@@ -307,7 +311,67 @@ public:
   explicit Concatenate(ConcatenateOptions options = {});
 };
 
+struct EmbeddingOptions {
+  Initializer embeddings_initializer = initializers::RandomUniform(-0.05, 0.05);
+  /// Keras' mask_zero. kiln does not propagate masks: true is refused (naming the layer).
+  bool mask_zero = false;
+  std::string name;
+};
+/// Keras' Embedding: row `x` of the (input_dim, output_dim) table `embeddings` for every
+/// integer-valued entry of a (batch, ...) input (given as floats, truncated toward zero, as
+/// Keras casts them). An index outside [0, input_dim) is refused by predict, fit and evaluate
+/// with an error naming the layer (compiled code clamps it).
+class Embedding : public Layer {
+public:
+  Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options = {});
+};
+
+/// The options of SimpleRNN, LSTM and GRU (each uses the ones its Keras class has).
+struct RecurrentOptions {
+  std::string activation = "tanh";
+  /// LSTM and GRU only (Keras 2.3+ / Keras 3 default: sigmoid).
+  std::string recurrent_activation = "sigmoid";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer recurrent_initializer = "orthogonal";
+  Initializer bias_initializer = "zeros";
+  /// LSTM only: the forget gate's bias starts at 1 (added to bias_initializer's values).
+  bool unit_forget_bias = true;
+  /// The whole sequence (batch, steps, units) instead of the last output (batch, units).
+  bool return_sequences = false;
+  /// Also return the last state(s): use Layer::call_all.
+  bool return_state = false;
+  /// Process the steps last to first (the returned sequence is in processing order).
+  bool go_backwards = false;
+  /// Accepted for compatibility; kiln always unrolls (sequence lengths are static).
+  bool unroll = false;
+  /// GRU only: apply the reset gate after the recurrent matmul (Keras 2.x/3 default), with a
+  /// (2, 3 * units) bias (input and recurrent biases).
+  bool reset_after = true;
+  std::string name;
+};
+/// Keras' SimpleRNN over a (batch, steps, features) input: h = activation(x W + h U + b).
+/// Weights: kernel (features, units), recurrent_kernel (units, units), bias (units).
+class SimpleRNN : public Layer {
+public:
+  explicit SimpleRNN(int64_t units, RecurrentOptions options = {});
+};
+/// Keras' LSTM: gates i, f, c, o in that order along the last axis of kernel (features, 4u),
+/// recurrent_kernel (u, 4u) and bias (4u).
+class LSTM : public Layer {
+public:
+  explicit LSTM(int64_t units, RecurrentOptions options = {});
+};
+/// Keras' GRU: gates z, r, h along the last axis of kernel (features, 3u) and
+/// recurrent_kernel (u, 3u); bias (2, 3u) with reset_after, else (3u).
+class GRU : public Layer {
+public:
+  explicit GRU(int64_t units, RecurrentOptions options = {});
+};
+
 } // namespace layers
+
+namespace backend {} // namespace layers
 
 namespace backend {
 /// Resets the automatic layer and model names (dense, dense_1, ...), as Keras' clear_session.
