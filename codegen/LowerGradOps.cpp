@@ -835,6 +835,51 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
 
 
 
+/// (..., K) and (..., N) collapse to (M, K) and (M, N); the kernel's gradient is one
+/// contraction over M.
+struct MatmulGradKernelLowering : OpConversionPattern<MatmulGradKernelOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MatmulGradKernelOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value x = adaptor.getInput(), dy = adaptor.getGrad();
+    int64_t rank = rankedType(x).getRank();
+    ReassociationIndices lead;
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      lead.push_back(i);
+    SmallVector<ReassociationIndices> reassoc = {lead, {rank - 1}};
+    Value x2 = tensor::CollapseShapeOp::create(rewriter, loc, x, reassoc);
+    Value dy2 = tensor::CollapseShapeOp::create(rewriter, loc, dy, reassoc);
+    Value init = filled(rewriter, loc,
+                        tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                                type.getElementType()),
+                        0.0);
+    // (k, n, m): out[k, n] += x[m, k] * dy[m, n]
+    AffineExpr k = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+               m = getAffineDimExpr(2, ctx);
+    SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {m, k}, ctx),
+                                   AffineMap::get(3, 0, {m, n}, ctx),
+                                   AffineMap::get(3, 0, {k, n}, ctx)};
+    SmallVector<utils::IteratorType> iters = {utils::IteratorType::parallel,
+                                              utils::IteratorType::parallel,
+                                              utils::IteratorType::reduction};
+    Value r = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{type}, ValueRange{x2, dy2}, ValueRange{init}, maps,
+                  iters,
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+                    linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[2], p)));
+                  })
+                  .getResult(0);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
 /// A zero table with each gradient row added to the row its index names: loops over the
 /// (flattened) indices and the features, so the work is proportional to the gradient, not to
 /// the table.
@@ -991,7 +1036,8 @@ struct DropoutTrainingLowering : OpConversionPattern<DropoutOp> {
 void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryGradLowering, Conv2DGradInputLowering, Conv2DGradKernelLowering,
                Pool2DGradLowering, BroadcastLikeLowering, SliceLowering, CompareLowering,
-               OneHotLowering, DropoutTrainingLowering, ScatterAddLowering>(
+               OneHotLowering, DropoutTrainingLowering, ScatterAddLowering,
+               MatmulGradKernelLowering>(
       patterns.getContext());
 }
 

@@ -210,7 +210,9 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
           b.getDenseI64ArrayAttr({1, 0}));
       dx[0] = MatmulOp::create(b, loc, at, dy, wT);
     }
-    if (need(1)) {
+    if (need(1) && at.getRank() > 2) {
+      dx[1] = MatmulGradKernelOp::create(b, loc, wt, a, dy);
+    } else if (need(1)) {
       if (at.getRank() != 2)
         return failure();
       auto aT = TransposeOp::create(

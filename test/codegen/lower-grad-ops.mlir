@@ -265,3 +265,18 @@ func.func @scatter_add(%ids: tensor<?x3xf32>, %dy: tensor<?x3x4xf32>) -> tensor<
   %0 = kiln.scatter_add %ids, %dy : (tensor<?x3xf32>, tensor<?x3x4xf32>) -> tensor<10x4xf32>
   return %0 : tensor<10x4xf32>
 }
+
+// -----
+
+// A Dense kernel's gradient on sequences: both operands collapse to (M, K) and (M, N), then
+// one generic reduces over M.
+// CHECK-LABEL: func.func @matmul_grad_kernel
+func.func @matmul_grad_kernel(%x: tensor<?x5x4xf32>, %dy: tensor<?x5x3xf32>) -> tensor<4x3xf32> {
+  // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<?x5x4xf32> into tensor<?x4xf32>
+  // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<?x5x3xf32> into tensor<?x3xf32>
+  // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+  // CHECK: arith.mulf
+  // CHECK: arith.addf
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x5x4xf32>, tensor<?x5x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}

@@ -118,3 +118,19 @@ func.func @embedding(%ids: tensor<?x3xf32>, %t: tensor<10x4xf32>) -> (tensor<f32
   %dt = kiln.grad %2 wrt %t : (tensor<f32>, tensor<10x4xf32>) -> tensor<10x4xf32>
   return %2, %dt : tensor<f32>, tensor<10x4xf32>
 }
+
+// -----
+
+// A Dense layer on sequences: the kernel's gradient sums over the batch and the steps in one
+// kiln.matmul_grad_kernel.
+// CHECK-LABEL: func.func @dense_on_sequences
+// CHECK-NOT: kiln.grad
+// CHECK: %[[DW:.*]] = kiln.matmul_grad_kernel %arg0, %{{.*}} : (tensor<?x5x4xf32>, tensor<?x5x3xf32>) -> tensor<4x3xf32>
+// CHECK: return %{{.*}}, %[[DW]]
+func.func @dense_on_sequences(%x: tensor<?x5x4xf32>, %w: tensor<4x3xf32>) -> (tensor<f32>, tensor<4x3xf32>) {
+  %0 = kiln.matmul %x, %w : (tensor<?x5x4xf32>, tensor<4x3xf32>) -> tensor<?x5x3xf32>
+  %1 = kiln.square %0 : (tensor<?x5x3xf32>) -> tensor<?x5x3xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2>} : (tensor<?x5x3xf32>) -> tensor<f32>
+  %dw = kiln.grad %2 wrt %w : (tensor<f32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %2, %dw : tensor<f32>, tensor<4x3xf32>
+}
