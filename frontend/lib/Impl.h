@@ -95,6 +95,11 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   /// Writes the layer's own Keras config keys (units, activation, ...) into `config`; the
   /// common keys (name, trainable, dtype) are the caller's (KerasConfig.cpp).
   virtual void getConfig(nlohmann::json &config) const {}
+  /// Wrappers (TimeDistributed, Bidirectional): the config keys holding a wrapped layer's
+  /// serialized config, and that layer.
+  virtual std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const {
+    return {};
+  }
 
   Error error(const std::string &message) const { return Error(name, message); }
   void addWeight(const std::string &suffix, const Shape &shape, const Initializer &init,

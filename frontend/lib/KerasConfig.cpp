@@ -128,6 +128,15 @@ json layerConfig(const LayerImpl &l, bool keras2) {
                   {"config", {{"name", "float32"}}},
                   {"registered_name", nullptr}};
   l.getConfig(c);
+  for (const auto &[key, inner] : l.wrappedLayers()) {
+    json entry = {{"class_name", inner->className}, {"config", layerConfig(*inner, keras2)}};
+    if (!keras2)
+      entry = {{"module", "keras.layers"},
+               {"class_name", inner->className},
+               {"config", entry["config"]},
+               {"registered_name", nullptr}};
+    c[key] = entry;
+  }
   if (l.className == "Dense" || l.className == "Conv2D") {
     if (l.className == "Conv2D")
       c["groups"] = 1;
@@ -724,6 +733,31 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
       return LSTM(units, o);
     return GRU(units, o);
   }
+  if (cls == "TimeDistributed" || cls == "Bidirectional") {
+    if (!r.has("layer") || !c["layer"].is_object())
+      throw r.error(cls + " config needs the wrapped 'layer' config");
+    LayerEntry inner = entryOf(c["layer"], 0);
+    Layer wrapped = layerFromEntry(inner.name, inner.cls, *inner.config);
+    if (cls == "TimeDistributed")
+      return TimeDistributed(wrapped, {name});
+    if (r.has("backward_layer")) {
+      // Keras writes the backward copy it made itself: accept that one only.
+      LayerEntry back = entryOf(c["backward_layer"], 0);
+      const json &f = *inner.config, &bk = *back.config;
+      if (back.cls != inner.cls || bk.value("units", json()) != f.value("units", json()) ||
+          bk.value("go_backwards", false) == f.value("go_backwards", false))
+        throw r.error("Bidirectional with a backward_layer other than the forward layer run "
+                      "backwards is not supported by kiln");
+    }
+    if (r.has("constants") || r.getInt("num_constants", 0) != 0)
+      throw r.error("Bidirectional with constants is not supported by kiln");
+    if (!r.has("merge_mode") && c.contains("merge_mode"))
+      throw r.error("Bidirectional merge_mode None (two outputs) is not supported by kiln");
+    BidirectionalOptions o;
+    o.merge_mode = r.getString("merge_mode", "concat");
+    o.name = name;
+    return Bidirectional(wrapped, o);
+  }
   if (cls == "Concatenate") {
     ConcatenateOptions o;
     o.axis = r.getInt("axis", -1);
@@ -736,7 +770,7 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
                         "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
                         "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, "
-                        "Embedding, SimpleRNN, LSTM, GRU");
+                        "Embedding, SimpleRNN, LSTM, GRU, TimeDistributed, Bidirectional");
 }
 
 namespace {

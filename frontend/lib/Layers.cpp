@@ -1094,6 +1094,8 @@ struct RecurrentImpl : LayerImpl {
   Kind kind;
   int64_t units;
   RecurrentOptions opts;
+  /// Bidirectional's backward layer: a go_backwards sequence stacked back in input order.
+  bool timeOrder = false;
 
   int64_t gates() const { return kind == Simple ? 1 : kind == Lstm ? 4 : 3; }
   bool resetAfter() const { return kind == Gru && opts.reset_after; }
@@ -1273,6 +1275,8 @@ struct RecurrentImpl : LayerImpl {
         outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), h,
                                             b.getDenseI64ArrayAttr({1, u})));
     }
+    if (timeOrder && opts.go_backwards)
+      std::reverse(outputs.begin(), outputs.end());
     llvm::SmallVector<mlir::Value> results;
     if (opts.return_sequences)
       results.push_back(outputs.size() == 1
@@ -1288,6 +1292,186 @@ struct RecurrentImpl : LayerImpl {
         results.push_back(c);
     }
     return results;
+  }
+};
+
+/// Renames `inner`'s weights into `outer`'s: "<outer>/<prefix><inner weight name>".
+void adoptWeights(LayerImpl &outer, LayerImpl &inner, const std::string &prefix) {
+  for (Weight &w : inner.weights) {
+    std::string rest = w.name.substr(inner.name.size() + 1); // "lstm_cell/kernel:0"
+    outer.weights.push_back({outer.name + "/" + prefix + rest, w.value, w.trainable});
+  }
+  inner.weights.clear();
+}
+
+struct TimeDistributedImpl : LayerImpl {
+  TimeDistributedImpl(std::shared_ptr<LayerImpl> inner, std::string name)
+      : LayerImpl("TimeDistributed", stem(name, "time_distributed")), inner(std::move(inner)) {
+    if (!this->inner)
+      throw error("needs a layer to apply");
+    if (this->inner->arity() != 1 || this->inner->numOutputs() != 1)
+      throw error("wraps layers of one input and one output, not " + this->inner->className);
+    if (this->inner->built)
+      throw error("the wrapped layer '" + this->inner->name +
+                  "' is already built; give TimeDistributed a new layer");
+  }
+  std::shared_ptr<LayerImpl> inner;
+
+  /// The wrapped layer's input: the steps' axis removed.
+  static Shape stepShape(const Shape &in) {
+    Shape s = in;
+    s.erase(s.begin() + 1);
+    return s;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 3)
+      throw error("expected an input of rank 3 or more (batch, steps, ...), got shape " +
+                  shapeString(in[0]));
+    Shape out = inner->outputShape({stepShape(in[0])});
+    out.insert(out.begin() + 1, in[0][1]);
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    inner->build({stepShape(in[0])});
+    inner->built = true;
+    inner->builtInputShape = stepShape(in[0]);
+    adoptWeights(*this, *inner, "");
+  }
+  std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const override {
+    return {{"layer", inner.get()}};
+  }
+  /// Layers that act on the last axis alone run on (batch, steps, ...) as is; others once per
+  /// step, on slices, with the results stacked.
+  bool lastAxisOnly() const {
+    return inner->className == "Dense" || inner->className == "Activation" ||
+           inner->className == "Dropout";
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return emitSteps(b, loc, in[0], [&](mlir::Value x) { return inner->emit(b, loc, x, w); });
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &newState) const override {
+    if (inner->className == "BatchNormalization")
+      throw error("TimeDistributed(BatchNormalization) cannot train in kiln");
+    return emitSteps(b, loc, in[0], [&](mlir::Value x) {
+      return inner->emitTraining(b, loc, x, w, step, newState);
+    });
+  }
+  template <typename F>
+  mlir::Value emitSteps(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, F apply) const {
+    using namespace mlir::kiln;
+    if (lastAxisOnly())
+      return apply(x);
+    Shape xs = sampleShape(x);
+    Shape step = stepShape(xs), sliced = xs;
+    sliced[1] = 1;
+    llvm::SmallVector<mlir::Value> outs;
+    for (int64_t t = 0; t < xs[1]; ++t) {
+      mlir::Value xt = SliceOp::create(b, loc, tensorType(b, sliced), x, b.getI64IntegerAttr(1),
+                                       b.getI64IntegerAttr(t), b.getI64IntegerAttr(1));
+      xt = ReshapeOp::create(b, loc, tensorType(b, step), xt,
+                             b.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(step).drop_front()));
+      mlir::Value y = apply(xt);
+      Shape ys = sampleShape(y), one = ys;
+      one.insert(one.begin() + 1, 1);
+      outs.push_back(ReshapeOp::create(
+          b, loc, tensorType(b, one), y,
+          b.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(one).drop_front())));
+    }
+    Shape out = sampleShape(outs[0]);
+    out[1] = xs[1];
+    if (outs.size() == 1)
+      return outs[0];
+    return ConcatOp::create(b, loc, tensorType(b, out), outs, b.getI64IntegerAttr(1));
+  }
+};
+
+struct BidirectionalImpl : LayerImpl {
+  BidirectionalImpl(std::shared_ptr<RecurrentImpl> layer, std::string mergeMode,
+                    std::string name)
+      : LayerImpl("Bidirectional", stem(name, "bidirectional")), mergeMode(std::move(mergeMode)) {
+    if (!layer)
+      throw error("needs a SimpleRNN, LSTM or GRU layer");
+    if (layer->built)
+      throw error("the wrapped layer '" + layer->name +
+                  "' is already built; give Bidirectional a new layer");
+    if (this->mergeMode != "concat" && this->mergeMode != "sum" && this->mergeMode != "mul" &&
+        this->mergeMode != "ave")
+      throw error("merge_mode '" + this->mergeMode +
+                  "' is not supported (kiln has concat, sum, mul, ave)");
+    // As Keras 3: the directions are "forward_<name>" and "backward_<name>", and a config
+    // read back (whose layer is already "forward_...") keeps those names.
+    innerName = layer->name.starts_with("forward_") ? layer->name.substr(8) : layer->name;
+    RecurrentOptions fo = layer->opts, bo = layer->opts;
+    fo.name = "forward_" + innerName;
+    bo.name = "backward_" + innerName;
+    bo.go_backwards = !fo.go_backwards;
+    forward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, fo);
+    backward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, bo);
+    backward->timeOrder = true;
+    forward->timeOrder = true;
+  }
+  std::string mergeMode, innerName;
+  std::shared_ptr<RecurrentImpl> forward, backward;
+
+  int states() const { return forward->numOutputs() - 1; }
+  int numOutputs() const override { return 1 + 2 * states(); }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    Shape out = forward->outputShape(in);
+    if (mergeMode == "concat")
+      out.back() *= 2;
+    return out;
+  }
+  std::vector<Shape> extraOutputShapes(const std::vector<Shape> &in) const override {
+    std::vector<Shape> f = forward->extraOutputShapes(in);
+    std::vector<Shape> all = f;
+    all.insert(all.end(), f.begin(), f.end());
+    return all;
+  }
+  void build(const std::vector<Shape> &in) override {
+    forward->build(in);
+    backward->build(in);
+    forward->built = backward->built = true;
+    adoptWeights(*this, *forward, forward->name + "/");
+    adoptWeights(*this, *backward, backward->name + "/");
+  }
+  void getConfig(nlohmann::json &c) const override { c["merge_mode"] = mergeMode; }
+  std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const override {
+    return {{"layer", forward.get()}};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return emitAll(b, loc, in, w)[0];
+  }
+  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                         mlir::ValueRange in,
+                                         mlir::ValueRange w) const override {
+    using namespace mlir::kiln;
+    size_t half = w.size() / 2;
+    auto f = forward->emitAll(b, loc, in, w.take_front(half));
+    auto r = backward->emitAll(b, loc, in, w.drop_front(half));
+    mlir::Value y = f[0], yr = r[0];
+    mlir::Value merged;
+    if (mergeMode == "concat") {
+      merged = ConcatOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
+                                mlir::ValueRange{y, yr}, b.getI64IntegerAttr(-1));
+    } else if (mergeMode == "mul") {
+      merged = MulOp::create(b, loc, y.getType(), y, yr);
+    } else {
+      merged = AddOp::create(b, loc, y.getType(), y, yr);
+      if (mergeMode == "ave") {
+        auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+        mlir::Value half2 =
+            ConstantOp::create(b, loc, scalar, mlir::DenseElementsAttr::get(scalar, 0.5f));
+        merged = MulOp::create(b, loc, y.getType(), merged, half2);
+      }
+    }
+    llvm::SmallVector<mlir::Value> out = {merged};
+    out.append(f.begin() + 1, f.end());
+    out.append(r.begin() + 1, r.end());
+    return out;
   }
 };
 
@@ -1476,6 +1660,12 @@ LSTM::LSTM(int64_t units, RecurrentOptions options)
     : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Lstm, units, std::move(options))) {}
 GRU::GRU(int64_t units, RecurrentOptions options)
     : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Gru, units, std::move(options))) {}
+TimeDistributed::TimeDistributed(const Layer &layer, NameOptions options)
+    : Layer(std::make_shared<TimeDistributedImpl>(layer.impl, options.name)) {}
+Bidirectional::Bidirectional(const Layer &layer, BidirectionalOptions options)
+    : Layer(std::make_shared<BidirectionalImpl>(
+          std::dynamic_pointer_cast<RecurrentImpl>(layer.impl), options.merge_mode,
+          options.name)) {}
 } // namespace layers
 
 namespace backend {

@@ -116,6 +116,13 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
       return layers::LSTM(c.at("units"), o);
     return layers::GRU(c.at("units"), o);
   }
+  if (cls == "TimeDistributed")
+    return layers::TimeDistributed(
+        makeLayer(c.at("layer").at("class_name"), c.at("layer").at("config")), {.name = name});
+  if (cls == "Bidirectional")
+    return layers::Bidirectional(
+        makeLayer(c.at("layer").at("class_name"), c.at("layer").at("config")),
+        {.merge_mode = c.value("merge_mode", "concat"), .name = name});
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 

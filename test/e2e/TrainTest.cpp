@@ -287,6 +287,21 @@ TEST_F(Train, GradientRecurrentAndEmbedding) {
       v = v > 0.5f;
     checkGradient(m, "binary_crossentropy", {random({6, 3, 2}, 24)}, {y});
   }
+  {
+    SCOPED_TRACE("GRU(sequences) -> Dense on every step (a kernel gradient over the steps)");
+    backend::clear_session();
+    Sequential m({Input({4, 3}), GRU(3, {.return_sequences = true}), Dense(2)});
+    checkGradient(m, "mse", {random({5, 4, 3}, 26)}, {random({5, 4, 2}, 27)});
+  }
+  {
+    SCOPED_TRACE("Bidirectional(LSTM, sequences) -> TimeDistributed(Dense) -> "
+                 "Bidirectional(GRU, ave)");
+    backend::clear_session();
+    Sequential m({Input({3, 2}), Bidirectional(LSTM(2, {.return_sequences = true})),
+                  TimeDistributed(Dense(3, {.activation = "tanh"})),
+                  Bidirectional(GRU(2), {.merge_mode = "ave"})});
+    checkGradient(m, "mse", {random({4, 3, 2}, 28)}, {random({4, 2}, 29)});
+  }
 }
 
 TEST_F(Train, GradientSharedLayerTwoOutputs) {

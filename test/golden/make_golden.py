@@ -198,6 +198,21 @@ def recurrent(cls, name, units, activation="tanh", recurrent_activation="sigmoid
     return {"class_name": cls, "config": c}
 
 
+def time_distributed(name, layer):
+    c = _common(name)
+    c["layer"] = layer
+    return {"class_name": "TimeDistributed", "config": c}
+
+
+def bidirectional(name, layer, merge_mode="concat"):
+    """tf.keras 2.x writes the forward copy of the layer, named forward_<name>."""
+    c = _common(name)
+    inner = json_copy(layer)
+    inner["config"]["name"] = "forward_" + inner["config"]["name"]
+    c.update({"layer": inner, "merge_mode": merge_mode})
+    return {"class_name": "Bidirectional", "config": c}
+
+
 RECURRENT_GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 
 
@@ -221,6 +236,10 @@ def weight_shapes(layer, in_shape):
         return [shape] * (int(c["scale"]) + int(c["center"]))
     if cls == "Embedding":
         return [(c["input_dim"], c["output_dim"])]
+    if cls == "TimeDistributed":
+        return weight_shapes(c["layer"], (*in_shape[1:],))
+    if cls == "Bidirectional":
+        return weight_shapes(c["layer"], in_shape) * 2
     if cls in RECURRENT_GATES:
         u, g = c["units"], RECURRENT_GATES[cls] * c["units"]
         shapes = [(in_shape[-1], g), (u, g)]
@@ -237,6 +256,13 @@ def weight_kinds(layer):
         return ["gamma"] * int(c["scale"]) + ["beta"] * int(c["center"])
     if layer["class_name"] == "Embedding":
         return ["embeddings"]
+    if layer["class_name"] == "TimeDistributed":
+        return weight_kinds(layer["config"]["layer"])
+    if layer["class_name"] == "Bidirectional":
+        inner = layer["config"]["layer"]
+        base = inner["config"]["name"][len("forward_"):]
+        kinds = weight_kinds(inner)
+        return [f"{d}_{base}/{k}" for d in ("forward", "backward") for k in kinds]
     if layer["class_name"] in RECURRENT_GATES:
         return ["kernel", "recurrent_kernel", "bias"]
     return ["kernel", "bias"]
@@ -280,6 +306,11 @@ def out_shape(layer, in_shapes):
         return (c["n"], s[0])
     if cls == "Embedding":
         return (*s, c["output_dim"])
+    if cls == "TimeDistributed":
+        return (s[0], *out_shape(c["layer"], [tuple(s[1:])]))
+    if cls == "Bidirectional":
+        o = out_shape(c["layer"], in_shapes)
+        return (*o[:-1], o[-1] * 2) if c["merge_mode"] == "concat" else o
     if cls in RECURRENT_GATES:
         return (s[0], c["units"]) if c["return_sequences"] else (c["units"],)
     if cls == "Reshape":
@@ -834,6 +865,44 @@ CASES.update({
     "pad_crop_upsample": case_pad_crop_upsample,
     "pad_crop_symmetric": case_pad_crop_symmetric,
     "permute_repeat_reshape": case_permute_repeat_reshape,
+})
+def case_time_distributed():
+    """LSTM(return_sequences) -> TimeDistributed(Dense); TimeDistributed(Flatten-free Conv2D) on
+    a (steps, h, w, c) input, per step."""
+    g = Graph("time_distributed", 330, sequential=False)
+    t = g.input("input_1", (5, 3))
+    t = g.call(recurrent("LSTM", "lstm", 4, return_sequences=True), t)
+    a = g.call(time_distributed("time_distributed", dense("dense", 2, "tanh")), t)
+    v = g.input("input_2", (3, 5, 5, 2))
+    b = g.call(time_distributed("time_distributed_1", conv2d("conv2d", 3, 3, activation="relu")),
+               v)
+    g.outputs = [a, b]
+    xs = [g.rng.uniform(-1.5, 1.5, size=(8, 5, 3)).astype(np.float32),
+          g.rng.normal(size=(8, 3, 5, 5, 2)).astype(np.float32)]
+    return g, xs, {}
+
+
+def bidirectional_case(name, seed, cls, merge_mode, **kw):
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", (5, 3))
+        base = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[cls]
+        t = g.call(bidirectional("bidirectional", recurrent(cls, base, 4, **kw), merge_mode), t)
+        g.outputs = [g.call(dense("dense", 2), t)]
+        x = g.rng.uniform(-1.5, 1.5, size=(8, 5, 3)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+CASES.update({
+    "time_distributed": case_time_distributed,
+    "bidirectional_lstm_concat_sequences": bidirectional_case(
+        "bidirectional_lstm_concat_sequences", 331, "LSTM", "concat", return_sequences=True),
+    "bidirectional_gru_sum": bidirectional_case("bidirectional_gru_sum", 332, "GRU", "sum"),
+    "bidirectional_simple_rnn_ave_sequences": bidirectional_case(
+        "bidirectional_simple_rnn_ave_sequences", 333, "SimpleRNN", "ave", return_sequences=True),
+    "bidirectional_gru_before_mul": bidirectional_case(
+        "bidirectional_gru_before_mul", 334, "GRU", "mul", reset_after=False),
 })
 CASES.update({
     "embedding_flatten": case_embedding_flatten,

@@ -225,6 +225,54 @@ TEST_F(Recurrent, EmbeddingIndicesOutOfRangeAreAnError) {
   expectError([&] { m.fit(bad, Array({2, 6}), {.verbose = 0}); }, "emb", "holds index 5");
 }
 
+TEST_F(Recurrent, BidirectionalAndTimeDistributed) {
+  auto x = Input({6, 3});
+  Bidirectional bi(LSTM(4, {.return_sequences = true}));
+  auto y = bi(x);
+  EXPECT_EQ(y.shape(), (Shape{-1, 6, 8}));
+  EXPECT_EQ(bi.name(), "bidirectional");
+  EXPECT_EQ(bi.count_params(), 2 * 4 * 4 * (3 + 4 + 1));
+  std::vector<std::string> names = bi.weight_names();
+  ASSERT_EQ(names.size(), 6u);
+  EXPECT_EQ(names[0], "bidirectional/forward_lstm/lstm_cell/kernel:0");
+  EXPECT_EQ(names[5], "bidirectional/backward_lstm/lstm_cell/bias:0");
+  TimeDistributed td(Dense(2));
+  auto z = td(y);
+  EXPECT_EQ(z.shape(), (Shape{-1, 6, 2}));
+  EXPECT_EQ(td.weight_names(),
+            (std::vector<std::string>{"time_distributed/kernel:0", "time_distributed/bias:0"}));
+  Bidirectional sum(GRU(5), {.merge_mode = "sum"});
+  EXPECT_EQ(sum(x).shape(), (Shape{-1, 5}));
+  Bidirectional states(GRU(2, {.return_state = true}));
+  std::vector<Tensor> st = states.call_all(x);
+  ASSERT_EQ(st.size(), 3u); // output, forward h, backward h
+  EXPECT_EQ(st[0].shape(), (Shape{-1, 4}));
+  EXPECT_EQ(st[2].shape(), (Shape{-1, 2}));
+  Model m({x}, {z, st[0], st[1], st[2]}, {.name = "wrappers"});
+  for (bool keras2 : {false, true}) {
+    backend::clear_session();
+    std::string text = m.to_json(-1, keras2);
+    Model back = model_from_json(text);
+    EXPECT_EQ(back.to_json(-1, keras2), text);
+    EXPECT_EQ(back.count_params(), m.count_params());
+  }
+  json c = json::parse(m.to_json());
+  json l = c["config"]["layers"][1];
+  EXPECT_EQ(l["class_name"], "Bidirectional");
+  EXPECT_EQ(l["config"]["layer"]["config"]["name"], "forward_lstm");
+  EXPECT_EQ(l["config"]["merge_mode"], "concat");
+
+  expectError([] { Bidirectional(Dense(3), {.name = "bd"}); }, "bd",
+              "needs a SimpleRNN, LSTM or GRU layer");
+  expectError([] { Bidirectional(LSTM(3), {.merge_mode = "max", .name = "bm"}); }, "bm",
+              "merge_mode 'max' is not supported");
+  Dense used(3);
+  used(Input({4}));
+  expectError([&] { TimeDistributed(used, {.name = "tdu"}); }, "tdu", "is already built");
+  expectError([&] { TimeDistributed(Dense(3), {.name = "td2"})(Input({4})); }, "td2",
+              "expected an input of rank 3 or more");
+}
+
 TEST_F(Recurrent, WeightsThroughH5) {
   Sequential m({Input({4}), Embedding(9, 3), LSTM(4, {.return_sequences = true}),
                 GRU(2, {.reset_after = true}), Dense(1)});

@@ -369,6 +369,28 @@ public:
   explicit GRU(int64_t units, RecurrentOptions options = {});
 };
 
+/// Applies `layer` (a new, unbuilt layer of one input and output) to every step of a
+/// (batch, steps, ...) input with one set of weights; its weights are the wrapper's
+/// ("time_distributed/kernel:0").
+class TimeDistributed : public Layer {
+public:
+  explicit TimeDistributed(const Layer &layer, NameOptions options = {});
+};
+
+struct BidirectionalOptions {
+  /// How the two directions' outputs combine: concat (last axis), sum, mul or ave.
+  std::string merge_mode = "concat";
+  std::string name;
+};
+/// Runs a new, unbuilt SimpleRNN / LSTM / GRU forward and a copy of it backward (go_backwards
+/// flipped; with return_sequences its outputs are put back in step order) and merges them.
+/// Weights: the forward layer's, then the backward one's ("bidirectional/forward_lstm/...").
+/// With return_state: [output, forward states..., backward states...].
+class Bidirectional : public Layer {
+public:
+  explicit Bidirectional(const Layer &layer, BidirectionalOptions options = {});
+};
+
 } // namespace layers
 
 namespace backend {} // namespace layers
