@@ -803,12 +803,17 @@ def rnn_case(name, seed, cls, steps, features, **kw):
 
 
 def rnn_state_case(name, seed, cls, steps, features, **kw):
-    """A functional model returning the recurrent layer's output and its states."""
+    """The recurrent layer's output and its states (return_state) through a functional model,
+    concatenated into one output (the form test/gpu's harness runs; a sequence is flattened
+    first)."""
     def make():
         g = Graph(name, seed, sequential=False)
         t = g.input("input_1", (steps, features))
         base = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[cls]
-        g.outputs = g.call_all(recurrent(cls, base, return_state=True, **kw), t)
+        outs = g.call_all(recurrent(cls, base, return_state=True, **kw), t)
+        if kw.get("return_sequences"):
+            outs[0] = g.call(flatten("flatten"), outs[0])
+        g.outputs = [g.call(concatenate("concatenate"), *outs)]
         x = g.rng.uniform(-1.5, 1.5, size=(8, steps, features)).astype(np.float32)
         return g, [x], {}
     return make
