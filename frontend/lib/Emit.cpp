@@ -41,7 +41,7 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
     if (n.layer->numOutputs() > 1) {
       // One emission gives every output of the call (the recurrent layers keep no state).
       const TensorImpl *call = n.output->call();
-      llvm::SmallVector<mlir::Value> all = n.layer->emitAll(b, layerLoc, ins, w);
+      llvm::SmallVector<mlir::Value> all = n.layer->emitAll(b, layerLoc, ins, w, step);
       for (size_t i = 0; i < call->outputs.size(); ++i)
         if (auto t = call->outputs[i].lock())
           values[t.get()] = all[i];

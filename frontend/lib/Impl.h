@@ -68,10 +68,12 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   virtual std::vector<Shape> extraOutputShapes(const std::vector<Shape> &inputs) const {
     return {};
   }
-  /// Emits a layer with several outputs: every output's value, in order.
+  /// Emits a layer with several outputs: every output's value, in order; in training mode
+  /// when `step` is given (emitTraining's counter; such layers keep no state).
   virtual llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
                                                  mlir::ValueRange inputs,
-                                                 mlir::ValueRange weights) const {
+                                                 mlir::ValueRange weights,
+                                                 mlir::Value step) const {
     return {emit(b, loc, inputs, weights)};
   }
   /// Checks the inputs' shapes and returns the output shape; throws kiln::Error.

@@ -698,10 +698,6 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint"})
       r.requireNull(k);
-    for (const char *k : {"dropout", "recurrent_dropout"})
-      if (r.getDouble(k, 0.0) != 0.0)
-        throw r.error(cls + " option '" + k + "' = " + c[k].dump() +
-                      " is not supported by kiln (only 0)");
     if (r.getBool("stateful", false))
       throw r.error(cls + " option 'stateful' = true is not supported by kiln");
     if (r.getBool("time_major", false))
@@ -722,8 +718,11 @@ Layer layerFromEntry(const std::string &name, const std::string &cls, const json
     o.return_state = r.getBool("return_state", false);
     o.go_backwards = r.getBool("go_backwards", false);
     o.unroll = r.getBool("unroll", false);
-    // tf.keras 1.x / Keras 2.2 GRUs wrote no reset_after and meant false; Keras 2.3+ and 3
-    // always write it.
+    o.dropout = r.getDouble("dropout", 0.0);
+    o.recurrent_dropout = r.getDouble("recurrent_dropout", 0.0);
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    // Keras writes reset_after (since 2.1); without it, Keras 3's default, true.
     o.reset_after = r.getBool("reset_after", true);
     o.name = name;
     int64_t units = r.getInt("units");

@@ -1087,6 +1087,10 @@ struct RecurrentImpl : LayerImpl {
       : LayerImpl(classOf(kind), stem(o.name, baseOf(kind))), kind(kind), units(units),
         opts(std::move(o)) {
     checkPositive(*this, "units", units);
+    for (double rate : {opts.dropout, opts.recurrent_dropout})
+      if (!(rate >= 0.0 && rate < 1.0))
+        throw error("dropout and recurrent_dropout must be in [0, 1), got " +
+                    std::to_string(rate));
     checkActivation(name, opts.activation);
     if (kind != Simple)
       checkActivation(name, opts.recurrent_activation);
@@ -1118,8 +1122,10 @@ struct RecurrentImpl : LayerImpl {
                           "activity_regularizer", "kernel_constraint", "recurrent_constraint",
                           "bias_constraint"})
       c[k] = nullptr;
-    c["dropout"] = 0.0;
-    c["recurrent_dropout"] = 0.0;
+    c["dropout"] = opts.dropout;
+    c["recurrent_dropout"] = opts.recurrent_dropout;
+    if (opts.seed)
+      c["seed"] = *opts.seed;
     c["return_sequences"] = opts.return_sequences;
     c["return_state"] = opts.return_state;
     c["go_backwards"] = opts.go_backwards;
@@ -1160,14 +1166,40 @@ struct RecurrentImpl : LayerImpl {
 
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
-    return emitAll(b, loc, in, w)[0];
+    return emitAll(b, loc, in, w, {})[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    return emitAll(b, loc, in, w, step)[0];
+  }
+
+  /// The seed of the input (`which` = "dropout") or recurrent mask, from the layer's name and
+  /// the seed option: every layer (and each direction of a Bidirectional) draws its own masks.
+  int64_t maskSeed(const std::string &which) const {
+    uint64_t h = 1469598103934665603ull; // FNV-1a
+    std::string key = name + "/" + (opts.seed ? std::to_string(*opts.seed) : "") + "/" + which;
+    for (char c : key)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<int64_t>(h >> 1);
   }
 
   llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
-                                         mlir::ValueRange in,
-                                         mlir::ValueRange w) const override {
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
     using namespace mlir::kiln;
     mlir::Value x = in[0];
+    // Training: Keras' variational dropout, one mask per sequence for the inputs and one for
+    // the state fed to the recurrent kernel. kiln.dropout's mask depends on (seed, step,
+    // element index), so the same op on every step's (batch, features) slice drops the same
+    // elements at every step.
+    auto dropped = [&](mlir::Value v, double rate, const char *which) -> mlir::Value {
+      if (!step || rate <= 0)
+        return v;
+      return DropoutOp::create(b, loc, v.getType(), v, step,
+                               b.getF32FloatAttr(static_cast<float>(rate)),
+                               b.getI64IntegerAttr(maskSeed(which)), b.getBoolAttr(true));
+    };
     Shape xs = sampleShape(x);
     int64_t steps = xs[1], features = xs[2], u = units;
     auto slice = [&](mlir::Value v, int64_t axis, int64_t start, int64_t size) -> mlir::Value {
@@ -1230,14 +1262,15 @@ struct RecurrentImpl : LayerImpl {
                                        b.getI64IntegerAttr(1));
       xt = ReshapeOp::create(b, loc, tensorType(b, {-1, features}), xt,
                              b.getDenseI64ArrayAttr({features}));
-      mlir::Value z = matmul(xt, kernel);
+      mlir::Value z = matmul(dropped(xt, opts.dropout, "dropout"), kernel);
       if (bias)
         z = add(z, bias);
+      mlir::Value hd = h ? dropped(h, opts.recurrent_dropout, "recurrent_dropout") : h;
       if (kind == Simple) {
-        h = act(h ? add(z, matmul(h, recurrent)) : z);
+        h = act(h ? add(z, matmul(hd, recurrent)) : z);
       } else if (kind == Lstm) {
         if (h)
-          z = add(z, matmul(h, recurrent));
+          z = add(z, matmul(hd, recurrent));
         mlir::Value i = ract(slice(z, -1, 0, u)), f = ract(slice(z, -1, u, u));
         mlir::Value g = act(slice(z, -1, 2 * u, u)), o = ract(slice(z, -1, 3 * u, u));
         c = c ? add(mul(f, c), mul(i, g)) : mul(i, g);
@@ -1246,7 +1279,7 @@ struct RecurrentImpl : LayerImpl {
         mlir::Value xz = slice(z, -1, 0, u), xr = slice(z, -1, u, u), xh = slice(z, -1, 2 * u, u);
         mlir::Value zg, hh;
         if (opts.reset_after) {
-          mlir::Value inner = h ? matmul(h, recurrent) : mlir::Value();
+          mlir::Value inner = h ? matmul(hd, recurrent) : mlir::Value();
           if (recurrentBias)
             inner = inner ? add(inner, recurrentBias) : recurrentBias;
           if (inner) {
@@ -1258,10 +1291,10 @@ struct RecurrentImpl : LayerImpl {
             hh = act(xh);
           }
         } else if (h) {
-          mlir::Value hzr = matmul(h, recurrentZR);
+          mlir::Value hzr = matmul(hd, recurrentZR);
           zg = ract(add(xz, slice(hzr, -1, 0, u)));
           mlir::Value r = ract(add(xr, slice(hzr, -1, u, u)));
-          hh = act(add(xh, matmul(mul(r, h), recurrentH)));
+          hh = act(add(xh, matmul(mul(r, hd), recurrentH)));
         } else {
           zg = ract(xz);
           hh = act(xh);
@@ -1443,15 +1476,20 @@ struct BidirectionalImpl : LayerImpl {
   }
   mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
                    mlir::ValueRange w) const override {
-    return emitAll(b, loc, in, w)[0];
+    return emitAll(b, loc, in, w, {})[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    return emitAll(b, loc, in, w, step)[0];
   }
   llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
-                                         mlir::ValueRange in,
-                                         mlir::ValueRange w) const override {
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
     using namespace mlir::kiln;
     size_t half = w.size() / 2;
-    auto f = forward->emitAll(b, loc, in, w.take_front(half));
-    auto r = backward->emitAll(b, loc, in, w.drop_front(half));
+    auto f = forward->emitAll(b, loc, in, w.take_front(half), step);
+    auto r = backward->emitAll(b, loc, in, w.drop_front(half), step);
     mlir::Value y = f[0], yr = r[0];
     mlir::Value merged;
     if (mergeMode == "concat") {

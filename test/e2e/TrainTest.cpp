@@ -304,6 +304,37 @@ TEST_F(Train, GradientRecurrentAndEmbedding) {
   }
 }
 
+// dropout / recurrent_dropout act in training only: predict ignores them, and a training step
+// (SGD with a learning rate of 1e-12, so the weights stay) sees a loss other than evaluate's, with new
+// masks at each step.
+TEST_F(Train, RecurrentDropoutOnlyInTraining) {
+  for (const char *cls : {"LSTM", "GRU", "SimpleRNN"}) {
+    SCOPED_TRACE(cls);
+    backend::clear_session();
+    RecurrentOptions o{.dropout = 0.4, .recurrent_dropout = 0.3, .seed = 11};
+    auto make = [&](RecurrentOptions opts) -> Layer {
+      std::string c = cls;
+      if (c == "LSTM")
+        return LSTM(4, opts);
+      if (c == "GRU")
+        return GRU(4, opts);
+      return SimpleRNN(4, opts);
+    };
+    Sequential m({Input({5, 3}), make(o), Dense(1)});
+    Sequential plain({Input({5, 3}), make({}), Dense(1)});
+    plain.set_weights(m.get_weights());
+    Array x = random({8, 5, 3}, 31), y = random({8, 1}, 32);
+    EXPECT_EQ(m.predict(x).data, plain.predict(x).data);
+    m.compile({.optimizer = optimizers::SGD(1e-12), .loss = "mse"});
+    double eval = m.evaluate(x, y, {.batch_size = 8, .verbose = 0})[0];
+    double t1 = m.train_on_batch(x, y)[0], t2 = m.train_on_batch(x, y)[0];
+    EXPECT_TRUE(std::isfinite(t1) && std::isfinite(t2));
+    EXPECT_NE(t1, eval);
+    EXPECT_NE(t1, t2);
+    EXPECT_NEAR(m.evaluate(x, y, {.batch_size = 8, .verbose = 0})[0], eval, 1e-6);
+  }
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

@@ -193,8 +193,14 @@ TEST_F(Recurrent, KerasConfigsRoundTripAndRead) {
   auto x = Input({4, 2});
   g(x);
   EXPECT_EQ(g.get_weights()[2].shape, (Shape{2, 9}));
-  expectError([&] { layer("LSTM", {{"units", 3}, {"dropout", 0.2}}); }, "l_LSTM",
-              "'dropout' = 0.2 is not supported");
+  Layer dropped = layer("LSTM", {{"units", 3}, {"dropout", 0.2}, {"recurrent_dropout", 0.1},
+                                 {"seed", 7}});
+  json dc = dropped.get_config();
+  EXPECT_EQ(dc["dropout"], 0.2);
+  EXPECT_EQ(dc["recurrent_dropout"], 0.1);
+  EXPECT_EQ(dc["seed"], 7);
+  expectError([&] { layer("LSTM", {{"units", 3}, {"dropout", 1.0}}); }, "l_LSTM",
+              "dropout and recurrent_dropout must be in [0, 1), got 1.0");
   expectError([&] { layer("GRU", {{"units", 3}, {"stateful", true}}); }, "l_GRU",
               "'stateful' = true is not supported");
   expectError([&] { layer("Embedding", {{"input_dim", 5}, {"output_dim", 2}, {"mask_zero", true}}); },

@@ -345,6 +345,12 @@ struct RecurrentOptions {
   bool go_backwards = false;
   /// Accepted for compatibility; kiln always unrolls (sequence lengths are static).
   bool unroll = false;
+  /// In training only: the fraction of the inputs (dropout) and of the state fed to the
+  /// recurrent kernel (recurrent_dropout) dropped, with one mask per sequence (Keras'
+  /// variational dropout; kiln's masks, not TensorFlow's random stream).
+  double dropout = 0.0, recurrent_dropout = 0.0;
+  /// Seeds the dropout masks (Keras 3's seed); unset: derived from the layer's name.
+  std::optional<uint64_t> seed;
   /// GRU only: apply the reset gate after the recurrent matmul (Keras 2.x/3 default), with a
   /// (2, 3 * units) bias (input and recurrent biases).
   bool reset_after = true;
