@@ -835,6 +835,106 @@ struct OneHotLowering : OpConversionPattern<OneHotOp> {
 
 
 
+/// (..., K) and (..., N) collapse to (M, K) and (M, N); the kernel's gradient is one
+/// contraction over M.
+struct MatmulGradKernelLowering : OpConversionPattern<MatmulGradKernelOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MatmulGradKernelOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value x = adaptor.getInput(), dy = adaptor.getGrad();
+    int64_t rank = rankedType(x).getRank();
+    ReassociationIndices lead;
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      lead.push_back(i);
+    SmallVector<ReassociationIndices> reassoc = {lead, {rank - 1}};
+    Value x2 = tensor::CollapseShapeOp::create(rewriter, loc, x, reassoc);
+    Value dy2 = tensor::CollapseShapeOp::create(rewriter, loc, dy, reassoc);
+    Value init = filled(rewriter, loc,
+                        tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                                type.getElementType()),
+                        0.0);
+    // (k, n, m): out[k, n] += x[m, k] * dy[m, n]
+    AffineExpr k = getAffineDimExpr(0, ctx), n = getAffineDimExpr(1, ctx),
+               m = getAffineDimExpr(2, ctx);
+    SmallVector<AffineMap> maps = {AffineMap::get(3, 0, {m, k}, ctx),
+                                   AffineMap::get(3, 0, {m, n}, ctx),
+                                   AffineMap::get(3, 0, {k, n}, ctx)};
+    SmallVector<utils::IteratorType> iters = {utils::IteratorType::parallel,
+                                              utils::IteratorType::parallel,
+                                              utils::IteratorType::reduction};
+    Value r = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{type}, ValueRange{x2, dy2}, ValueRange{init}, maps,
+                  iters,
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value p = arith::MulFOp::create(b, l, a[0], a[1]);
+                    linalg::YieldOp::create(b, l, Value(arith::AddFOp::create(b, l, a[2], p)));
+                  })
+                  .getResult(0);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+/// A zero table with each gradient row added to the row its index names: loops over the
+/// (flattened) indices and the features, so the work is proportional to the gradient, not to
+/// the table.
+struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    auto type = cast<RankedTensorType>(op.getType());
+    if (!type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "expects a static table shape");
+    int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+    Value ids = adaptor.getIndices(), grad = adaptor.getGrad();
+    int64_t k = rankedType(ids).getRank();
+    if (k == 0)
+      return rewriter.notifyMatchFailure(op, "expects indices of rank >= 1");
+    if (k > 1) {
+      ReassociationIndices all;
+      for (int64_t i = 0; i < k; ++i)
+        all.push_back(i);
+      ids = tensor::CollapseShapeOp::create(rewriter, loc, ids,
+                                            SmallVector<ReassociationIndices>{all});
+      grad = tensor::CollapseShapeOp::create(rewriter, loc, grad,
+                                             SmallVector<ReassociationIndices>{all, {k}});
+    }
+    Value table = filled(rewriter, loc,
+                         tensor::EmptyOp::create(rewriter, loc, type.getShape(),
+                                                 type.getElementType()),
+                         0.0);
+    Value zero = iConst(rewriter, loc, 0), one = iConst(rewriter, loc, 1);
+    Value count = tensor::DimOp::create(rewriter, loc, ids, 0);
+    auto outer = scf::ForOp::create(
+        rewriter, loc, zero, count, one, ValueRange{table},
+        [&](OpBuilder &b, Location l, Value m, ValueRange acc) {
+          Value id = tensor::ExtractOp::create(b, l, ids, ValueRange{m});
+          Value row = clampedRowIndex(b, l, id, rows);
+          auto inner = scf::ForOp::create(
+              b, l, zero, iConst(b, l, cols), one, acc,
+              [&](OpBuilder &b2, Location l2, Value d, ValueRange acc2) {
+                Value g = tensor::ExtractOp::create(b2, l2, grad, ValueRange{m, d});
+                Value cur = tensor::ExtractOp::create(b2, l2, acc2[0], ValueRange{row, d});
+                Value sum = arith::AddFOp::create(b2, l2, cur, g);
+                Value next =
+                    tensor::InsertOp::create(b2, l2, sum, acc2[0], ValueRange{row, d});
+                scf::YieldOp::create(b2, l2, next);
+              });
+          scf::YieldOp::create(b, l, inner.getResults());
+        });
+    rewriter.replaceOp(op, outer.getResult(0));
+    return success();
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Training-mode dropout: a Philox 4x32-10 mask, keyed by the seed, counting over
 // (flat element index, step).
@@ -936,7 +1036,9 @@ struct DropoutTrainingLowering : OpConversionPattern<DropoutOp> {
 void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryGradLowering, Conv2DGradInputLowering, Conv2DGradKernelLowering,
                Pool2DGradLowering, BroadcastLikeLowering, SliceLowering, CompareLowering,
-               OneHotLowering, DropoutTrainingLowering>(patterns.getContext());
+               OneHotLowering, DropoutTrainingLowering, ScatterAddLowering,
+               MatmulGradKernelLowering>(
+      patterns.getContext());
 }
 
 } // namespace mlir::kiln

@@ -699,6 +699,42 @@ struct SoftmaxLowering : OpConversionPattern<SoftmaxOp> {
   }
 };
 
+/// out[s..., d] = table[clamp(indices[s...]), d].
+struct GatherLowering : OpConversionPattern<GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(GatherOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    Value table = adaptor.getTable(), ids = adaptor.getIndices();
+    int64_t rows = rankedType(table).getDimSize(0);
+    if (ShapedType::isDynamic(rows))
+      return rewriter.notifyMatchFailure(op, "expects a table with a static row count");
+    auto resultType = cast<RankedTensorType>(op.getType());
+    int64_t rank = resultType.getRank();
+    SmallVector<AffineExpr> idExprs;
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      idExprs.push_back(getAffineDimExpr(i, ctx));
+    SmallVector<AffineMap> maps = {AffineMap::get(rank, 0, idExprs, ctx),
+                                   AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    Value init = emptyLike(rewriter, loc, resultType, ids);
+    Value r = linalg::GenericOp::create(
+                  rewriter, loc, TypeRange{resultType}, ValueRange{ids}, ValueRange{init}, maps,
+                  parallelIterators(rank),
+                  [&](OpBuilder &b, Location l, ValueRange a) {
+                    Value row = clampedRowIndex(b, l, a[0], rows);
+                    Value col = linalg::IndexOp::create(b, l, rank - 1);
+                    Value v = tensor::ExtractOp::create(b, l, table, ValueRange{row, col});
+                    linalg::YieldOp::create(b, l, v);
+                  })
+                  .getResult(0);
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
 enum class ReduceKind { Sum, Mean, Max };
 
 template <typename OpTy, ReduceKind kind>
@@ -782,7 +818,24 @@ void populateKilnToLinalgPatterns(RewritePatternSet &patterns) {
                ReduceLowering<ReduceSumOp, ReduceKind::Sum>,
                ReduceLowering<ReduceMeanOp, ReduceKind::Mean>,
                ReduceLowering<ReduceMaxOp, ReduceKind::Max>, ConstantLowering,
-               DropoutLowering>(ctx);
+               DropoutLowering, GatherLowering>(ctx);
+}
+
+Value clampedRowIndex(OpBuilder &b, Location loc, Value index, int64_t rows) {
+  Type t = index.getType();
+  if (auto ft = dyn_cast<FloatType>(t)) {
+    // Clamp as a float first: fptosi of a value outside i64 (or of NaN) is poison. maxnumf
+    // returns the other operand for a NaN.
+    Value lo = arith::ConstantOp::create(b, loc, b.getFloatAttr(ft, 0.0));
+    Value hi = arith::ConstantOp::create(b, loc, b.getFloatAttr(ft, double(rows - 1)));
+    Value c = arith::MinNumFOp::create(b, loc, arith::MaxNumFOp::create(b, loc, index, lo), hi);
+    return arith::IndexCastOp::create(b, loc, b.getIndexType(),
+                                      arith::FPToSIOp::create(b, loc, b.getI64Type(), c));
+  }
+  Value lo = arith::ConstantOp::create(b, loc, b.getIntegerAttr(t, 0));
+  Value hi = arith::ConstantOp::create(b, loc, b.getIntegerAttr(t, rows - 1));
+  Value c = arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, index, lo), hi);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), c);
 }
 
 namespace {

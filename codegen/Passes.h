@@ -30,6 +30,11 @@ void populateKilnToLinalgPatterns(RewritePatternSet &patterns);
 /// gradients, broadcast_like, slice, compare, one_hot); kiln.grad itself is not lowered.
 void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns);
 
+/// The row of a `rows`-row table that the scalar `index` (f32, truncated toward zero as
+/// TensorFlow casts, or an integer) names, clamped to [0, rows), as an `index` value: the
+/// shared rule of kiln.gather and kiln.scatter_add. A NaN reads row 0.
+Value clampedRowIndex(OpBuilder &b, Location loc, Value index, int64_t rows);
+
 } // namespace kiln
 } // namespace mlir
 

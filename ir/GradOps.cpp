@@ -92,6 +92,21 @@ LogicalResult Conv2DGradKernelOp::verify() {
   return expectShape(*this, "grad", getGrad(), *out);
 }
 
+LogicalResult MatmulGradKernelOp::verify() {
+  if (!ranked(getInput()) || !ranked(getGrad()) || !ranked(getResult()))
+    return success();
+  auto x = shapeOf(getInput()), dy = shapeOf(getGrad()), k = shapeOf(getResult());
+  if (x.size() < 3)
+    return fail(*this, "expected an input of rank 3 or more, got " + formatShape(x));
+  if (k.size() != 2 || ShapedType::isDynamic(k[0]) || ShapedType::isDynamic(k[1]))
+    return fail(*this, "the result must be a static (in, units) kernel, got " + formatShape(k));
+  std::string err;
+  auto out = inferMatmulShape(x, k, err);
+  if (failed(out))
+    return fail(*this, err);
+  return expectShape(*this, "grad", getGrad(), *out);
+}
+
 LogicalResult Pool2DGradOp::verify() {
   if (getKind() != "max" && getKind() != "avg")
     return fail(*this, "kind must be \"max\" or \"avg\", got \"" + getKind() + "\"");
@@ -136,6 +151,20 @@ LogicalResult SliceOp::verify() {
   Shape out(in);
   out[*axis] = size;
   return expectShape(*this, "result", getResult(), out);
+}
+
+LogicalResult ScatterAddOp::verify() {
+  if (!ranked(getIndices()) || !ranked(getGrad()) || !ranked(getResult()))
+    return success();
+  auto table = shapeOf(getResult());
+  if (table.size() != 2 || ShapedType::isDynamic(table[0]) || ShapedType::isDynamic(table[1]))
+    return fail(*this, "the result must be a static (rows, features) table, got " +
+                           formatShape(table));
+  std::string err;
+  auto out = inferGatherShape(table, shapeOf(getIndices()), err);
+  if (failed(out))
+    return fail(*this, err);
+  return expectShape(*this, "grad", getGrad(), *out);
 }
 
 LogicalResult CompareOp::verify() {

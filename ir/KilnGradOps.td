@@ -95,6 +95,24 @@ def Kiln_Conv2DGradKernelOp : Kiln_GradOp<"conv2d_grad_kernel"> {
   let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
+def Kiln_MatmulGradKernelOp : Kiln_GradOp<"matmul_grad_kernel"> {
+  let summary = "the gradient of kiln.matmul with respect to its kernel, over leading axes";
+  let description = [{
+    `input` is a `kiln.matmul`'s input `(..., K)` of rank 3 or more (a Dense layer on sequences),
+    `grad` the gradient of its result `(..., N)`; the result `(K, N)` sums `input^T grad` over
+    every leading axis, the batch included. (For a rank-2 input the rule is a transpose and a
+    `kiln.matmul`.)
+
+    ```mlir
+    %dw = kiln.matmul_grad_kernel %x, %dy
+        : (tensor<?x10x64xf32>, tensor<?x10x8xf32>) -> tensor<64x8xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$input, Kiln_Tensor:$grad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
 def Kiln_Pool2DGradOp : Kiln_GradOp<"pool2d_grad"> {
   let summary = "the gradient of max or average pooling with respect to its input";
   let description = [{
@@ -145,6 +163,24 @@ def Kiln_SliceOp : Kiln_GradOp<"slice"> {
   let arguments = (ins Kiln_Tensor:$input, I64Attr:$axis, I64Attr:$start, I64Attr:$size);
   let results = (outs Kiln_Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+}
+
+def Kiln_ScatterAddOp : Kiln_GradOp<"scatter_add"> {
+  let summary = "the gradient of kiln.gather with respect to its table";
+  let description = [{
+    `indices` are a `kiln.gather`'s indices (shape `S`), `grad` the gradient of its result
+    (`S x (D)`); the result `(V, D)` (its type gives `V`) is zero but for the rows the indices
+    name, where the gradient rows that read them are summed. Indices are truncated and clamped
+    as in `kiln.gather`.
+
+    ```mlir
+    %dt = kiln.scatter_add %ids, %dy
+        : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<1000x16xf32>
+    ```
+  }];
+  let arguments = (ins TensorOf<[F32, I32, I64]>:$indices, Kiln_Tensor:$grad);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$indices `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
 def Kiln_CompareOp : Kiln_GradOp<"compare"> {

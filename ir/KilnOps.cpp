@@ -271,6 +271,19 @@ LogicalResult ConcatOp::inferReturnTypes(MLIRContext *, std::optional<Location> 
 }
 KILN_COMPATIBLE(ConcatOp)
 
+LogicalResult GatherOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
+                                         Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
+  if (!allRanked(adaptor.getOperands())) {
+    inferred.push_back(unrankedLike(adaptor.getTable()));
+    return success();
+  }
+  std::string err;
+  return finish(loc, "gather", adaptor.getTable(),
+                inferGatherShape(shapeOf(adaptor.getTable()), shapeOf(adaptor.getIndices()), err),
+                err, inferred);
+}
+KILN_COMPATIBLE(GatherOp)
+
 #define KILN_REDUCE(OP, NAME)                                                              \
   LogicalResult OP::inferReturnTypes(MLIRContext *, std::optional<Location> loc,           \
                                      Adaptor adaptor, SmallVectorImpl<Type> &inferred) {   \

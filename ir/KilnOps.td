@@ -214,6 +214,24 @@ def Kiln_ConcatOp : Kiln_InferredOp<"concat"> {
   let assemblyFormat = "$inputs attr-dict `:` functional-type(operands, results)";
 }
 
+def Kiln_GatherOp : Kiln_InferredOp<"gather"> {
+  let summary = "rows of a table at integer-valued indices (Keras Embedding)";
+  let description = [{
+    `table` is `(V, D)`, `indices` any shape `S` (float32 holding integer values, as Keras feeds
+    an Embedding, or i32 / i64); the result `S x (D)` holds `table[indices[s], :]` at every
+    position `s`. A float index is truncated toward zero (TensorFlow's cast to int32). An index
+    outside `[0, V)` reads the nearest row (it is clamped): the compiled code never reads out of
+    bounds, and the frontend refuses such inputs before they reach it.
+
+    ```mlir
+    %y = kiln.gather %table, %ids : (tensor<1000x16xf32>, tensor<?x10xf32>) -> tensor<?x10x16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$table, TensorOf<[F32, I32, I64]>:$indices);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$table `,` $indices attr-dict `:` functional-type(operands, results)";
+}
+
 //===----------------------------------------------------------------------===//
 // Normalizing and reducing ops.
 //===----------------------------------------------------------------------===//

@@ -311,6 +311,18 @@ FailureOr<Shape> inferReduceShape(ArrayRef<int64_t> input, ArrayRef<int64_t> axe
   return out;
 }
 
+FailureOr<Shape> inferGatherShape(ArrayRef<int64_t> table, ArrayRef<int64_t> indices,
+                                  std::string &err) {
+  if (table.size() != 2)
+    return fail(err, "expected a table of rank 2 (rows, features), got shape " +
+                         formatShape(table));
+  if (!ShapedType::isDynamic(table[0]) && table[0] < 1)
+    return fail(err, "the table " + formatShape(table) + " has no rows");
+  Shape out(indices.begin(), indices.end());
+  out.push_back(table[1]);
+  return out;
+}
+
 bool areCompatibleTensorTypes(Type inferred, Type declared) {
   auto a = dyn_cast<TensorType>(inferred);
   auto b = dyn_cast<TensorType>(declared);

@@ -36,6 +36,9 @@ FailureOr<Shape> inferTransposeShape(ArrayRef<int64_t> input, ArrayRef<int64_t> 
 FailureOr<Shape> inferPadShape(ArrayRef<int64_t> input, ArrayRef<int64_t> low,
                                ArrayRef<int64_t> high, std::string &err);
 FailureOr<Shape> inferConcatShape(ArrayRef<Shape> inputs, int64_t axis, std::string &err);
+/// kiln.gather: a `(V, D)` table read at indices of shape `S` gives `S x (D)`.
+FailureOr<Shape> inferGatherShape(ArrayRef<int64_t> table, ArrayRef<int64_t> indices,
+                                  std::string &err);
 FailureOr<Shape> inferReduceShape(ArrayRef<int64_t> input, ArrayRef<int64_t> axes,
                                   bool keepdims, std::string &err);
 /// Checks that `axis` (negative counts from the end) names a dimension of a rank-`rank` tensor

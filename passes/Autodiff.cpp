@@ -211,25 +211,10 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
       dx[0] = MatmulOp::create(b, loc, at, dy, wT);
     }
     if (need(1) && at.getRank() > 2) {
-      // Dense on (..., K) inputs: dW = sum over the leading axes of a[..., :, None] *
-      // dy[..., None, :] (kiln.reshape keeps dimension 0, so the rows cannot be flattened).
-      auto dyt = typeOf(dy);
-      int64_t r = at.getRank(), k = wt.getDimSize(0), n = wt.getDimSize(1);
-      SmallVector<int64_t> as(at.getShape()), ds(dyt.getShape()), ps(at.getShape());
-      as.push_back(1);
-      ds.insert(ds.end() - 1, 1);
-      ps.push_back(n);
-      auto tail = [](ArrayRef<int64_t> s) { return SmallVector<int64_t>(s.drop_front()); };
-      Value a4 = ReshapeOp::create(b, loc, withShape(at, as), a, b.getDenseI64ArrayAttr(tail(as)));
-      Value d4 = ReshapeOp::create(b, loc, withShape(dyt, ds), dy,
-                                   b.getDenseI64ArrayAttr(tail(ds)));
-      Value prod = MulOp::create(b, loc, withShape(at, ps), a4, d4);
-      SmallVector<int64_t> axes;
-      for (int64_t i = 0; i < r - 1; ++i)
-        axes.push_back(i);
-      dx[1] = ReduceSumOp::create(b, loc, withShape(wt, {k, n}), prod,
-                                  b.getDenseI64ArrayAttr(axes), b.getBoolAttr(false));
+      dx[1] = MatmulGradKernelOp::create(b, loc, wt, a, dy);
     } else if (need(1)) {
+      if (at.getRank() != 2)
+        return failure();
       auto aT = TransposeOp::create(
           b, loc, withShape(at, {at.getDimSize(1), at.getDimSize(0)}), a,
           b.getDenseI64ArrayAttr({1, 0}));
@@ -320,6 +305,10 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
     high[axis] = xt.getDimSize(axis) - low[axis] - static_cast<int64_t>(sl.getSize());
     dx[0] = PadOp::create(b, loc, xt, dy, b.getDenseI64ArrayAttr(low),
                           b.getDenseI64ArrayAttr(high));
+  } else if (auto g = dyn_cast<GatherOp>(op)) {
+    // Indices are integers: only the table has a gradient.
+    if (need(0))
+      dx[0] = ScatterAddOp::create(b, loc, g.getTable().getType(), g.getIndices(), dy);
   } else if (auto s = dyn_cast<SoftmaxOp>(op)) {
     // dx = y * (dy - sum(dy * y, axis, keepdims))
     Value y = s.getResult();

@@ -9,6 +9,8 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 
+#include "llvm/ADT/DenseSet.h"
+
 #include <map>
 
 namespace kiln {
@@ -37,7 +39,14 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
       ins.push_back(values.at(in.get()));
     mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
     auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    if (step) {
+    if (n.layer->numOutputs() > 1) {
+      // One emission gives every output of the call (the recurrent layers keep no state).
+      const TensorImpl *call = n.output->call();
+      llvm::SmallVector<mlir::Value> all = n.layer->emitAll(b, layerLoc, ins, w, step);
+      for (size_t i = 0; i < call->outputs.size(); ++i)
+        if (auto t = call->outputs[i].lock())
+          values[t.get()] = all[i];
+    } else if (step) {
       std::vector<mlir::Value> state(n.layer->weights.size());
       values[n.output.get()] = n.layer->emitTraining(b, layerLoc, ins, w, step, state);
       unsigned first = firstWeight.at(n.layer.get());
@@ -97,6 +106,14 @@ mlir::OwningOpRef<mlir::ModuleOp> emitPredict(const ModelImpl &m, mlir::MLIRCont
   auto args = entry->getArguments();
   llvm::SmallVector<mlir::Value> results =
       emitForward(m, b, args.take_front(m.inputs.size()), args.drop_front(m.inputs.size()));
+  // Each result gets its own buffer: a value returned twice (a model listing one tensor as two
+  // outputs, or an RNN's last output and its state h) is copied, since bufferization's
+  // results-to-out-params cannot give one buffer two out-params.
+  llvm::DenseSet<mlir::Value> seen;
+  for (mlir::Value &r : results)
+    if (!seen.insert(r).second)
+      r = mlir::bufferization::AllocTensorOp::create(
+          b, loc, llvm::cast<mlir::RankedTensorType>(r.getType()), mlir::ValueRange{}, r);
   mlir::func::ReturnOp::create(b, loc, results);
   return module;
 }

@@ -31,6 +31,14 @@ struct TensorImpl {
   std::shared_ptr<LayerImpl> layer;
   int nodeIndex = 0;
   std::vector<std::shared_ptr<TensorImpl>> inputs;
+  /// A layer with several outputs (return_state) makes one tensor per output: output 0 is
+  /// the call's tensor in `layer->calls`; the others (`tensorIndex` > 0) hold it in `primary`,
+  /// and it lists them all (weakly) in `outputs`.
+  int tensorIndex = 0;
+  std::shared_ptr<TensorImpl> primary;
+  std::vector<std::weak_ptr<TensorImpl>> outputs;
+  /// Output 0 of the call that made this tensor.
+  const TensorImpl *call() const { return primary ? primary.get() : this; }
 };
 
 /// A layer: its name, weights and the kind-specific rules for shapes and IR.
@@ -51,6 +59,20 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
 
   /// How many inputs a call takes: 1, or 0 for "two or more" (merges).
   virtual int arity() const { return 1; }
+  /// How many tensors a call makes (recurrent layers with return_state: 2 or 3).
+  virtual int numOutputs() const { return 1; }
+  /// The shapes of outputs 1.. of a call (output 0's is outputShape's).
+  virtual std::vector<Shape> extraOutputShapes(const std::vector<Shape> &inputs) const {
+    return {};
+  }
+  /// Emits a layer with several outputs: every output's value, in order; in training mode
+  /// when `step` is given (emitTraining's counter; such layers keep no state).
+  virtual llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                                 mlir::ValueRange inputs,
+                                                 mlir::ValueRange weights,
+                                                 mlir::Value step) const {
+    return {emit(b, loc, inputs, weights)};
+  }
   /// Checks the inputs' shapes and returns the output shape; throws kiln::Error.
   virtual Shape outputShape(const std::vector<Shape> &inputs) const = 0;
   /// Creates the weights for these input shapes (called once, at the first call).
@@ -72,6 +94,11 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
   /// Writes the layer's own Keras config keys (units, activation, ...) into `config`; the
   /// common keys (name, trainable, dtype) are the caller's (KerasConfig.cpp).
   virtual void getConfig(nlohmann::json &config) const {}
+  /// Wrappers (TimeDistributed, Bidirectional): the config keys holding a wrapped layer's
+  /// serialized config, and that layer.
+  virtual std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const {
+    return {};
+  }
 
   Error error(const std::string &message) const { return Error(name, message); }
   Weight &addWeight(const std::string &suffix, const Shape &shape, const Initializer &init,
@@ -151,6 +178,7 @@ struct ModelImpl : FitModel {
   Training *trainingState() const override { return training.get(); }
   void ensureSteps(const std::vector<Shape> &targetShapes) override;
   bool onGpu() const override { return gpu; }
+  void checkInputValues(const std::vector<Array> &xs) const override;
   bool wholeBatchSteps() const override {
     for (const auto &l : layers)
       if (l->activityRegularizer)
@@ -183,11 +211,20 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
 /// A new context with every dialect the pipelines use.
 std::unique_ptr<mlir::MLIRContext> newContext();
 
+/// Throws kiln::Error naming the Embedding layer if an input array that feeds one directly
+/// holds an index outside [0, input_dim) (after truncation toward zero, as Keras casts), or a
+/// NaN: TensorFlow refuses such indices; the compiled code would clamp them.
+void checkEmbeddingIndices(const ModelImpl &m, const std::vector<Array> &xs);
+
 /// A model input: an InputLayer called once.
 std::shared_ptr<TensorImpl> makeInput(Shape shape, const std::string &name);
 
+/// Calls `layer` on `inputs`: its first output (callLayerAll: all of them).
 std::shared_ptr<TensorImpl> callLayer(const std::shared_ptr<LayerImpl> &layer,
                                       const std::vector<std::shared_ptr<TensorImpl>> &inputs);
+std::vector<std::shared_ptr<TensorImpl>>
+callLayerAll(const std::shared_ptr<LayerImpl> &layer,
+             const std::vector<std::shared_ptr<TensorImpl>> &inputs);
 
 } // namespace kiln::detail
 

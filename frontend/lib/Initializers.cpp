@@ -38,6 +38,8 @@ Initializer::Initializer(std::string n) : name(std::move(n)) {
     name = "random_uniform", a = -0.05, b = 0.05;
   } else if (name == "constant" || name == "Constant") {
     name = "constant";
+  } else if (name == "orthogonal" || name == "Orthogonal") {
+    name = "orthogonal", a = 1.0; // a: the gain
   } else {
     static const char *known[][2] = {
         {"glorot_uniform", "GlorotUniform"}, {"glorot_normal", "GlorotNormal"},
@@ -51,8 +53,8 @@ Initializer::Initializer(std::string n) : name(std::move(n)) {
       }
     throw Error("", "unknown initializer '" + name +
                         "' (kiln knows glorot_uniform, glorot_normal, he_uniform, he_normal, "
-                        "lecun_uniform, lecun_normal, random_normal, random_uniform, zeros, "
-                        "ones, constant)");
+                        "lecun_uniform, lecun_normal, random_normal, random_uniform, orthogonal, "
+                        "zeros, ones, constant)");
   }
 }
 
@@ -87,6 +89,43 @@ Array Initializer::operator()(const std::vector<int64_t> &shape) const {
       v = float(x);
     }
   };
+  if (name == "orthogonal") {
+    // Keras' Orthogonal: Q of the QR decomposition of a (max(r, c), min(r, c)) normal matrix,
+    // columns signed so that R's diagonal is positive, transposed when r < c, times the gain;
+    // r is the product of all dimensions but the last, c the last.
+    if (shape.size() < 2)
+      throw Error("", "orthogonal: the shape must have rank 2 or more, got " +
+                          Array::shapeString(shape));
+    int64_t r = 1;
+    for (size_t i = 0; i + 1 < shape.size(); ++i)
+      r *= shape[i];
+    int64_t c = shape.back(), m = std::max(r, c), n = std::min(r, c);
+    std::normal_distribution<double> d(0.0, 1.0);
+    std::vector<double> q(m * n); // column-major: column j at q[j * m]
+    for (double &v : q)
+      v = d(rng);
+    for (int64_t j = 0; j < n; ++j) { // modified Gram-Schmidt: R's diagonal comes out positive
+      double *col = &q[j * m];
+      for (int64_t k = 0; k < j; ++k) {
+        const double *prev = &q[k * m];
+        double dot = 0;
+        for (int64_t i = 0; i < m; ++i)
+          dot += prev[i] * col[i];
+        for (int64_t i = 0; i < m; ++i)
+          col[i] -= dot * prev[i];
+      }
+      double norm = 0;
+      for (int64_t i = 0; i < m; ++i)
+        norm += col[i] * col[i];
+      norm = std::sqrt(norm);
+      for (int64_t i = 0; i < m; ++i)
+        col[i] = norm > 0 ? col[i] / norm : 0.0;
+    }
+    for (int64_t i = 0; i < r; ++i)
+      for (int64_t j = 0; j < c; ++j) // (r, c) = Q when r >= c, else Q transposed
+        out.data[i * c + j] = float(a * (r >= c ? q[j * m + i] : q[i * m + j]));
+    return out;
+  }
   if (name == "random_uniform")
     uniform(a, b);
   else if (name == "random_normal") {
@@ -130,6 +169,9 @@ Initializer RandomUniform(double lo, double hi, std::optional<uint64_t> s) {
   if (!(lo <= hi))
     throw Error("", "random_uniform: minval must not exceed maxval");
   return {"random_uniform", lo, hi, s};
+}
+Initializer Orthogonal(double gain, std::optional<uint64_t> s) {
+  return {"orthogonal", gain, 0, s};
 }
 Initializer Zeros() { return {"zeros", 0, 0, {}}; }
 Initializer Ones() { return {"ones", 0, 0, {}}; }

@@ -73,7 +73,7 @@ json initializerConfig(const Initializer &init) {
       {"lecun_uniform", "LecunUniform"},   {"lecun_normal", "LecunNormal"},
       {"random_normal", "RandomNormal"},   {"random_uniform", "RandomUniform"},
       {"zeros", "Zeros"},                  {"ones", "Ones"},
-      {"constant", "Constant"}};
+      {"constant", "Constant"},            {"orthogonal", "Orthogonal"}};
   auto it = classes.find(init.name);
   assert(it != classes.end() && "Initializer names are validated on construction");
   json seed = init.seed ? json(*init.seed) : json(nullptr);
@@ -84,6 +84,8 @@ json initializerConfig(const Initializer &init) {
     config = {{"minval", init.a}, {"maxval", init.b}, {"seed", seed}};
   else if (init.name == "constant")
     config = {{"value", init.a}};
+  else if (init.name == "orthogonal")
+    config = {{"gain", init.a}, {"seed", seed}};
   else if (init.name != "zeros" && init.name != "ones")
     config = {{"seed", seed}};
   return {{"class_name", it->second}, {"config", config}};
@@ -176,6 +178,15 @@ json layerConfig(const LayerImpl &l, bool keras2) {
                   {"config", {{"name", "float32"}}},
                   {"registered_name", nullptr}};
   l.getConfig(c);
+  for (const auto &[key, inner] : l.wrappedLayers()) {
+    json entry = {{"class_name", inner->className}, {"config", layerConfig(*inner, keras2)}};
+    if (!keras2)
+      entry = {{"module", "keras.layers"},
+               {"class_name", inner->className},
+               {"config", entry["config"]},
+               {"registered_name", nullptr}};
+    c[key] = entry;
+  }
   if (l.className == "Conv2D" && !c.contains("groups"))
     c["groups"] = 1;
   if (!keras2)
@@ -197,7 +208,7 @@ json layerConfig(const LayerImpl &l, bool keras2) {
 std::map<const TensorImpl *, int> modelNodeIndices(const ModelImpl &m) {
   std::set<const TensorImpl *> inModel;
   for (const Node &n : m.nodes)
-    inModel.insert(n.output.get());
+    inModel.insert(n.output->call());
   std::map<const TensorImpl *, int> index;
   for (const auto &l : m.layers) {
     int k = 0;
@@ -211,8 +222,9 @@ std::map<const TensorImpl *, int> modelNodeIndices(const ModelImpl &m) {
 }
 
 json historyJson(const TensorImpl &t, const std::map<const TensorImpl *, int> &index) {
-  auto it = index.find(&t);
-  return json::array({t.layer->name, it == index.end() ? t.nodeIndex : it->second, 0});
+  auto it = index.find(t.call());
+  return json::array(
+      {t.layer->name, it == index.end() ? t.nodeIndex : it->second, t.tensorIndex});
 }
 
 } // namespace
@@ -242,7 +254,7 @@ json modelConfig(const ModelImpl &m, bool keras2) {
     auto index = modelNodeIndices(m);
     std::set<const TensorImpl *> inModel;
     for (const Node &n : m.nodes)
-      inModel.insert(n.output.get());
+      inModel.insert(n.output->call());
     json layers = json::array();
     for (const auto &l : m.layers) {
       json inbound = json::array();
@@ -435,6 +447,8 @@ struct ConfigReader {
                                            r.getDouble("maxval", 0.05), seed);
       if (name == "Constant" || name == "constant")
         return initializers::Constant(r.getDouble("value", 0.0));
+      if (name == "Orthogonal" || name == "orthogonal")
+        return initializers::Orthogonal(r.getDouble("gain", 1.0), seed);
       if (name == "VarianceScaling") {
         double scale = r.getDouble("scale", 1.0);
         std::string mode = r.getString("mode", "fan_in");
@@ -811,6 +825,82 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.name = name;
     return BatchNormalization(o);
   }
+  if (cls == "Embedding") {
+    for (const char *k : {"embeddings_regularizer", "activity_regularizer",
+                          "embeddings_constraint"})
+      r.requireNull(k);
+    if (r.getBool("sparse", false))
+      throw r.error("Embedding option 'sparse' = true is not supported by kiln");
+    EmbeddingOptions o;
+    o.embeddings_initializer = r.initializer("embeddings_initializer", "random_uniform");
+    o.mask_zero = r.getBool("mask_zero", false);
+    o.name = name;
+    return Embedding(r.getInt("input_dim"), r.getInt("output_dim"), o);
+  }
+  if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") {
+    for (const char *k : {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                          "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                          "bias_constraint"})
+      r.requireNull(k);
+    if (r.getBool("stateful", false))
+      throw r.error(cls + " option 'stateful' = true is not supported by kiln");
+    if (r.getBool("time_major", false))
+      throw r.error(cls + " option 'time_major' = true is not supported by kiln");
+    RecurrentOptions o;
+    o.activation = r.activation();
+    if (!r.has("activation"))
+      o.activation = "tanh";
+    if (cls != "SimpleRNN")
+      o.recurrent_activation =
+          r.has("recurrent_activation") ? r.activation("recurrent_activation") : "sigmoid";
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.recurrent_initializer = r.initializer("recurrent_initializer", "orthogonal");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.unit_forget_bias = r.getBool("unit_forget_bias", true);
+    o.return_sequences = r.getBool("return_sequences", false);
+    o.return_state = r.getBool("return_state", false);
+    o.go_backwards = r.getBool("go_backwards", false);
+    o.unroll = r.getBool("unroll", false);
+    o.dropout = r.getDouble("dropout", 0.0);
+    o.recurrent_dropout = r.getDouble("recurrent_dropout", 0.0);
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    // Keras writes reset_after (since 2.1); without it, Keras 3's default, true.
+    o.reset_after = r.getBool("reset_after", true);
+    o.name = name;
+    int64_t units = r.getInt("units");
+    if (cls == "SimpleRNN")
+      return SimpleRNN(units, o);
+    if (cls == "LSTM")
+      return LSTM(units, o);
+    return GRU(units, o);
+  }
+  if (cls == "TimeDistributed" || cls == "Bidirectional") {
+    if (!r.has("layer") || !c["layer"].is_object())
+      throw r.error(cls + " config needs the wrapped 'layer' config");
+    LayerEntry inner = entryOf(c["layer"], 0);
+    Layer wrapped = layerFromEntry(inner.name, inner.cls, *inner.config);
+    if (cls == "TimeDistributed")
+      return TimeDistributed(wrapped, {name});
+    if (r.has("backward_layer")) {
+      // Keras writes the backward copy it made itself: accept that one only.
+      LayerEntry back = entryOf(c["backward_layer"], 0);
+      const json &f = *inner.config, &bk = *back.config;
+      if (back.cls != inner.cls || bk.value("units", json()) != f.value("units", json()) ||
+          bk.value("go_backwards", false) == f.value("go_backwards", false))
+        throw r.error("Bidirectional with a backward_layer other than the forward layer run "
+                      "backwards is not supported by kiln");
+    }
+    if (r.has("constants") || r.getInt("num_constants", 0) != 0)
+      throw r.error("Bidirectional with constants is not supported by kiln");
+    if (!r.has("merge_mode") && c.contains("merge_mode"))
+      throw r.error("Bidirectional merge_mode None (two outputs) is not supported by kiln");
+    BidirectionalOptions o;
+    o.merge_mode = r.getString("merge_mode", "concat");
+    o.name = name;
+    return Bidirectional(wrapped, o);
+  }
   if (cls == "Concatenate") {
     ConcatenateOptions o;
     o.axis = r.getInt("axis", -1);
@@ -934,7 +1024,8 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
                         "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, Conv1D, "
                         "MaxPooling1D, AveragePooling1D, DepthwiseConv2D, SeparableConv2D, "
-                        "Conv2DTranspose, Dot");
+                        "Conv2DTranspose, Dot, Embedding, SimpleRNN, LSTM, GRU, "
+                        "TimeDistributed, Bidirectional");
 }
 } // namespace
 
@@ -973,7 +1064,7 @@ Model sequentialFromConfig(const json &model) {
 /// a Keras 2 inbound entry.
 struct History {
   std::string layer;
-  int64_t node = 0;
+  int64_t node = 0, tensor = 0;
 };
 
 History readHistory(const std::string &owner, const json &v) {
@@ -981,16 +1072,14 @@ History readHistory(const std::string &owner, const json &v) {
       !v[2].is_number_integer())
     throw Error(owner, "malformed tensor reference " + v.dump() +
                            " (expected [\"layer\", node_index, tensor_index])");
-  if (v[2].get<int64_t>() != 0)
-    throw Error(owner, "tensor reference " + v.dump() +
-                           " asks for output #" + std::to_string(v[2].get<int64_t>()) +
-                           "; kiln's layers have one output");
+  if (v[2].get<int64_t>() < 0)
+    throw Error(owner, "tensor reference " + v.dump() + " has a negative tensor index");
   if (v.size() > 3 && v[3].is_object())
     for (auto &[k, val] : v[3].items())
       if (k != "training" && k != "mask")
         throw Error(owner, "call argument '" + k + "' in " + v.dump() +
                                " is not supported by kiln");
-  return {v[0].get<std::string>(), v[1].get<int64_t>()};
+  return {v[0].get<std::string>(), v[1].get<int64_t>(), v[2].get<int64_t>()};
 }
 
 /// Every keras tensor in a Keras 3 node's args, in order.
@@ -1059,7 +1148,19 @@ Model functionalFromConfig(const json &model) {
   };
   std::vector<Pending> all;
   std::map<std::string, size_t> byName;
-  std::map<std::pair<std::string, int64_t>, Tensor> produced;
+  std::map<std::pair<std::string, int64_t>, std::vector<Tensor>> produced;
+  // The tensor a reference names, if its call has been made; throws for a tensor index past
+  // the call's outputs.
+  auto find = [&](const History &h) -> const Tensor * {
+    auto it = produced.find({h.layer, h.node});
+    if (it == produced.end())
+      return nullptr;
+    if (h.tensor >= static_cast<int64_t>(it->second.size()))
+      throw Error(h.layer, "a tensor reference asks for output #" + std::to_string(h.tensor) +
+                               " of node " + std::to_string(h.node) + ", which has " +
+                               std::to_string(it->second.size()) + " output(s)");
+    return &it->second[h.tensor];
+  };
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerEntry e = entryOf(layers[i], i);
     if (byName.count(e.name))
@@ -1080,7 +1181,7 @@ Model functionalFromConfig(const json &model) {
       if (!nodes.empty())
         throw Error(e.name, "an InputLayer cannot have inbound nodes");
       Tensor t = Input(*shape, {e.name});
-      produced[{e.name, 0}] = t;
+      produced[{e.name, 0}] = {t};
       all.push_back({e, std::nullopt, {}, 0});
       continue;
     }
@@ -1096,15 +1197,16 @@ Model functionalFromConfig(const json &model) {
           if (!byName.count(h.layer))
             throw Error(p.entry.name, "inbound node refers to layer '" + h.layer +
                                           "', which is not in the model");
-          auto it = produced.find({h.layer, h.node});
-          if (it == produced.end())
+          const Tensor *t = find(h);
+          if (!t)
             break;
-          ins.push_back(it->second);
+          ins.push_back(*t);
         }
         if (ins.size() != p.nodes[p.done].size())
           break;
-        Tensor out = ins.size() == 1 ? (*p.layer)(ins[0]) : (*p.layer)(ins);
-        produced[{p.entry.name, static_cast<int64_t>(p.done)}] = out;
+        std::vector<Tensor> outs =
+            ins.size() == 1 ? p.layer->call_all(ins[0]) : std::vector<Tensor>{(*p.layer)(ins)};
+        produced[{p.entry.name, static_cast<int64_t>(p.done)}] = outs;
         ++p.done;
         progress = true;
       }
@@ -1116,11 +1218,11 @@ Model functionalFromConfig(const json &model) {
                                     " cannot be computed: its inputs never appear in the "
                                     "graph (a cycle, or a node index that does not exist)");
   auto lookup = [&](const History &h, const char *what) {
-    auto it = produced.find({h.layer, h.node});
-    if (it == produced.end())
+    const Tensor *t = find(h);
+    if (!t)
       throw Error(name, std::string(what) + " refers to layer '" + h.layer + "' node " +
                             std::to_string(h.node) + ", which the graph does not produce");
-    return it->second;
+    return *t;
   };
   std::vector<Tensor> ins, outs;
   if (!conf.contains("input_layers") || !conf.contains("output_layers"))

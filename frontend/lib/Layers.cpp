@@ -6,7 +6,9 @@
 #include "mlir/IR/BuiltinTypes.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <sstream>
 #include <mutex>
 #include <set>
 
@@ -216,6 +218,12 @@ mlir::Value emitActivation(mlir::OpBuilder &b, mlir::Location loc, const std::st
 
 std::shared_ptr<TensorImpl> callLayer(const std::shared_ptr<LayerImpl> &layer,
                                       const std::vector<std::shared_ptr<TensorImpl>> &inputs) {
+  return callLayerAll(layer, inputs)[0];
+}
+
+std::vector<std::shared_ptr<TensorImpl>>
+callLayerAll(const std::shared_ptr<LayerImpl> &layer,
+             const std::vector<std::shared_ptr<TensorImpl>> &inputs) {
   if (inputs.empty())
     throw layer->error("called on no tensors");
   for (const auto &t : inputs)
@@ -236,6 +244,7 @@ std::shared_ptr<TensorImpl> callLayer(const std::shared_ptr<LayerImpl> &layer,
                        " and cannot be called on shape " + shapeString(shapes[0]) +
                        " (a shared layer's calls must agree)");
   Shape out = layer->outputShape(shapes);
+  std::vector<Shape> extra = layer->extraOutputShapes(shapes);
   if (!layer->built) {
     layer->build(shapes);
     layer->built = true;
@@ -247,7 +256,18 @@ std::shared_ptr<TensorImpl> callLayer(const std::shared_ptr<LayerImpl> &layer,
   t->nodeIndex = static_cast<int>(layer->calls.size());
   t->inputs = inputs;
   layer->calls.push_back(t);
-  return t;
+  std::vector<std::shared_ptr<TensorImpl>> all = {t};
+  for (size_t i = 0; i < extra.size(); ++i) {
+    auto s = std::make_shared<TensorImpl>(*t);
+    s->shape = extra[i];
+    s->tensorIndex = static_cast<int>(i + 1);
+    s->primary = t;
+    all.push_back(s);
+  }
+  if (all.size() > 1)
+    for (const auto &o : all)
+      t->outputs.push_back(o);
+  return all;
 }
 
 //===----------------------------------------------------------------------===//
@@ -1558,7 +1578,508 @@ struct DotImpl : LayerImpl {
   }
 };
 
+struct EmbeddingImpl : LayerImpl {
+  EmbeddingImpl(int64_t inputDim, int64_t outputDim, EmbeddingOptions o)
+      : LayerImpl("Embedding", stem(o.name, "embedding")), inputDim(inputDim),
+        outputDim(outputDim), opts(std::move(o)) {
+    checkPositive(*this, "input_dim", inputDim);
+    checkPositive(*this, "output_dim", outputDim);
+    if (opts.mask_zero)
+      throw error("mask_zero=True is not supported by kiln: it does not carry masks to the "
+                  "layers after the Embedding, which would then compute on the padding");
+  }
+  int64_t inputDim, outputDim;
+  EmbeddingOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["input_dim"] = inputDim;
+    c["output_dim"] = outputDim;
+    c["embeddings_initializer"] = initializerConfig(opts.embeddings_initializer);
+    c["embeddings_regularizer"] = nullptr;
+    c["activity_regularizer"] = nullptr;
+    c["embeddings_constraint"] = nullptr;
+    c["mask_zero"] = opts.mask_zero;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    Shape out = in[0];
+    out.push_back(outputDim);
+    return out;
+  }
+  void build(const std::vector<Shape> &) override {
+    addWeight("embeddings", {inputDim, outputDim}, opts.embeddings_initializer);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return mlir::kiln::GatherOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
+                                        w[0], in[0]);
+  }
+};
+
+/// SimpleRNN, LSTM and GRU, unrolled over the (static) steps into kiln ops, so that the
+/// gradient through time is autodiff's of the unrolled chain.
+struct RecurrentImpl : LayerImpl {
+  enum Kind { Simple, Lstm, Gru };
+  static const char *classOf(Kind k) {
+    return k == Simple ? "SimpleRNN" : k == Lstm ? "LSTM" : "GRU";
+  }
+  static const char *baseOf(Kind k) { return k == Simple ? "simple_rnn" : k == Lstm ? "lstm" : "gru"; }
+  RecurrentImpl(Kind kind, int64_t units, RecurrentOptions o)
+      : LayerImpl(classOf(kind), stem(o.name, baseOf(kind))), kind(kind), units(units),
+        opts(std::move(o)) {
+    checkPositive(*this, "units", units);
+    for (double rate : {opts.dropout, opts.recurrent_dropout})
+      if (!(rate >= 0.0 && rate < 1.0))
+        throw error("dropout and recurrent_dropout must be in [0, 1), got " +
+                    std::to_string(rate));
+    checkActivation(name, opts.activation);
+    if (kind != Simple)
+      checkActivation(name, opts.recurrent_activation);
+  }
+  Kind kind;
+  int64_t units;
+  RecurrentOptions opts;
+  /// Bidirectional's backward layer: a go_backwards sequence stacked back in input order.
+  bool timeOrder = false;
+
+  int64_t gates() const { return kind == Simple ? 1 : kind == Lstm ? 4 : 3; }
+  bool resetAfter() const { return kind == Gru && opts.reset_after; }
+  int numOutputs() const override {
+    return opts.return_state ? (kind == Lstm ? 3 : 2) : 1;
+  }
+
+  void getConfig(nlohmann::json &c) const override {
+    c["units"] = units;
+    c["activation"] = opts.activation;
+    if (kind != Simple)
+      c["recurrent_activation"] = opts.recurrent_activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["recurrent_initializer"] = initializerConfig(opts.recurrent_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    if (kind == Lstm)
+      c["unit_forget_bias"] = opts.unit_forget_bias;
+    for (const char *k : {"kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                          "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                          "bias_constraint"})
+      c[k] = nullptr;
+    c["dropout"] = opts.dropout;
+    c["recurrent_dropout"] = opts.recurrent_dropout;
+    if (opts.seed)
+      c["seed"] = *opts.seed;
+    c["return_sequences"] = opts.return_sequences;
+    c["return_state"] = opts.return_state;
+    c["go_backwards"] = opts.go_backwards;
+    c["stateful"] = false;
+    c["unroll"] = opts.unroll;
+    if (kind == Gru)
+      c["reset_after"] = opts.reset_after;
+  }
+
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    checkRank(*this, in[0], 3, "a (batch, steps, features)");
+    if (in[0][1] <= 0 || in[0][2] <= 0)
+      throw error("the steps and features of the input must be known, got shape " +
+                  shapeString(in[0]));
+    if (opts.return_sequences)
+      return {in[0][0], in[0][1], units};
+    return {in[0][0], units};
+  }
+  std::vector<Shape> extraOutputShapes(const std::vector<Shape> &in) const override {
+    return std::vector<Shape>(numOutputs() - 1, Shape{in[0][0], units});
+  }
+  void build(const std::vector<Shape> &in) override {
+    std::string cell = std::string(baseOf(kind)) + "_cell/";
+    int64_t g = gates() * units;
+    addWeight(cell + "kernel", {in[0][2], g}, opts.kernel_initializer);
+    addWeight(cell + "recurrent_kernel", {units, g}, opts.recurrent_initializer);
+    if (!opts.use_bias)
+      return;
+    if (resetAfter()) {
+      addWeight(cell + "bias", {2, g}, opts.bias_initializer);
+      return;
+    }
+    addWeight(cell + "bias", {g}, opts.bias_initializer);
+    if (kind == Lstm && opts.unit_forget_bias) // Keras: the forget gate's part is Ones
+      for (int64_t i = units; i < 2 * units; ++i)
+        weights.back().value.data[i] = 1.0f;
+  }
+
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return emitAll(b, loc, in, w, {})[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    return emitAll(b, loc, in, w, step)[0];
+  }
+
+  /// The seed of the input (`which` = "dropout") or recurrent mask, from the layer's name and
+  /// the seed option: every layer (and each direction of a Bidirectional) draws its own masks.
+  int64_t maskSeed(const std::string &which) const {
+    uint64_t h = 1469598103934665603ull; // FNV-1a
+    std::string key = name + "/" + (opts.seed ? std::to_string(*opts.seed) : "") + "/" + which;
+    for (char c : key)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<int64_t>(h >> 1);
+  }
+
+  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    // Training: Keras' variational dropout, one mask per sequence for the inputs and one for
+    // the state fed to the recurrent kernel. kiln.dropout's mask depends on (seed, step,
+    // element index), so the same op on every step's (batch, features) slice drops the same
+    // elements at every step.
+    auto dropped = [&](mlir::Value v, double rate, const char *which) -> mlir::Value {
+      if (!step || rate <= 0)
+        return v;
+      return DropoutOp::create(b, loc, v.getType(), v, step,
+                               b.getF32FloatAttr(static_cast<float>(rate)),
+                               b.getI64IntegerAttr(maskSeed(which)), b.getBoolAttr(true));
+    };
+    Shape xs = sampleShape(x);
+    int64_t steps = xs[1], features = xs[2], u = units;
+    auto slice = [&](mlir::Value v, int64_t axis, int64_t start, int64_t size) -> mlir::Value {
+      Shape s = sampleShape(v);
+      if (llvm::cast<mlir::RankedTensorType>(v.getType()).getRank() > 0 &&
+          !llvm::cast<mlir::RankedTensorType>(v.getType()).isDynamicDim(0))
+        s[0] = llvm::cast<mlir::RankedTensorType>(v.getType()).getDimSize(0);
+      int64_t a = axis < 0 ? axis + static_cast<int64_t>(s.size()) : axis;
+      if (s[a] == size)
+        return v;
+      s[a] = size;
+      return SliceOp::create(b, loc, tensorType(b, s), v, b.getI64IntegerAttr(axis),
+                             b.getI64IntegerAttr(start), b.getI64IntegerAttr(size));
+    };
+    auto typeOf = [](mlir::Value v) { return v.getType(); };
+    auto add = [&](mlir::Value l, mlir::Value r) -> mlir::Value {
+      return AddOp::create(b, loc, typeOf(l), l, r);
+    };
+    auto mul = [&](mlir::Value l, mlir::Value r) -> mlir::Value {
+      return MulOp::create(b, loc, typeOf(l), l, r);
+    };
+    auto matmul = [&](mlir::Value l, mlir::Value r) -> mlir::Value {
+      auto rt = llvm::cast<mlir::RankedTensorType>(r.getType());
+      return MatmulOp::create(b, loc, tensorType(b, {-1, rt.getDimSize(1)}), l, r);
+    };
+    auto act = [&](mlir::Value v) { return emitActivation(b, loc, opts.activation, v); };
+    auto ract = [&](mlir::Value v) {
+      return emitActivation(b, loc, opts.recurrent_activation, v);
+    };
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value one =
+        ConstantOp::create(b, loc, scalar, mlir::DenseElementsAttr::get(scalar, 1.0f));
+
+    mlir::Value kernel = w[0], recurrent = w[1], bias, recurrentBias;
+    if (opts.use_bias) {
+      bias = w[2];
+      if (resetAfter()) { // row 0: the input bias, row 1: the recurrent bias, as (1, 3u)
+        int64_t g = gates() * u;
+        auto row = [&](int64_t r) -> mlir::Value {
+          return SliceOp::create(b, loc, tensorType(b, {1, g}), w[2], b.getI64IntegerAttr(0),
+                                 b.getI64IntegerAttr(r), b.getI64IntegerAttr(1));
+        };
+        bias = row(0);
+        recurrentBias = row(1);
+      }
+    }
+    // GRU without reset_after multiplies r * h by the h part of the recurrent kernel alone.
+    mlir::Value recurrentZR, recurrentH;
+    if (kind == Gru && !opts.reset_after) {
+      recurrentZR = slice(recurrent, -1, 0, 2 * u);
+      recurrentH = slice(recurrent, -1, 2 * u, u);
+    }
+
+    mlir::Value h, c; // null: the zero initial state
+    llvm::SmallVector<mlir::Value> outputs;
+    for (int64_t k = 0; k < steps; ++k) {
+      int64_t t = opts.go_backwards ? steps - 1 - k : k;
+      mlir::Value xt = SliceOp::create(b, loc, tensorType(b, {-1, 1, features}), x,
+                                       b.getI64IntegerAttr(1), b.getI64IntegerAttr(t),
+                                       b.getI64IntegerAttr(1));
+      xt = ReshapeOp::create(b, loc, tensorType(b, {-1, features}), xt,
+                             b.getDenseI64ArrayAttr({features}));
+      mlir::Value z = matmul(dropped(xt, opts.dropout, "dropout"), kernel);
+      if (bias)
+        z = add(z, bias);
+      mlir::Value hd = h ? dropped(h, opts.recurrent_dropout, "recurrent_dropout") : h;
+      if (kind == Simple) {
+        h = act(h ? add(z, matmul(hd, recurrent)) : z);
+      } else if (kind == Lstm) {
+        if (h)
+          z = add(z, matmul(hd, recurrent));
+        mlir::Value i = ract(slice(z, -1, 0, u)), f = ract(slice(z, -1, u, u));
+        mlir::Value g = act(slice(z, -1, 2 * u, u)), o = ract(slice(z, -1, 3 * u, u));
+        c = c ? add(mul(f, c), mul(i, g)) : mul(i, g);
+        h = mul(o, act(c));
+      } else {
+        mlir::Value xz = slice(z, -1, 0, u), xr = slice(z, -1, u, u), xh = slice(z, -1, 2 * u, u);
+        mlir::Value zg, hh;
+        if (opts.reset_after) {
+          mlir::Value inner = h ? matmul(hd, recurrent) : mlir::Value();
+          if (recurrentBias)
+            inner = inner ? add(inner, recurrentBias) : recurrentBias;
+          if (inner) {
+            zg = ract(add(xz, slice(inner, -1, 0, u)));
+            mlir::Value r = ract(add(xr, slice(inner, -1, u, u)));
+            hh = act(add(xh, mul(r, slice(inner, -1, 2 * u, u))));
+          } else {
+            zg = ract(xz);
+            hh = act(xh);
+          }
+        } else if (h) {
+          mlir::Value hzr = matmul(hd, recurrentZR);
+          zg = ract(add(xz, slice(hzr, -1, 0, u)));
+          mlir::Value r = ract(add(xr, slice(hzr, -1, u, u)));
+          hh = act(add(xh, matmul(mul(r, hd), recurrentH)));
+        } else {
+          zg = ract(xz);
+          hh = act(xh);
+        }
+        // h = z * h_prev + (1 - z) * hh
+        mlir::Value keep = SubOp::create(b, loc, typeOf(zg), one, zg);
+        mlir::Value next = mul(keep, hh);
+        h = h ? add(mul(zg, h), next) : next;
+      }
+      if (opts.return_sequences)
+        outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), h,
+                                            b.getDenseI64ArrayAttr({1, u})));
+    }
+    if (timeOrder && opts.go_backwards)
+      std::reverse(outputs.begin(), outputs.end());
+    llvm::SmallVector<mlir::Value> results;
+    if (opts.return_sequences)
+      results.push_back(outputs.size() == 1
+                            ? outputs[0]
+                            : ConcatOp::create(b, loc, tensorType(b, {-1, steps, u}), outputs,
+                                               b.getI64IntegerAttr(1))
+                                  .getResult());
+    else
+      results.push_back(h);
+    if (opts.return_state) {
+      results.push_back(h);
+      if (kind == Lstm)
+        results.push_back(c);
+    }
+    return results;
+  }
+};
+
+/// Renames `inner`'s weights into `outer`'s: "<outer>/<prefix><inner weight name>".
+void adoptWeights(LayerImpl &outer, LayerImpl &inner, const std::string &prefix) {
+  for (Weight &w : inner.weights) {
+    std::string rest = w.name.substr(inner.name.size() + 1); // "lstm_cell/kernel:0"
+    outer.weights.push_back({outer.name + "/" + prefix + rest, w.value, w.trainable});
+  }
+  inner.weights.clear();
+}
+
+struct TimeDistributedImpl : LayerImpl {
+  TimeDistributedImpl(std::shared_ptr<LayerImpl> inner, std::string name)
+      : LayerImpl("TimeDistributed", stem(name, "time_distributed")), inner(std::move(inner)) {
+    if (!this->inner)
+      throw error("needs a layer to apply");
+    if (this->inner->arity() != 1 || this->inner->numOutputs() != 1)
+      throw error("wraps layers of one input and one output, not " + this->inner->className);
+    if (this->inner->built)
+      throw error("the wrapped layer '" + this->inner->name +
+                  "' is already built; give TimeDistributed a new layer");
+  }
+  std::shared_ptr<LayerImpl> inner;
+
+  /// The wrapped layer's input: the steps' axis removed.
+  static Shape stepShape(const Shape &in) {
+    Shape s = in;
+    s.erase(s.begin() + 1);
+    return s;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 3)
+      throw error("expected an input of rank 3 or more (batch, steps, ...), got shape " +
+                  shapeString(in[0]));
+    Shape out = inner->outputShape({stepShape(in[0])});
+    out.insert(out.begin() + 1, in[0][1]);
+    return out;
+  }
+  void build(const std::vector<Shape> &in) override {
+    inner->build({stepShape(in[0])});
+    inner->built = true;
+    inner->builtInputShape = stepShape(in[0]);
+    adoptWeights(*this, *inner, "");
+  }
+  std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const override {
+    return {{"layer", inner.get()}};
+  }
+  /// Layers that act on the last axis alone run on (batch, steps, ...) as is; others once per
+  /// step, on slices, with the results stacked.
+  bool lastAxisOnly() const {
+    return inner->className == "Dense" || inner->className == "Activation" ||
+           inner->className == "Dropout";
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return emitSteps(b, loc, in[0], [&](mlir::Value x) { return inner->emit(b, loc, x, w); });
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &newState) const override {
+    if (inner->className == "BatchNormalization")
+      throw error("TimeDistributed(BatchNormalization) cannot train in kiln");
+    return emitSteps(b, loc, in[0], [&](mlir::Value x) {
+      return inner->emitTraining(b, loc, x, w, step, newState);
+    });
+  }
+  template <typename F>
+  mlir::Value emitSteps(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, F apply) const {
+    using namespace mlir::kiln;
+    if (lastAxisOnly())
+      return apply(x);
+    Shape xs = sampleShape(x);
+    Shape step = stepShape(xs), sliced = xs;
+    sliced[1] = 1;
+    llvm::SmallVector<mlir::Value> outs;
+    for (int64_t t = 0; t < xs[1]; ++t) {
+      mlir::Value xt = SliceOp::create(b, loc, tensorType(b, sliced), x, b.getI64IntegerAttr(1),
+                                       b.getI64IntegerAttr(t), b.getI64IntegerAttr(1));
+      xt = ReshapeOp::create(b, loc, tensorType(b, step), xt,
+                             b.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(step).drop_front()));
+      mlir::Value y = apply(xt);
+      Shape ys = sampleShape(y), one = ys;
+      one.insert(one.begin() + 1, 1);
+      outs.push_back(ReshapeOp::create(
+          b, loc, tensorType(b, one), y,
+          b.getDenseI64ArrayAttr(llvm::ArrayRef<int64_t>(one).drop_front())));
+    }
+    Shape out = sampleShape(outs[0]);
+    out[1] = xs[1];
+    if (outs.size() == 1)
+      return outs[0];
+    return ConcatOp::create(b, loc, tensorType(b, out), outs, b.getI64IntegerAttr(1));
+  }
+};
+
+struct BidirectionalImpl : LayerImpl {
+  BidirectionalImpl(std::shared_ptr<RecurrentImpl> layer, std::string mergeMode,
+                    std::string name)
+      : LayerImpl("Bidirectional", stem(name, "bidirectional")), mergeMode(std::move(mergeMode)) {
+    if (!layer)
+      throw error("needs a SimpleRNN, LSTM or GRU layer");
+    if (layer->built)
+      throw error("the wrapped layer '" + layer->name +
+                  "' is already built; give Bidirectional a new layer");
+    if (this->mergeMode != "concat" && this->mergeMode != "sum" && this->mergeMode != "mul" &&
+        this->mergeMode != "ave")
+      throw error("merge_mode '" + this->mergeMode +
+                  "' is not supported (kiln has concat, sum, mul, ave)");
+    // As Keras 3: the directions are "forward_<name>" and "backward_<name>", and a config
+    // read back (whose layer is already "forward_...") keeps those names.
+    innerName = layer->name.starts_with("forward_") ? layer->name.substr(8) : layer->name;
+    RecurrentOptions fo = layer->opts, bo = layer->opts;
+    fo.name = "forward_" + innerName;
+    bo.name = "backward_" + innerName;
+    bo.go_backwards = !fo.go_backwards;
+    forward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, fo);
+    backward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, bo);
+    backward->timeOrder = true;
+    forward->timeOrder = true;
+  }
+  std::string mergeMode, innerName;
+  std::shared_ptr<RecurrentImpl> forward, backward;
+
+  int states() const { return forward->numOutputs() - 1; }
+  int numOutputs() const override { return 1 + 2 * states(); }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    Shape out = forward->outputShape(in);
+    if (mergeMode == "concat")
+      out.back() *= 2;
+    return out;
+  }
+  std::vector<Shape> extraOutputShapes(const std::vector<Shape> &in) const override {
+    std::vector<Shape> f = forward->extraOutputShapes(in);
+    std::vector<Shape> all = f;
+    all.insert(all.end(), f.begin(), f.end());
+    return all;
+  }
+  void build(const std::vector<Shape> &in) override {
+    forward->build(in);
+    backward->build(in);
+    forward->built = backward->built = true;
+    adoptWeights(*this, *forward, forward->name + "/");
+    adoptWeights(*this, *backward, backward->name + "/");
+  }
+  void getConfig(nlohmann::json &c) const override { c["merge_mode"] = mergeMode; }
+  std::vector<std::pair<std::string, const LayerImpl *>> wrappedLayers() const override {
+    return {{"layer", forward.get()}};
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    return emitAll(b, loc, in, w, {})[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange w, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    return emitAll(b, loc, in, w, step)[0];
+  }
+  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
+    using namespace mlir::kiln;
+    size_t half = w.size() / 2;
+    auto f = forward->emitAll(b, loc, in, w.take_front(half), step);
+    auto r = backward->emitAll(b, loc, in, w.drop_front(half), step);
+    mlir::Value y = f[0], yr = r[0];
+    mlir::Value merged;
+    if (mergeMode == "concat") {
+      merged = ConcatOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
+                                mlir::ValueRange{y, yr}, b.getI64IntegerAttr(-1));
+    } else if (mergeMode == "mul") {
+      merged = MulOp::create(b, loc, y.getType(), y, yr);
+    } else {
+      merged = AddOp::create(b, loc, y.getType(), y, yr);
+      if (mergeMode == "ave") {
+        auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+        mlir::Value half2 =
+            ConstantOp::create(b, loc, scalar, mlir::DenseElementsAttr::get(scalar, 0.5f));
+        merged = MulOp::create(b, loc, y.getType(), merged, half2);
+      }
+    }
+    llvm::SmallVector<mlir::Value> out = {merged};
+    out.append(f.begin() + 1, f.end());
+    out.append(r.begin() + 1, r.end());
+    return out;
+  }
+};
+
 } // namespace
+
+void checkEmbeddingIndices(const ModelImpl &m, const std::vector<Array> &xs) {
+  for (const Node &n : m.nodes) {
+    auto *e = dynamic_cast<const EmbeddingImpl *>(n.layer.get());
+    if (!e)
+      continue;
+    for (size_t i = 0; i < m.inputs.size() && i < xs.size(); ++i) {
+      if (n.inputs[0] != m.inputs[i])
+        continue;
+      const Array &x = xs[i];
+      for (int64_t k = 0; k < x.size(); ++k) {
+        float v = x.data[k];
+        if (std::isnan(v) || std::trunc(v) < 0 || std::trunc(v) >= float(e->inputDim)) {
+          std::ostringstream os;
+          os << v;
+          throw e->error("input '" + m.inputs[i]->layer->name + "' holds index " + os.str() +
+                         " (sample " + std::to_string(x.shape[0] ? k / (x.size() / x.shape[0]) : 0) +
+                         "), outside [0, " + std::to_string(e->inputDim) + ") (input_dim)");
+        }
+      }
+    }
+  }
+}
+
+void ModelImpl::checkInputValues(const std::vector<Array> &xs) const {
+  checkEmbeddingIndices(*this, xs);
+}
 
 std::shared_ptr<TensorImpl> makeInput(Shape shape, const std::string &name) {
   auto layer = std::make_shared<InputLayerImpl>(
@@ -1603,10 +2124,26 @@ Tensor Input(std::vector<int64_t> shape, InputOptions options) {
   return Tensor(makeInput(std::move(shape), options.name));
 }
 
+namespace {
+void checkSingleOutput(const LayerImpl &l) {
+  if (l.numOutputs() > 1)
+    throw l.error("returns " + std::to_string(l.numOutputs()) +
+                  " tensors (return_state); call it with call_all(x) to get them all");
+}
+} // namespace
+
 Tensor Layer::operator()(const Tensor &input) const {
+  checkSingleOutput(*impl);
   return Tensor(callLayer(impl, {input.impl}));
 }
+std::vector<Tensor> Layer::call_all(const Tensor &input) const {
+  std::vector<Tensor> out;
+  for (auto &t : callLayerAll(impl, {input.impl}))
+    out.emplace_back(t);
+  return out;
+}
 Tensor Layer::operator()(const std::vector<Tensor> &inputs) const {
+  checkSingleOutput(*impl);
   std::vector<std::shared_ptr<TensorImpl>> in;
   for (const Tensor &t : inputs)
     in.push_back(t.impl);
@@ -1716,6 +2253,20 @@ Conv2DTranspose::Conv2DTranspose(int64_t filters, std::array<int64_t, 2> kernel_
     : Layer(std::make_shared<Conv2DTransposeImpl>(filters, kernel_size, std::move(options))) {}
 Dot::Dot(std::array<int64_t, 2> axes, DotOptions options)
     : Layer(std::make_shared<DotImpl>(axes, std::move(options))) {}
+Embedding::Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options)
+    : Layer(std::make_shared<EmbeddingImpl>(input_dim, output_dim, std::move(options))) {}
+SimpleRNN::SimpleRNN(int64_t units, RecurrentOptions options)
+    : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Simple, units, std::move(options))) {}
+LSTM::LSTM(int64_t units, RecurrentOptions options)
+    : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Lstm, units, std::move(options))) {}
+GRU::GRU(int64_t units, RecurrentOptions options)
+    : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Gru, units, std::move(options))) {}
+TimeDistributed::TimeDistributed(const Layer &layer, NameOptions options)
+    : Layer(std::make_shared<TimeDistributedImpl>(layer.impl, options.name)) {}
+Bidirectional::Bidirectional(const Layer &layer, BidirectionalOptions options)
+    : Layer(std::make_shared<BidirectionalImpl>(
+          std::dynamic_pointer_cast<RecurrentImpl>(layer.impl), options.merge_mode,
+          options.name)) {}
 } // namespace layers
 
 namespace backend {

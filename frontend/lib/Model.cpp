@@ -283,7 +283,7 @@ void Model::summary(std::ostream &os) const {
   const ModelImpl &m = *impl;
   std::set<TensorImpl *> relevant;
   for (const Node &n : m.nodes)
-    relevant.insert(n.output.get());
+    relevant.insert(const_cast<TensorImpl *>(n.output->call()));
 
   // Keras' sequential_like: one node per depth, one input per node, no layer called twice.
   bool sequentialLike = m.sequential;
@@ -310,9 +310,18 @@ void Model::summary(std::ostream &os) const {
     for (const auto &w : l->calls)
       if (auto t = w.lock(); t && relevant.count(t.get()))
         calls.push_back(t);
-    std::string shape = calls.empty() ? "?" : shapeString(calls[0]->shape);
+    auto shapeOf = [](const TensorImpl &t) {
+      if (t.outputs.empty())
+        return shapeString(t.shape);
+      std::string all;
+      for (const auto &o : t.outputs)
+        if (auto p = o.lock())
+          all += (all.empty() ? "[" : ", ") + shapeString(p->shape);
+      return all + "]";
+    };
+    std::string shape = calls.empty() ? "?" : shapeOf(*calls[0]);
     for (const auto &c : calls)
-      if (c->shape != calls[0]->shape)
+      if (shapeOf(*c) != shapeOf(*calls[0]))
         shape = "multiple";
     if (l->className == "InputLayer")
       shape = "[" + shape + "]";
@@ -323,7 +332,8 @@ void Model::summary(std::ostream &os) const {
       for (const auto &c : calls)
         for (const auto &in : c->inputs)
           conn += std::string(conn.empty() ? "" : ", ") + "'" + in->layer->name + "[" +
-                  std::to_string(in->nodeIndex) + "][0]'";
+                  std::to_string(in->nodeIndex) + "][" + std::to_string(in->tensorIndex) +
+                  "]'";
       fields.push_back("[" + conn + "]");
     }
     printRow(os, fields, positions);
@@ -376,6 +386,10 @@ void Sequential::add(const Layer &layer) {
   for (const auto &l : impl->pending)
     if (l == layer.impl)
       throw Error(impl->name, "layer '" + layer.name() + "' is already in the model");
+  if (layer.impl->numOutputs() > 1)
+    throw Error(impl->name, "layer '" + layer.name() +
+                                "' returns several tensors (return_state): a Sequential "
+                                "model needs layers with one output; use the functional API");
   if (impl->seqOutput) {
     // Built incrementally, as Keras does: shape errors surface at add().
     impl->seqOutput = callLayer(layer.impl, {impl->seqOutput});

@@ -115,6 +115,7 @@ std::vector<Array> Model::predict(const std::vector<Array> &xs, PredictOptions o
                               std::to_string(xs[i].shape[0]));
     n = xs[i].shape[0];
   }
+  checkEmbeddingIndices(m, xs);
 
   std::vector<Array> ys;
   for (const auto &out : m.outputs) {

@@ -583,6 +583,7 @@ int64_t checkData(const FitModel &m, const Training &t, const std::vector<Array>
       throw Error(m.modelName(), "inputs have different sample counts");
     n = xs[i].shape[0];
   }
+  m.checkInputValues(xs);
   for (size_t o = 0; o < ys.size(); ++o) {
     const Shape &out = outs[o].second;
     const std::string &layer = outs[o].first;

@@ -467,6 +467,47 @@ TEST_P(GradOpsTest, MatmulOverBatch) {
   }
 }
 
+// A Dense kernel's gradient on sequences against a C++ reference and finite differences of
+// kiln.matmul in the kernel.
+TEST_P(GradOpsTest, MatmulGradKernelOverSequences) {
+  const char *src = R"mlir(
+func.func @fwd(%x: tensor<?x3x4xf32>, %w: tensor<4x5xf32>) -> tensor<?x3x5xf32> {
+  %0 = kiln.matmul %x, %w : (tensor<?x3x4xf32>, tensor<4x5xf32>) -> tensor<?x3x5xf32>
+  return %0 : tensor<?x3x5xf32>
+}
+func.func @dw(%x: tensor<?x3x4xf32>, %dy: tensor<?x3x5xf32>) -> tensor<4x5xf32> {
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x3x4xf32>, tensor<?x3x5xf32>) -> tensor<4x5xf32>
+  return %0 : tensor<4x5xf32>
+}
+)mlir";
+  Compiled c = compile(src, GetParam());
+  ASSERT_TRUE(c.jit);
+  for (int64_t n : {1, 6}) {
+    std::vector<float> x = randomData(n * 12, 40 + n), dy = randomData(n * 15, 50 + n);
+    std::vector<float> w = randomData(20, 60), g(20, -99.f);
+    auto dX = desc<3>(x, {n, 3, 4});
+    auto dDy = desc<3>(dy, {n, 3, 5});
+    auto dG = desc<2>(g, {4, 5});
+    call(*c.jit, "dw", &dX, &dDy, &dG);
+    std::vector<double> want(20, 0.0);
+    for (int64_t r = 0; r < n * 3; ++r)
+      for (int64_t i = 0; i < 4; ++i)
+        for (int64_t j = 0; j < 5; ++j)
+          want[i * 5 + j] += double(x[r * 4 + i]) * dy[r * 5 + j];
+    expectNear(g, want, "sum over batch and steps of x^T dy, batch " + std::to_string(n));
+    expectMatchesFiniteDifferences(
+        w, dy, g,
+        [&](std::vector<float> &wp) {
+          auto dW = desc<2>(wp, {4, 5});
+          std::vector<float> out(n * 15);
+          auto dOut = desc<3>(out, {n, 3, 5});
+          call(*c.jit, "fwd", &dX, &dW, &dOut);
+          return out;
+        },
+        "matmul_grad_kernel vs matmul", 70 + n);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // Pooling gradient
 //===----------------------------------------------------------------------===//
@@ -749,6 +790,69 @@ func.func @column(%l: tensor<?x1xf32>) -> tensor<?x5xf32> {
   auto dL2 = desc<2>(labels, {n, 1});
   call(*c.jit, "column", &dL2, &dY);
   expectNear(y, want, "labels (N, 1)");
+}
+
+TEST_P(GradOpsTest, GatherAndScatterAdd) {
+  const char *src = R"mlir(
+func.func @gather(%t: tensor<7x3xf32>, %ids: tensor<?x4xf32>) -> tensor<?x4x3xf32> {
+  %0 = kiln.gather %t, %ids : (tensor<7x3xf32>, tensor<?x4xf32>) -> tensor<?x4x3xf32>
+  return %0 : tensor<?x4x3xf32>
+}
+func.func @scatter(%ids: tensor<?x4xf32>, %dy: tensor<?x4x3xf32>) -> tensor<7x3xf32> {
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x4xf32>, tensor<?x4x3xf32>) -> tensor<7x3xf32>
+  return %0 : tensor<7x3xf32>
+}
+func.func @gather_flat(%t: tensor<7x3xf32>, %ids: tensor<?xf32>) -> tensor<?x3xf32> {
+  %0 = kiln.gather %t, %ids : (tensor<7x3xf32>, tensor<?xf32>) -> tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+)mlir";
+  Compiled c = compile(src, GetParam());
+  ASSERT_TRUE(c.jit);
+  // Repeated rows (their gradients add up), fractions (truncated toward zero, as TensorFlow
+  // casts), and indices outside [0, 7) that read the nearest row.
+  std::vector<float> ids = {0.f, 3.f, 3.f, 6.f, 2.9f, 1.f, -0.5f, 3.f,
+                            -2.f, 9.7f, 6.99f, 5.f};
+  int64_t n = 3;
+  auto rowOf = [](float v) { return std::clamp<long>(long(std::trunc(v)), 0, 6); };
+  std::vector<float> table = randomData(21, 31);
+  auto dT = desc<2>(table, {7, 3});
+  auto dIds = desc<2>(ids, {n, 4});
+  std::vector<float> y(n * 12, -99.f);
+  auto dY = desc<3>(y, {n, 4, 3});
+  call(*c.jit, "gather", &dT, &dIds, &dY);
+  std::vector<double> want(n * 12);
+  for (int64_t i = 0; i < n * 4; ++i)
+    for (int64_t d = 0; d < 3; ++d)
+      want[i * 3 + d] = table[rowOf(ids[i]) * 3 + d];
+  expectNear(y, want, "gather");
+
+  std::vector<float> flat(n * 4 * 3, -99.f);
+  auto dFlatIds = desc<1>(ids, {n * 4});
+  auto dFlat = desc<2>(flat, {n * 4, 3});
+  call(*c.jit, "gather_flat", &dT, &dFlatIds, &dFlat);
+  expectNear(flat, want, "gather with (N,) indices");
+
+  std::vector<float> dy = randomData(n * 12, 32), g(21, -99.f);
+  auto dDy = desc<3>(dy, {n, 4, 3});
+  auto dG = desc<2>(g, {7, 3});
+  call(*c.jit, "scatter", &dIds, &dDy, &dG);
+  std::vector<double> wantG(21, 0.0);
+  for (int64_t i = 0; i < n * 4; ++i)
+    for (int64_t d = 0; d < 3; ++d)
+      wantG[rowOf(ids[i]) * 3 + d] += dy[i * 3 + d];
+  expectNear(g, wantG, "scatter_add");
+
+  expectMatchesFiniteDifferences(
+      table, dy, g,
+      [&](std::vector<float> &tp) {
+        auto dTp = desc<2>(tp, {7, 3});
+        std::vector<float> out(n * 12);
+        auto dOut = desc<3>(out, {n, 4, 3});
+        call(*c.jit, "gather", &dTp, &dIds, &dOut);
+        return out;
+      },
+      "scatter_add vs gather", 33);
 }
 
 INSTANTIATE_TEST_SUITE_P(TileAndVectorize, GradOpsTest,

@@ -248,3 +248,35 @@ func.func @dropout_training(%x: tensor<?x6xf32>, %step: tensor<i64>) -> tensor<?
   %0 = kiln.dropout %x, %step {rate = 0.25 : f32, seed = 9 : i64, training = true} : (tensor<?x6xf32>, tensor<i64>) -> tensor<?x6xf32>
   return %0 : tensor<?x6xf32>
 }
+
+// -----
+
+// The Embedding's gradient: a zero table, then a loop over the flattened indices and the
+// features that adds each gradient value into the row its index names.
+// CHECK-LABEL: func.func @scatter_add
+func.func @scatter_add(%ids: tensor<?x3xf32>, %dy: tensor<?x3x4xf32>) -> tensor<10x4xf32> {
+  // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1]] : tensor<?x3xf32> into tensor<?xf32>
+  // CHECK: linalg.fill
+  // CHECK: scf.for
+  // CHECK: arith.fptosi
+  // CHECK: scf.for
+  // CHECK: arith.addf
+  // CHECK: tensor.insert
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x3xf32>, tensor<?x3x4xf32>) -> tensor<10x4xf32>
+  return %0 : tensor<10x4xf32>
+}
+
+// -----
+
+// A Dense kernel's gradient on sequences: both operands collapse to (M, K) and (M, N), then
+// one generic reduces over M.
+// CHECK-LABEL: func.func @matmul_grad_kernel
+func.func @matmul_grad_kernel(%x: tensor<?x5x4xf32>, %dy: tensor<?x5x3xf32>) -> tensor<4x3xf32> {
+  // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<?x5x4xf32> into tensor<?x4xf32>
+  // CHECK: tensor.collapse_shape %{{.*}} {{\[\[}}0, 1], [2]] : tensor<?x5x3xf32> into tensor<?x3xf32>
+  // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]
+  // CHECK: arith.mulf
+  // CHECK: arith.addf
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x5x4xf32>, tensor<?x5x3xf32>) -> tensor<4x3xf32>
+  return %0 : tensor<4x3xf32>
+}

@@ -217,3 +217,19 @@ func.func @constant_and_dropout(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %0 = kiln.mul %d, %c : (tensor<?x4xf32>, tensor<4xf32>) -> tensor<?x4xf32>
   return %0 : tensor<?x4xf32>
 }
+
+// -----
+
+// Embedding: one generic over the result; each index is clamped to [0, rows - 1] as a float,
+// truncated to an integer and read from the table.
+// CHECK-LABEL: func.func @gather
+func.func @gather(%t: tensor<10x4xf32>, %ids: tensor<?x3xf32>) -> tensor<?x3x4xf32> {
+  // CHECK: linalg.generic
+  // CHECK: arith.maxnumf
+  // CHECK: arith.minnumf
+  // CHECK: arith.fptosi
+  // CHECK: linalg.index 2
+  // CHECK: tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<10x4xf32>
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf32>) -> tensor<?x3x4xf32>
+  return %0 : tensor<?x3x4xf32>
+}

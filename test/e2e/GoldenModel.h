@@ -172,6 +172,30 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
                                       : std::array<int64_t, 2>{a.get<int64_t>(), a.get<int64_t>()};
     return layers::Dot(axes, {.normalize = c.value("normalize", false), .name = name});
   }
+  if (cls == "Embedding")
+    return layers::Embedding(c.at("input_dim"), c.at("output_dim"), {.name = name});
+  if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") {
+    layers::RecurrentOptions o{.activation = act,
+                               .recurrent_activation = c.value("recurrent_activation", "sigmoid"),
+                               .use_bias = c.value("use_bias", true),
+                               .return_sequences = c.value("return_sequences", false),
+                               .return_state = c.value("return_state", false),
+                               .go_backwards = c.value("go_backwards", false),
+                               .reset_after = c.value("reset_after", true),
+                               .name = name};
+    if (cls == "SimpleRNN")
+      return layers::SimpleRNN(c.at("units"), o);
+    if (cls == "LSTM")
+      return layers::LSTM(c.at("units"), o);
+    return layers::GRU(c.at("units"), o);
+  }
+  if (cls == "TimeDistributed")
+    return layers::TimeDistributed(
+        makeLayer(c.at("layer").at("class_name"), c.at("layer").at("config")), {.name = name});
+  if (cls == "Bidirectional")
+    return layers::Bidirectional(
+        makeLayer(c.at("layer").at("class_name"), c.at("layer").at("config")),
+        {.merge_mode = c.value("merge_mode", "concat"), .name = name});
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 
@@ -180,7 +204,7 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
 inline Model buildModel(const json &c, const std::filesystem::path &dir, const std::string &name,
                         const char *weightsKey = "weights") {
   std::map<std::string, Tensor> inputs;
-  std::map<std::string, std::vector<Tensor>> outputs; // per layer, per call
+  std::map<std::string, std::vector<std::vector<Tensor>>> outputs; // per layer, call, tensor
   std::vector<std::pair<Layer, std::vector<Array>>> weights;
   for (const json &l : c.at("layers")) {
     std::string lname = l.at("name"), cls = l.at("class_name");
@@ -192,7 +216,7 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
         s.push_back(shape[i]);
       Tensor t = Input(s, {.name = lname});
       inputs[lname] = t;
-      outputs[lname] = {t};
+      outputs[lname] = {{t}};
       continue;
     }
     Layer layer = makeLayer(cls, cfg);
@@ -200,8 +224,11 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
     for (const json &call : l.at("call_refs")) {
       std::vector<Tensor> in;
       for (const json &ref : call)
-        in.push_back(outputs.at(ref[0].get<std::string>()).at(ref[1].get<size_t>()));
-      outputs[lname].push_back(in.size() == 1 ? layer(in[0]) : layer(in));
+        in.push_back(outputs.at(ref[0].get<std::string>())
+                         .at(ref[1].get<size_t>())
+                         .at(ref[2].get<size_t>()));
+      outputs[lname].push_back(in.size() == 1 ? layer.call_all(in[0])
+                                              : std::vector<Tensor>{layer(in)});
     }
     std::vector<Array> w;
     for (const json &f : l.at(weightsKey))
@@ -212,7 +239,8 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
   for (const json &n : c.at("model_inputs"))
     ins.push_back(inputs.at(n.get<std::string>()));
   for (const json &r : c.at("model_output_refs"))
-    outs.push_back(outputs.at(r[0].get<std::string>()).at(r[1].get<size_t>()));
+    outs.push_back(
+        outputs.at(r[0].get<std::string>()).at(r[1].get<size_t>()).at(r[2].get<size_t>()));
   Model model(ins, outs, {.name = name});
   for (auto &[layer, w] : weights)
     layer.set_weights(w);

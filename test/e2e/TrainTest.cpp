@@ -258,6 +258,85 @@ TEST_F(Train, GradientPaddingCroppingAndShapeLayers) {
                 }}});
 }
 
+// Gradients through time: the recurrent layers are unrolled chains of kiln ops, and the
+// Embedding's gradient is a scatter-add into its table; all against finite differences.
+TEST_F(Train, GradientRecurrentAndEmbedding) {
+  Array ids({5, 4}, {0, 3, 3, 6, 1, 2, 5, 5, 4, 0, 6, 1, 2, 2, 3, 0, 6, 6, 5, 4});
+  {
+    SCOPED_TRACE("Embedding -> LSTM(sequences) -> GRU(backwards) -> Dense");
+    Sequential m({Input({4}), Embedding(7, 3, {.embeddings_initializer = "glorot_uniform"}),
+                  LSTM(4, {.return_sequences = true}), GRU(3, {.go_backwards = true}),
+                  Dense(2)});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 21)});
+  }
+  {
+    SCOPED_TRACE("SimpleRNN -> GRU(reset_after=False, sequences, backwards) -> LSTM(no bias)");
+    backend::clear_session();
+    Sequential m({Input({4, 3}), SimpleRNN(3, {.return_sequences = true}),
+                  GRU(3, {.return_sequences = true, .go_backwards = true, .reset_after = false}),
+                  LSTM(2, {.use_bias = false}), Dense(1)});
+    checkGradient(m, "mse", {random({6, 4, 3}, 22)}, {random({6, 1}, 23)});
+  }
+  {
+    SCOPED_TRACE("LSTM states -> Concatenate -> Dense(sigmoid)");
+    backend::clear_session();
+    auto x = Input({3, 2});
+    std::vector<Tensor> s =
+        LSTM(3, {.recurrent_activation = "hard_sigmoid", .return_state = true}).call_all(x);
+    Model m(x, Dense(1, {.activation = "sigmoid"})(Concatenate()({s[0], s[2]})));
+    Array y = random({6, 1}, 25, 0, 1);
+    for (float &v : y.data)
+      v = v > 0.5f;
+    checkGradient(m, "binary_crossentropy", {random({6, 3, 2}, 24)}, {y});
+  }
+  {
+    SCOPED_TRACE("GRU(sequences) -> Dense on every step (a kernel gradient over the steps)");
+    backend::clear_session();
+    Sequential m({Input({4, 3}), GRU(3, {.return_sequences = true}), Dense(2)});
+    checkGradient(m, "mse", {random({5, 4, 3}, 26)}, {random({5, 4, 2}, 27)});
+  }
+  {
+    SCOPED_TRACE("Bidirectional(LSTM, sequences) -> TimeDistributed(Dense) -> "
+                 "Bidirectional(GRU, ave)");
+    backend::clear_session();
+    Sequential m({Input({3, 2}), Bidirectional(LSTM(2, {.return_sequences = true})),
+                  TimeDistributed(Dense(3, {.activation = "tanh"})),
+                  Bidirectional(GRU(2), {.merge_mode = "ave"})});
+    checkGradient(m, "mse", {random({4, 3, 2}, 28)}, {random({4, 2}, 29)});
+  }
+}
+
+// dropout / recurrent_dropout act in training only: predict ignores them, and a training step
+// (SGD with a learning rate of 1e-12, so the weights stay) sees a loss other than evaluate's, with new
+// masks at each step.
+TEST_F(Train, RecurrentDropoutOnlyInTraining) {
+  for (const char *cls : {"LSTM", "GRU", "SimpleRNN"}) {
+    SCOPED_TRACE(cls);
+    backend::clear_session();
+    RecurrentOptions o{.dropout = 0.4, .recurrent_dropout = 0.3, .seed = 11};
+    auto make = [&](RecurrentOptions opts) -> Layer {
+      std::string c = cls;
+      if (c == "LSTM")
+        return LSTM(4, opts);
+      if (c == "GRU")
+        return GRU(4, opts);
+      return SimpleRNN(4, opts);
+    };
+    Sequential m({Input({5, 3}), make(o), Dense(1)});
+    Sequential plain({Input({5, 3}), make({}), Dense(1)});
+    plain.set_weights(m.get_weights());
+    Array x = random({8, 5, 3}, 31), y = random({8, 1}, 32);
+    EXPECT_EQ(m.predict(x).data, plain.predict(x).data);
+    m.compile({.optimizer = optimizers::SGD(1e-12), .loss = "mse"});
+    double eval = m.evaluate(x, y, {.batch_size = 8, .verbose = 0})[0];
+    double t1 = m.train_on_batch(x, y)[0], t2 = m.train_on_batch(x, y)[0];
+    EXPECT_TRUE(std::isfinite(t1) && std::isfinite(t2));
+    EXPECT_NE(t1, eval);
+    EXPECT_NE(t1, t2);
+    EXPECT_NEAR(m.evaluate(x, y, {.batch_size = 8, .verbose = 0})[0], eval, 1e-6);
+  }
+}
+
 TEST_F(Train, GradientSharedLayerTwoOutputs) {
   auto a = Input({4}), b = Input({4});
   Dense shared(5, {.activation = "tanh"});

@@ -612,7 +612,8 @@ TEST_F(Files, BadWeightDtype) {
 }
 TEST_F(Files, BadUnknownLayerClass) {
   expectError([] { load_model(input("bad_unknown_layer.h5")); },
-              {"layer 'lstm'", "bad_unknown_layer.h5", "unknown layer class 'LSTM'"});
+              {"layer 'conv_lstm2d'", "bad_unknown_layer.h5",
+               "unknown layer class 'ConvLSTM2D'"});
 }
 TEST_F(Files, BadWeightCount) {
   expectError([] { load_model(input("bad_weight_count.h5")); },

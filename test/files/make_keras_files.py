@@ -369,7 +369,8 @@ def make_bad(p):
     variant("bad_dtype.h5", lambda ws: ws.__setitem__(
         "dense", [("dense/kernel:0", np.zeros((4, 8), "int32")), ws["dense"][1]]))
     bad_cfg = json.loads(json.dumps(cfg))
-    bad_cfg["config"]["layers"][2] = {"class_name": "LSTM", "config": {"name": "lstm", "units": 4}}
+    bad_cfg["config"]["layers"][2] = {"class_name": "ConvLSTM2D",
+                                      "config": {"name": "conv_lstm2d", "filters": 4}}
     variant("bad_unknown_layer.h5", config=bad_cfg)
     variant("bad_weight_count.h5", lambda ws: ws.__setitem__("dense", ws["dense"][:1]))
 

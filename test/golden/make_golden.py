@@ -237,6 +237,63 @@ def _window(n, k, s, d, padding):
     return (n - keff) // s + 1
 
 
+def embedding(name, input_dim, output_dim):
+    c = _common(name)
+    c.update({"input_dim": input_dim, "output_dim": output_dim,
+              "embeddings_initializer": {"class_name": "RandomUniform",
+                                         "config": {"minval": -0.05, "maxval": 0.05,
+                                                    "seed": None}},
+              "embeddings_regularizer": None, "activity_regularizer": None,
+              "embeddings_constraint": None, "mask_zero": False, "input_length": None})
+    return {"class_name": "Embedding", "config": c}
+
+
+def recurrent(cls, name, units, activation="tanh", recurrent_activation="sigmoid",
+              use_bias=True, return_sequences=False, return_state=False, go_backwards=False,
+              reset_after=True):
+    """SimpleRNN / LSTM / GRU as tf.keras 2.x writes them."""
+    c = _common(name)
+    c.update({"return_sequences": return_sequences, "return_state": return_state,
+              "go_backwards": go_backwards, "stateful": False, "unroll": False,
+              "time_major": False, "units": units, "activation": activation})
+    if cls != "SimpleRNN":
+        c["recurrent_activation"] = recurrent_activation
+    c.update({"use_bias": use_bias,
+              "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+              "recurrent_initializer": {"class_name": "Orthogonal",
+                                        "config": {"gain": 1.0, "seed": None}},
+              "bias_initializer": {"class_name": "Zeros", "config": {}}})
+    if cls == "LSTM":
+        c["unit_forget_bias"] = True
+    c.update({"kernel_regularizer": None, "recurrent_regularizer": None,
+              "bias_regularizer": None, "activity_regularizer": None,
+              "kernel_constraint": None, "recurrent_constraint": None,
+              "bias_constraint": None, "dropout": 0.0, "recurrent_dropout": 0.0})
+    if cls != "SimpleRNN":
+        c["implementation"] = 2
+    if cls == "GRU":
+        c["reset_after"] = reset_after
+    return {"class_name": cls, "config": c}
+
+
+def time_distributed(name, layer):
+    c = _common(name)
+    c["layer"] = layer
+    return {"class_name": "TimeDistributed", "config": c}
+
+
+def bidirectional(name, layer, merge_mode="concat"):
+    """tf.keras 2.x writes the forward copy of the layer, named forward_<name>."""
+    c = _common(name)
+    inner = json_copy(layer)
+    inner["config"]["name"] = "forward_" + inner["config"]["name"]
+    c.update({"layer": inner, "merge_mode": merge_mode})
+    return {"class_name": "Bidirectional", "config": c}
+
+
+RECURRENT_GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
+
+
 def ln_axes(c, rank):
     """LayerNormalization's axes as non-negative indices of a batch-first shape of `rank`."""
     axis = c["axis"] if isinstance(c["axis"], list) else [c["axis"]]
@@ -270,6 +327,18 @@ def weight_shapes(layer, in_shape):
     if cls == "LayerNormalization":
         shape = tuple((None, *in_shape)[a] for a in ln_axes(c, len(in_shape) + 1))
         return [shape] * (int(c["scale"]) + int(c["center"]))
+    if cls == "Embedding":
+        return [(c["input_dim"], c["output_dim"])]
+    if cls == "TimeDistributed":
+        return weight_shapes(c["layer"], (*in_shape[1:],))
+    if cls == "Bidirectional":
+        return weight_shapes(c["layer"], in_shape) * 2
+    if cls in RECURRENT_GATES:
+        u, g = c["units"], RECURRENT_GATES[cls] * c["units"]
+        shapes = [(in_shape[-1], g), (u, g)]
+        if c["use_bias"]:
+            shapes.append((2, g) if cls == "GRU" and c["reset_after"] else (g,))
+        return shapes
     return []
 
 
@@ -282,6 +351,17 @@ def weight_kinds(layer):
         return ["depthwise_kernel", "bias"]
     if layer["class_name"] == "SeparableConv2D":
         return ["depthwise_kernel", "pointwise_kernel", "bias"]
+    if layer["class_name"] == "Embedding":
+        return ["embeddings"]
+    if layer["class_name"] == "TimeDistributed":
+        return weight_kinds(layer["config"]["layer"])
+    if layer["class_name"] == "Bidirectional":
+        inner = layer["config"]["layer"]
+        base = inner["config"]["name"][len("forward_"):]
+        kinds = weight_kinds(inner)
+        return [f"{d}_{base}/{k}" for d in ("forward", "backward") for k in kinds]
+    if layer["class_name"] in RECURRENT_GATES:
+        return ["kernel", "recurrent_kernel", "bias"]
     return ["kernel", "bias"]
 
 
@@ -340,6 +420,15 @@ def out_shape(layer, in_shapes):
         return tuple(s[d - 1] for d in c["dims"])
     if cls == "RepeatVector":
         return (c["n"], s[0])
+    if cls == "Embedding":
+        return (*s, c["output_dim"])
+    if cls == "TimeDistributed":
+        return (s[0], *out_shape(c["layer"], [tuple(s[1:])]))
+    if cls == "Bidirectional":
+        o = out_shape(c["layer"], in_shapes)
+        return (*o[:-1], o[-1] * 2) if c["merge_mode"] == "concat" else o
+    if cls in RECURRENT_GATES:
+        return (s[0], c["units"]) if c["return_sequences"] else (c["units"],)
     if cls == "Reshape":
         t = list(c["target_shape"])
         if -1 in t:
@@ -391,7 +480,8 @@ class Graph:
         if isinstance(layer, str):
             layer = next(l for l in self.layers if l["config"]["name"] == layer)
         name = layer["config"]["name"]
-        in_shapes = [self.shapes[(r[0], r[1])] for r in refs]
+        in_shapes = [self.shapes[(r[0], r[1])] if r[2] == 0 else self.shapes[tuple(r)]
+                     for r in refs]
         if name not in self.calls:
             self.layers.append(layer)
             self.calls[name] = []
@@ -409,6 +499,18 @@ class Graph:
         self.calls[name].append([tuple(r) for r in refs])
         self.shapes[(name, node)] = out_shape(layer, in_shapes)
         return (name, node, 0)
+
+    def call_all(self, layer, ref):
+        """Calls a recurrent `layer` with return_state: [output, state_h(, state_c)] refs."""
+        out = self.call(layer, ref)
+        c = layer["config"]
+        n_states = 2 if layer["class_name"] == "LSTM" else 1
+        refs = [out]
+        for k in range(1, n_states + 1):
+            r = (out[0], out[1], k)
+            self.shapes[r] = (c["units"],)
+            refs.append(r)
+        return refs
 
     def model_config(self):
         if self.sequential:
@@ -788,6 +890,72 @@ def case_permute_repeat_reshape():
     return g, xs, {}
 
 
+# ------------------------------------------------------------------ embedding and recurrent
+def token_ids(g, n, steps, vocab):
+    """Integer token ids as float32, as Keras feeds an Embedding."""
+    return g.rng.integers(0, vocab, size=(n, steps)).astype(np.float32)
+
+
+def case_embedding_flatten():
+    """Embedding -> Flatten -> Dense: each token's row lands in its own slot of the Dense."""
+    g = Graph("embedding_flatten", 300, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(embedding("embedding", 12, 5), t)
+    t = g.call(flatten("flatten"), t)
+    g.outputs = [g.call(dense("dense", 3), t)]
+    return g, [token_ids(g, 16, 6, 12)], {}
+
+
+def rnn_case(name, seed, cls, steps, features, **kw):
+    """One recurrent layer on a (steps, features) float input."""
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", (steps, features))
+        base = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[cls]
+        g.outputs = [g.call(recurrent(cls, base, **kw), t)]
+        x = g.rng.uniform(-1.5, 1.5, size=(8, steps, features)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+def rnn_state_case(name, seed, cls, steps, features, **kw):
+    """The recurrent layer's output and its states (return_state) through a functional model,
+    concatenated into one output (the form test/gpu's harness runs; a sequence is flattened
+    first)."""
+    def make():
+        g = Graph(name, seed, sequential=False)
+        t = g.input("input_1", (steps, features))
+        base = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[cls]
+        outs = g.call_all(recurrent(cls, base, return_state=True, **kw), t)
+        if kw.get("return_sequences"):
+            outs[0] = g.call(flatten("flatten"), outs[0])
+        g.outputs = [g.call(concatenate("concatenate"), *outs)]
+        x = g.rng.uniform(-1.5, 1.5, size=(8, steps, features)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+def case_embedding_lstm_dense():
+    """The text classifier of the fit case: Embedding -> LSTM -> Dense(1, sigmoid)."""
+    g = Graph("embedding_lstm_dense", 320, sequential=True)
+    t = g.input("input_1", (7,))
+    t = g.call(embedding("embedding", 20, 8), t)
+    t = g.call(recurrent("LSTM", "lstm", 6), t)
+    g.outputs = [g.call(dense("dense", 1, "sigmoid"), t)]
+    return g, [token_ids(g, 16, 7, 20)], {}
+
+
+def case_embedding_gru_stack():
+    """Embedding -> GRU(return_sequences) -> SimpleRNN(relu) -> Dense."""
+    g = Graph("embedding_gru_stack", 321, sequential=True)
+    t = g.input("input_1", (5,))
+    t = g.call(embedding("embedding", 15, 6), t)
+    t = g.call(recurrent("GRU", "gru", 5, return_sequences=True), t)
+    t = g.call(recurrent("SimpleRNN", "simple_rnn", 4, activation="relu"), t)
+    g.outputs = [g.call(dense("dense", 2), t)]
+    return g, [token_ids(g, 16, 5, 15)], {}
+
+
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "softmax", "elu", "selu", "softplus", "softsign",
                "swish", "gelu", "leaky_relu", "hard_sigmoid", "exponential", "linear"]
 
@@ -959,6 +1127,74 @@ CASES.update({
     "pad_crop_upsample": case_pad_crop_upsample,
     "pad_crop_symmetric": case_pad_crop_symmetric,
     "permute_repeat_reshape": case_permute_repeat_reshape,
+})
+def case_time_distributed():
+    """LSTM(return_sequences) -> TimeDistributed(Dense); TimeDistributed(Flatten-free Conv2D) on
+    a (steps, h, w, c) input, per step."""
+    g = Graph("time_distributed", 330, sequential=False)
+    t = g.input("input_1", (5, 3))
+    t = g.call(recurrent("LSTM", "lstm", 4, return_sequences=True), t)
+    a = g.call(time_distributed("time_distributed", dense("dense", 2, "tanh")), t)
+    v = g.input("input_2", (3, 5, 5, 2))
+    b = g.call(time_distributed("time_distributed_1", conv2d("conv2d", 3, 3, activation="relu")),
+               v)
+    g.outputs = [a, b]
+    xs = [g.rng.uniform(-1.5, 1.5, size=(8, 5, 3)).astype(np.float32),
+          g.rng.normal(size=(8, 3, 5, 5, 2)).astype(np.float32)]
+    return g, xs, {}
+
+
+def bidirectional_case(name, seed, cls, merge_mode, **kw):
+    def make():
+        g = Graph(name, seed, sequential=True)
+        t = g.input("input_1", (5, 3))
+        base = {"SimpleRNN": "simple_rnn", "LSTM": "lstm", "GRU": "gru"}[cls]
+        t = g.call(bidirectional("bidirectional", recurrent(cls, base, 4, **kw), merge_mode), t)
+        g.outputs = [g.call(dense("dense", 2), t)]
+        x = g.rng.uniform(-1.5, 1.5, size=(8, 5, 3)).astype(np.float32)
+        return g, [x], {}
+    return make
+
+
+CASES.update({
+    "time_distributed": case_time_distributed,
+    "bidirectional_lstm_concat_sequences": bidirectional_case(
+        "bidirectional_lstm_concat_sequences", 331, "LSTM", "concat", return_sequences=True),
+    "bidirectional_gru_sum": bidirectional_case("bidirectional_gru_sum", 332, "GRU", "sum"),
+    "bidirectional_simple_rnn_ave_sequences": bidirectional_case(
+        "bidirectional_simple_rnn_ave_sequences", 333, "SimpleRNN", "ave", return_sequences=True),
+    "bidirectional_gru_before_mul": bidirectional_case(
+        "bidirectional_gru_before_mul", 334, "GRU", "mul", reset_after=False),
+})
+CASES.update({
+    "embedding_flatten": case_embedding_flatten,
+    "simple_rnn_sequences": rnn_case("simple_rnn_sequences", 301, "SimpleRNN", 5, 4, units=6,
+                                     return_sequences=True),
+    "simple_rnn_relu_backwards": rnn_case("simple_rnn_relu_backwards", 302, "SimpleRNN", 6, 3,
+                                          units=5, activation="relu", go_backwards=True),
+    "lstm_last": rnn_case("lstm_last", 303, "LSTM", 6, 3, units=7),
+    "lstm_sequences_backwards": rnn_case("lstm_sequences_backwards", 304, "LSTM", 5, 4, units=4,
+                                         return_sequences=True, go_backwards=True),
+    "lstm_relu_no_bias": rnn_case("lstm_relu_no_bias", 305, "LSTM", 4, 3, units=5,
+                                  activation="relu", use_bias=False),
+    "lstm_state": rnn_state_case("lstm_state", 306, "LSTM", 5, 3, units=5,
+                                 return_sequences=True),
+    "gru_reset_after_sequences": rnn_case("gru_reset_after_sequences", 307, "GRU", 5, 4, units=6,
+                                          return_sequences=True),
+    "gru_reset_before": rnn_case("gru_reset_before", 308, "GRU", 6, 3, units=5,
+                                 reset_after=False),
+    "gru_reset_before_sequences_backwards": rnn_case(
+        "gru_reset_before_sequences_backwards", 309, "GRU", 4, 3, units=4, reset_after=False,
+        return_sequences=True, go_backwards=True),
+    "gru_state_backwards": rnn_state_case("gru_state_backwards", 310, "GRU", 5, 3, units=4,
+                                          go_backwards=True),
+    "simple_rnn_state": rnn_state_case("simple_rnn_state", 311, "SimpleRNN", 4, 3, units=3,
+                                       activation="softsign"),
+    "gru_tanh_softsign_no_bias": rnn_case("gru_tanh_softsign_no_bias", 312, "GRU", 4, 3, units=4,
+                                          recurrent_activation="tanh", activation="softsign",
+                                          use_bias=False),
+    "embedding_lstm_dense": case_embedding_lstm_dense,
+    "embedding_gru_stack": case_embedding_gru_stack,
 })
 for _i, _act in enumerate(ACTIVATIONS):
     CASES[f"activation_{_act}"] = activation_case(_act, 200 + _i)

@@ -353,6 +353,26 @@ def case_conv2d_family_fit():
     return g, x, y.astype(np.float32), comp, {"batch_size": 16, "epochs": 2, "shuffle": False}, {}
 
 
+def text_classifier(name, seed, cls, lr):
+    """Embedding -> LSTM / GRU -> Dense(1, sigmoid) on token sequences: label 1 when the
+    sequence holds more low tokens (< 10) than high ones (>= 20)."""
+    def make():
+        g = mg.Graph(name, seed, sequential=True)
+        t = g.input("input_1", (10,))
+        t = g.call(mg.embedding("embedding", 30, 8), t)
+        base = "lstm" if cls == "LSTM" else "gru"
+        t = g.call(mg.recurrent(cls, base, 8), t)
+        g.outputs = [g.call(mg.dense("dense", 1, "sigmoid"), t)]
+        x = g.rng.integers(0, 30, size=(128, 10))
+        y = ((x < 10).sum(1) > (x >= 20).sum(1)).astype(np.float32)[:, None]
+        comp = {"loss": "binary_crossentropy", "optimizer": opt("adam", learning_rate=lr),
+                "metrics": ["accuracy"]}
+        return g, x.astype(np.float32), y, comp, {"batch_size": 16, "epochs": 2,
+                                                   "shuffle": False}, {
+            "notes": "x holds integer token ids as float32, as Keras feeds an Embedding"}
+    return make
+
+
 CASES = {
     "functional_frozen": case_functional_frozen,
     "conv1d_fit": case_conv1d_fit,
@@ -385,6 +405,8 @@ CASES = {
     "loss_kl_divergence": loss_case("loss_kl_divergence", 337, "kl_divergence", "prob", 0.1),
     "loss_hinge": loss_case("loss_hinge", 338, "hinge", "pm1", 0.1),
     "loss_squared_hinge": loss_case("loss_squared_hinge", 339, "squared_hinge", "pm1", 0.1),
+    "embedding_lstm_adam": text_classifier("embedding_lstm_adam", 341, "LSTM", 0.01),
+    "embedding_gru_adam": text_classifier("embedding_gru_adam", 342, "GRU", 0.01),
 }
 # Losses kiln has that the oracle (lib/losses.mjs) lacks; build() confirms the refusal.
 UNSUPPORTED_LOSSES = ["categorical_hinge", "cosine_similarity"]
@@ -571,6 +593,33 @@ def numpy_replay(g, x, y, comp, fit, max_steps=None):
     return losses, ws
 
 
+def torch_recurrent(cls, c, w, x):
+    """Keras' LSTM (gates i, f, c, o) or GRU (z, r, h; reset_after with a (2, 3u) bias) with
+    tanh / sigmoid, last output, written from Keras' cell formulas."""
+    import torch
+    assert c["activation"] == "tanh" and c["recurrent_activation"] == "sigmoid"
+    assert not c["return_sequences"] and not c["go_backwards"] and c["use_bias"]
+    u = c["units"]
+    k, r, b = w
+    h = torch.zeros(x.shape[0], u, dtype=x.dtype)
+    cs = torch.zeros_like(h)
+    for t in range(x.shape[1]):
+        xt = x[:, t]
+        if cls == "LSTM":
+            z = xt @ k + h @ r + b
+            i, f = torch.sigmoid(z[:, :u]), torch.sigmoid(z[:, u:2 * u])
+            cs = f * cs + i * torch.tanh(z[:, 2 * u:3 * u])
+            h = torch.sigmoid(z[:, 3 * u:]) * torch.tanh(cs)
+        else:
+            assert c["reset_after"]
+            mx, mi = xt @ k + b[0], h @ r + b[1]
+            zg = torch.sigmoid(mx[:, :u] + mi[:, :u])
+            rg = torch.sigmoid(mx[:, u:2 * u] + mi[:, u:2 * u])
+            hh = torch.tanh(mx[:, 2 * u:] + rg * mi[:, 2 * u:])
+            h = zg * h + (1 - zg) * hh
+    return h
+
+
 def torch_replay(g, x, y, comp, fit, dtype):
     """Trains a Conv2D/MaxPooling2D/Flatten/Dense Sequential model with torch autograd in
     `dtype` (Keras layouts converted: NHWC data, (kh, kw, in, out) kernels, NHWC flatten
@@ -578,7 +627,8 @@ def torch_replay(g, x, y, comp, fit, dtype):
     import torch
     import torch.nn.functional as F
     o = comp["optimizer"]
-    if comp["loss"] not in ("categorical_crossentropy", "sparse_categorical_crossentropy") \
+    if comp["loss"] not in ("categorical_crossentropy", "sparse_categorical_crossentropy",
+                            "binary_crossentropy") \
             or o["name"] != "adam" or o["amsgrad"]:
         return None
     layers = g.layers[1:]
@@ -589,7 +639,8 @@ def torch_replay(g, x, y, comp, fit, dtype):
     m = [torch.zeros_like(p) for p in params]
     v = [torch.zeros_like(p) for p in params]
     xt = torch.tensor(x, dtype=dtype)
-    yt = torch.tensor(one_hot(y, 10) if y.ndim == 1 else y, dtype=dtype)
+    yt = torch.tensor(one_hot(y, 10) if y.ndim == 1 and comp["loss"] != "binary_crossentropy"
+                      else y, dtype=dtype)
     n, bs = len(x), fit["batch_size"]
     losses, t = [], 0
     for _ in range(fit["epochs"]):
@@ -607,13 +658,22 @@ def torch_replay(g, x, y, comp, fit, dtype):
                 elif cls == "Dense":
                     k, b = ws[c["name"]]
                     a = a @ k + b
+                elif cls == "Embedding":
+                    a = ws[c["name"]][0][a.long()]
+                    continue
+                elif cls in ("LSTM", "GRU"):
+                    a = torch_recurrent(cls, c, ws[c["name"]], a)
+                    continue
                 else:
                     return None
                 act = c.get("activation", "linear")
                 a = {"relu": torch.relu, "softmax": lambda z: torch.softmax(z, -1),
-                     "linear": lambda z: z}[act](a)
+                     "sigmoid": torch.sigmoid, "linear": lambda z: z}[act](a)
             yb = yt[s:s + bs]
-            if comp["loss"] == "categorical_crossentropy":
+            if comp["loss"] == "binary_crossentropy":
+                q = torch.clamp(a, EPS, 1 - EPS)
+                loss = -(yb * torch.log(q) + (1 - yb) * torch.log(1 - q)).mean()
+            elif comp["loss"] == "categorical_crossentropy":
                 q = torch.clamp(a / a.sum(-1, keepdim=True), EPS, 1 - EPS)
                 loss = -(yb * torch.log(q)).sum(-1).mean()
             else:
@@ -872,8 +932,8 @@ def build(name, oracle, wasm):
                 case["cross_check"] = {"tool": "none for this model"}
             else:
                 case["cross_check"] = {
-                    "tool": "torch float64 autograd replay in make_fit_golden.py (Keras layouts, "
-                            "Keras crossentropy formula, Keras 3 Adam)",
+                    "tool": "torch float64 autograd replay in make_fit_golden.py (Keras layouts "
+                            "and cell formulas, Keras crossentropy formula, Keras 3 Adam)",
                     "all_steps": {"max_loss_rdiff": max_loss_rdiff(r64[0], batch_losses),
                                   "max_weight_diff": max_weight_diff(r64[1], final)}}
                 r32 = torch_replay(g, x, y, comp, fit, torch.float32)

@@ -82,3 +82,21 @@ func.func @helpers(%b: tensor<16xf32>, %x: tensor<?x16xf32>, %s: tensor<f32>,
   %3 = kiln.one_hot %labels {depth = 10 : i64} : (tensor<?xf32>) -> tensor<?x10xf32>
   return %0, %1, %2, %3 : tensor<?x16xf32>, tensor<?x5xf32>, tensor<?x16xf32>, tensor<?x10xf32>
 }
+
+// CHECK-LABEL: func.func @scatter_add
+// GENERIC-LABEL: sym_name = "scatter_add"
+func.func @scatter_add(%ids: tensor<?x10xf32>, %dy: tensor<?x10x16xf32>) -> tensor<1000x16xf32> {
+  // CHECK: kiln.scatter_add %{{.*}}, %{{.*}} : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<1000x16xf32>
+  // GENERIC: "kiln.scatter_add"(%{{.*}}, %{{.*}}) : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<1000x16xf32>
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<1000x16xf32>
+  return %0 : tensor<1000x16xf32>
+}
+
+// CHECK-LABEL: func.func @matmul_grad_kernel
+// GENERIC-LABEL: sym_name = "matmul_grad_kernel"
+func.func @matmul_grad_kernel(%x: tensor<?x10x64xf32>, %dy: tensor<?x10x8xf32>) -> tensor<64x8xf32> {
+  // CHECK: kiln.matmul_grad_kernel %{{.*}}, %{{.*}} : (tensor<?x10x64xf32>, tensor<?x10x8xf32>) -> tensor<64x8xf32>
+  // GENERIC: "kiln.matmul_grad_kernel"(%{{.*}}, %{{.*}}) : (tensor<?x10x64xf32>, tensor<?x10x8xf32>) -> tensor<64x8xf32>
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x10x64xf32>, tensor<?x10x8xf32>) -> tensor<64x8xf32>
+  return %0 : tensor<64x8xf32>
+}

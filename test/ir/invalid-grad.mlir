@@ -256,3 +256,51 @@ func.func @one_hot_result(%l: tensor<?xf32>) -> tensor<?x9xf32> {
   %0 = kiln.one_hot %l {depth = 10 : i64} : (tensor<?xf32>) -> tensor<?x9xf32>
   return %0 : tensor<?x9xf32>
 }
+
+// -----
+
+func.func @scatter_add_table(%ids: tensor<?x10xf32>, %dy: tensor<?x10x16xf32>) -> tensor<?x16xf32> {
+  // expected-error @below {{'kiln.scatter_add' op the result must be a static (rows, features) table, got (None, 16)}}
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x10xf32>, tensor<?x10x16xf32>) -> tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+
+// -----
+
+func.func @scatter_add_grad(%ids: tensor<?x10xf32>, %dy: tensor<?x9x16xf32>) -> tensor<100x16xf32> {
+  // expected-error @below {{'kiln.scatter_add' op grad has shape (None, 9, 16), expected (None, 10, 16)}}
+  %0 = kiln.scatter_add %ids, %dy : (tensor<?x10xf32>, tensor<?x9x16xf32>) -> tensor<100x16xf32>
+  return %0 : tensor<100x16xf32>
+}
+
+// -----
+
+func.func @matmul_grad_kernel_rank(%x: tensor<?x4xf32>, %dy: tensor<?x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'kiln.matmul_grad_kernel' op expected an input of rank 3 or more, got (None, 4)}}
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x4xf32>, tensor<?x8xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
+func.func @matmul_grad_kernel_static(%x: tensor<?x3x4xf32>, %dy: tensor<?x3x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @below {{'kiln.matmul_grad_kernel' op the result must be a static (in, units) kernel, got (None, 8)}}
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x3x4xf32>, tensor<?x3x8xf32>) -> tensor<?x8xf32>
+  return %0 : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @matmul_grad_kernel_k(%x: tensor<?x3x4xf32>, %dy: tensor<?x3x8xf32>) -> tensor<5x8xf32> {
+  // expected-error @below {{'kiln.matmul_grad_kernel' op input shape (None, 3, 4) does not match kernel shape (5, 8): last axis 4 vs 5}}
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x3x4xf32>, tensor<?x3x8xf32>) -> tensor<5x8xf32>
+  return %0 : tensor<5x8xf32>
+}
+
+// -----
+
+func.func @matmul_grad_kernel_grad(%x: tensor<?x3x4xf32>, %dy: tensor<?x2x8xf32>) -> tensor<4x8xf32> {
+  // expected-error @below {{'kiln.matmul_grad_kernel' op grad has shape (None, 2, 8), expected (None, 3, 8)}}
+  %0 = kiln.matmul_grad_kernel %x, %dy : (tensor<?x3x4xf32>, tensor<?x2x8xf32>) -> tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}

@@ -416,3 +416,39 @@ func.func @pad_result(%x: tensor<?x4x4x3xf32>) -> tensor<?x5x4x3xf32> {
   %0 = kiln.pad %x {low = array<i64: 0, 1, 0, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x5x4x3xf32>
   return %0 : tensor<?x5x4x3xf32>
 }
+
+// -----
+
+// Embedding: the table is (rows, features).
+func.func @gather_table_rank(%t: tensor<16xf32>, %ids: tensor<?x10xf32>) -> tensor<*xf32> {
+  // expected-error @below {{expected a table of rank 2 (rows, features), got shape (16,)}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.gather %t, %ids : (tensor<16xf32>, tensor<?x10xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
+
+// -----
+
+func.func @gather_no_rows(%t: tensor<0x4xf32>, %ids: tensor<?x10xf32>) -> tensor<*xf32> {
+  // expected-error @below {{the table (0, 4) has no rows}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.gather %t, %ids : (tensor<0x4xf32>, tensor<?x10xf32>) -> tensor<*xf32>
+  return %0 : tensor<*xf32>
+}
+
+// -----
+
+func.func @gather_result(%t: tensor<10x4xf32>, %ids: tensor<?x3xf32>) -> tensor<?x3x5xf32> {
+  // expected-error @below {{'kiln.gather' op inferred type(s) 'tensor<?x3x4xf32>' are incompatible with return type(s) of operation 'tensor<?x3x5xf32>'}}
+  // expected-error @below {{failed to infer returned types}}
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf32>) -> tensor<?x3x5xf32>
+  return %0 : tensor<?x3x5xf32>
+}
+
+// -----
+
+func.func @gather_index_type(%t: tensor<10x4xf32>, %ids: tensor<?x3xf16>) -> tensor<?x3x4xf32> {
+  // expected-error @below {{'kiln.gather' op operand #1 must be tensor of 32-bit float or 32-bit signless integer or 64-bit signless integer values, but got 'tensor<?x3xf16>'}}
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf16>) -> tensor<?x3x4xf32>
+  return %0 : tensor<?x3x4xf32>
+}

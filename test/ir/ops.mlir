@@ -199,3 +199,15 @@ func.func @pad(%x: tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32> {
   %0 = kiln.pad %x {low = array<i64: 0, 1, 2, 0>, high = array<i64: 0, 1, 0, 0>} : (tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32>
   return %0 : tensor<?x6x6x3xf32>
 }
+
+// CHECK-LABEL: func.func @gather
+// GENERIC-LABEL: sym_name = "gather"
+func.func @gather(%t: tensor<1000x16xf32>, %ids: tensor<?x10xf32>, %iids: tensor<?xi32>)
+    -> (tensor<?x10x16xf32>, tensor<?x16xf32>) {
+  // CHECK: kiln.gather %{{.*}}, %{{.*}} : (tensor<1000x16xf32>, tensor<?x10xf32>) -> tensor<?x10x16xf32>
+  // GENERIC: "kiln.gather"(%{{.*}}, %{{.*}}) : (tensor<1000x16xf32>, tensor<?x10xf32>) -> tensor<?x10x16xf32>
+  %0 = kiln.gather %t, %ids : (tensor<1000x16xf32>, tensor<?x10xf32>) -> tensor<?x10x16xf32>
+  // CHECK: kiln.gather %{{.*}}, %{{.*}} : (tensor<1000x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
+  %1 = kiln.gather %t, %iids : (tensor<1000x16xf32>, tensor<?xi32>) -> tensor<?x16xf32>
+  return %0, %1 : tensor<?x10x16xf32>, tensor<?x16xf32>
+}

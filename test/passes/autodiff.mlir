@@ -121,16 +121,32 @@ func.func @transposed_conv(%x: tensor<?x5x5x3xf32>, %k: tensor<3x3x4x3xf32>) -> 
 
 // -----
 
-// Dense on a (batch, steps, features) input: the kernel's gradient sums a[..., :, None] *
-// dy[..., None, :] over the batch and the steps.
-// CHECK-LABEL: func.func @dense_rank3
-// CHECK: kiln.reshape %arg0 {shape = array<i64: 3, 4, 1>} : (tensor<?x3x4xf32>) -> tensor<?x3x4x1xf32>
-// CHECK: kiln.reshape %{{.*}} {shape = array<i64: 3, 1, 2>} : (tensor<?x3x2xf32>) -> tensor<?x3x1x2xf32>
-// CHECK: kiln.mul %{{.*}}, %{{.*}} : (tensor<?x3x4x1xf32>, tensor<?x3x1x2xf32>) -> tensor<?x3x4x2xf32>
-// CHECK: kiln.reduce_sum %{{.*}} {axes = array<i64: 0, 1>} : (tensor<?x3x4x2xf32>) -> tensor<4x2xf32>
-func.func @dense_rank3(%x: tensor<?x3x4xf32>, %w: tensor<4x2xf32>) -> tensor<4x2xf32> {
-  %0 = kiln.matmul %x, %w : (tensor<?x3x4xf32>, tensor<4x2xf32>) -> tensor<?x3x2xf32>
-  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1, 2>} : (tensor<?x3x2xf32>) -> tensor<f32>
-  %g = kiln.grad %1 wrt %w : (tensor<f32>, tensor<4x2xf32>) -> tensor<4x2xf32>
-  return %g : tensor<4x2xf32>
+// Embedding: the table's gradient scatters dy's rows back to the rows the indices read; the
+// indices get none.
+// CHECK-LABEL: func.func @embedding
+// CHECK-NOT: kiln.grad
+// CHECK: %[[DT:.*]] = kiln.scatter_add %arg0, %{{.*}} : (tensor<?x3xf32>, tensor<?x3x4xf32>) -> tensor<10x4xf32>
+// CHECK: return %{{.*}}, %[[DT]]
+func.func @embedding(%ids: tensor<?x3xf32>, %t: tensor<10x4xf32>) -> (tensor<f32>, tensor<10x4xf32>) {
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf32>) -> tensor<?x3x4xf32>
+  %1 = kiln.square %0 : (tensor<?x3x4xf32>) -> tensor<?x3x4xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2>} : (tensor<?x3x4xf32>) -> tensor<f32>
+  %dt = kiln.grad %2 wrt %t : (tensor<f32>, tensor<10x4xf32>) -> tensor<10x4xf32>
+  return %2, %dt : tensor<f32>, tensor<10x4xf32>
+}
+
+// -----
+
+// A Dense layer on sequences: the kernel's gradient sums over the batch and the steps in one
+// kiln.matmul_grad_kernel.
+// CHECK-LABEL: func.func @dense_on_sequences
+// CHECK-NOT: kiln.grad
+// CHECK: %[[DW:.*]] = kiln.matmul_grad_kernel %arg0, %{{.*}} : (tensor<?x5x4xf32>, tensor<?x5x3xf32>) -> tensor<4x3xf32>
+// CHECK: return %{{.*}}, %[[DW]]
+func.func @dense_on_sequences(%x: tensor<?x5x4xf32>, %w: tensor<4x3xf32>) -> (tensor<f32>, tensor<4x3xf32>) {
+  %0 = kiln.matmul %x, %w : (tensor<?x5x4xf32>, tensor<4x3xf32>) -> tensor<?x5x3xf32>
+  %1 = kiln.square %0 : (tensor<?x5x3xf32>) -> tensor<?x5x3xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2>} : (tensor<?x5x3xf32>) -> tensor<f32>
+  %dw = kiln.grad %2 wrt %w : (tensor<f32>, tensor<4x3xf32>) -> tensor<4x3xf32>
+  return %2, %dw : tensor<f32>, tensor<4x3xf32>
 }

@@ -148,6 +148,20 @@ TEST_F(Predict, SharedDenseTwoInputsTwoOutputs) {
   EXPECT_THROW(model.predict(xa), Error); // two inputs, two outputs
 }
 
+// One tensor listed as two outputs: each output gets its own buffer (returning one value twice
+// used to crash bufferization's results-to-out-params).
+TEST_F(Predict, OneTensorAsTwoOutputs) {
+  auto a = Input({3});
+  auto y = Dense(2, {.activation = "tanh"})(a);
+  Model model(a, std::vector<Tensor>{y, y}[0]);
+  Model twice({a}, {y, y});
+  Array x = random({5, 3}, 9);
+  auto ys = twice.predict(std::vector<Array>{x});
+  ASSERT_EQ(ys.size(), 2u);
+  EXPECT_EQ(ys[0].data, ys[1].data);
+  EXPECT_EQ(ys[0].data, model.predict(x).data);
+}
+
 TEST_F(Predict, ActivationsMatchKerasFormulas) {
   struct Case {
     const char *name;

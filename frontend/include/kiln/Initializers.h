@@ -18,7 +18,8 @@ namespace kiln {
 /// Keras' exact random streams.
 struct Initializer {
   std::string name = "glorot_uniform";
-  /// random_normal: mean, stddev; random_uniform: minval, maxval; constant: value (in a).
+  /// random_normal: mean, stddev; random_uniform: minval, maxval; constant: value and
+  /// orthogonal: gain (in a).
   double a = 0.0, b = 0.0;
   std::optional<uint64_t> seed;
 
@@ -45,6 +46,8 @@ Initializer RandomNormal(double mean = 0.0, double stddev = 0.05,
                          std::optional<uint64_t> seed = {});
 Initializer RandomUniform(double minval = -0.05, double maxval = 0.05,
                           std::optional<uint64_t> seed = {});
+/// Keras' Orthogonal (the recurrent kernels' default): an orthogonal matrix times `gain`.
+Initializer Orthogonal(double gain = 1.0, std::optional<uint64_t> seed = {});
 Initializer Zeros();
 Initializer Ones();
 Initializer Constant(double value = 0.0);

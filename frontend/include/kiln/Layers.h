@@ -71,6 +71,10 @@ public:
   /// model whose trainable flags changed since compile).
   bool trainable() const;
   void set_trainable(bool trainable);
+  /// Every output of a call on `input`, in Keras' order: a recurrent layer with return_state
+  /// gives [output, state_h] (LSTM: [output, state_h, state_c]); other layers give one tensor.
+  /// (operator() refuses a layer with several outputs, so that no state is dropped silently.)
+  std::vector<Tensor> call_all(const Tensor &input) const;
   /// Keras' layer config ({"name": ..., "trainable": ..., "dtype": ..., "units": ...}), Keras 3
   /// spelling; kiln/Saving.h has the full nlohmann::json and layer_from_config.
   nlohmann::json get_config() const;
@@ -440,6 +444,92 @@ class Dot : public Layer {
 public:
   Dot(std::array<int64_t, 2> axes, DotOptions options = {});
   explicit Dot(int64_t axes, DotOptions options = {}) : Dot({axes, axes}, std::move(options)) {}
+};
+
+struct EmbeddingOptions {
+  Initializer embeddings_initializer = initializers::RandomUniform(-0.05, 0.05);
+  /// Keras' mask_zero. kiln does not propagate masks: true is refused (naming the layer).
+  bool mask_zero = false;
+  std::string name;
+};
+/// Keras' Embedding: row `x` of the (input_dim, output_dim) table `embeddings` for every
+/// integer-valued entry of a (batch, ...) input (given as floats, truncated toward zero, as
+/// Keras casts them). An index outside [0, input_dim) is refused by predict, fit and evaluate
+/// with an error naming the layer (compiled code clamps it).
+class Embedding : public Layer {
+public:
+  Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options = {});
+};
+
+/// The options of SimpleRNN, LSTM and GRU (each uses the ones its Keras class has).
+struct RecurrentOptions {
+  std::string activation = "tanh";
+  /// LSTM and GRU only (Keras 2.3+ / Keras 3 default: sigmoid).
+  std::string recurrent_activation = "sigmoid";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer recurrent_initializer = "orthogonal";
+  Initializer bias_initializer = "zeros";
+  /// LSTM only: the forget gate's bias starts at 1 (added to bias_initializer's values).
+  bool unit_forget_bias = true;
+  /// The whole sequence (batch, steps, units) instead of the last output (batch, units).
+  bool return_sequences = false;
+  /// Also return the last state(s): use Layer::call_all.
+  bool return_state = false;
+  /// Process the steps last to first (the returned sequence is in processing order).
+  bool go_backwards = false;
+  /// Accepted for compatibility; kiln always unrolls (sequence lengths are static).
+  bool unroll = false;
+  /// In training only: the fraction of the inputs (dropout) and of the state fed to the
+  /// recurrent kernel (recurrent_dropout) dropped, with one mask per sequence (Keras'
+  /// variational dropout; kiln's masks, not TensorFlow's random stream).
+  double dropout = 0.0, recurrent_dropout = 0.0;
+  /// Seeds the dropout masks (Keras 3's seed); unset: derived from the layer's name.
+  std::optional<uint64_t> seed;
+  /// GRU only: apply the reset gate after the recurrent matmul (Keras 2.x/3 default), with a
+  /// (2, 3 * units) bias (input and recurrent biases).
+  bool reset_after = true;
+  std::string name;
+};
+/// Keras' SimpleRNN over a (batch, steps, features) input: h = activation(x W + h U + b).
+/// Weights: kernel (features, units), recurrent_kernel (units, units), bias (units).
+class SimpleRNN : public Layer {
+public:
+  explicit SimpleRNN(int64_t units, RecurrentOptions options = {});
+};
+/// Keras' LSTM: gates i, f, c, o in that order along the last axis of kernel (features, 4u),
+/// recurrent_kernel (u, 4u) and bias (4u).
+class LSTM : public Layer {
+public:
+  explicit LSTM(int64_t units, RecurrentOptions options = {});
+};
+/// Keras' GRU: gates z, r, h along the last axis of kernel (features, 3u) and
+/// recurrent_kernel (u, 3u); bias (2, 3u) with reset_after, else (3u).
+class GRU : public Layer {
+public:
+  explicit GRU(int64_t units, RecurrentOptions options = {});
+};
+
+/// Applies `layer` (a new, unbuilt layer of one input and output) to every step of a
+/// (batch, steps, ...) input with one set of weights; its weights are the wrapper's
+/// ("time_distributed/kernel:0").
+class TimeDistributed : public Layer {
+public:
+  explicit TimeDistributed(const Layer &layer, NameOptions options = {});
+};
+
+struct BidirectionalOptions {
+  /// How the two directions' outputs combine: concat (last axis), sum, mul or ave.
+  std::string merge_mode = "concat";
+  std::string name;
+};
+/// Runs a new, unbuilt SimpleRNN / LSTM / GRU forward and a copy of it backward (go_backwards
+/// flipped; with return_sequences its outputs are put back in step order) and merges them.
+/// Weights: the forward layer's, then the backward one's ("bidirectional/forward_lstm/...").
+/// With return_state: [output, forward states..., backward states...].
+class Bidirectional : public Layer {
+public:
+  explicit Bidirectional(const Layer &layer, BidirectionalOptions options = {});
 };
 
 } // namespace layers

@@ -140,6 +140,9 @@ public:
   /// Whether a step must see the whole batch in one call (an activity regularizer's penalty
   /// sums over the batch's rows: the slices' row-weighted means would shrink it).
   virtual bool wholeBatchSteps() const { return false; }
+  /// Throws kiln::Error on input values the model cannot take (an Embedding's index out of
+  /// range), after the shapes were checked.
+  virtual void checkInputValues(const std::vector<Array> &xs) const {}
   virtual void checkDevice() {}
 
   virtual std::vector<Array> get_weights() const;
