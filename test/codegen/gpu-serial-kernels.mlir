@@ -32,3 +32,17 @@ func.func @bias_grad(%x: tensor<?x5x5x3xf32>, %b: tensor<3xf32>) -> tensor<3xf32
   %g = kiln.grad %l wrt %b : (tensor<f32>, tensor<3xf32>) -> tensor<3xf32>
   return %g : tensor<3xf32>
 }
+
+// Embedding's gradient is a scatter-add loop (scf.for, not a linalg op): after bufferization it
+// runs as a one-thread kernel, so the host never loads or stores device memory.
+// CHECK-LABEL: llvm.func @embedding_grad(
+// CHECK-NOT: llvm.load
+// CHECK-NOT: llvm.store
+// CHECK: llvm.return
+func.func @embedding_grad(%ids: tensor<?x3xf32>, %t: tensor<10x4xf32>) -> (tensor<f32>, tensor<10x4xf32>) {
+  %0 = kiln.gather %t, %ids : (tensor<10x4xf32>, tensor<?x3xf32>) -> tensor<?x3x4xf32>
+  %1 = kiln.square %0 : (tensor<?x3x4xf32>) -> tensor<?x3x4xf32>
+  %2 = kiln.reduce_sum %1 {axes = array<i64: 0, 1, 2>} : (tensor<?x3x4xf32>) -> tensor<f32>
+  %dt = kiln.grad %2 wrt %t : (tensor<f32>, tensor<10x4xf32>) -> tensor<10x4xf32>
+  return %2, %dt : tensor<f32>, tensor<10x4xf32>
+}
