@@ -567,6 +567,9 @@ int compileTrainer(const CompileArgs &a) {
   for (llvm::StringRef lib : llvm::split(KILN_TRAINER_SYSTEM_LIBS, ';'))
     if (!lib.empty())
       libraries.push_back(lib.str());
+  for (llvm::StringRef flag : llvm::split(KILN_TRAINER_LINK_FLAGS, ';'))
+    if (!flag.empty())
+      libraries.push_back(flag.str());
   if (mlir::failed(linkTrainerExecutable(a.cc, *object, *wrappers, parts.description,
                                          parts.data, libraries, a.output, err))) {
     llvm::errs() << "kilnc: error: " << err << "\n";
