@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Seed CNN on the GPU: kiln against PyTorch (eager) and JAX (jit), interleaved.
+"""Seed CNN on the GPU: kiln against PyTorch (eager, torch.compile) and JAX (jit), interleaved.
 
 Training: one optimizer step (Adam 1e-3, categorical crossentropy) per batch on random 28x28x1
 images with one-hot labels, at each --train-batches size; predict: one forward pass per batch at
@@ -21,7 +21,10 @@ import sys
 import time
 
 
-def torch_peer():
+def torch_peer(compile_mode=None):
+    """PyTorch eager, or with torch.compile(mode=compile_mode) ("default", "reduce-overhead")
+    on the model (forward and backward; the Adam step stays eager, fused by torch itself).
+    Compiled models are kept per batch size, so compiling happens in the first warm-up."""
     import torch
     import torch.nn.functional as F
 
@@ -38,12 +41,22 @@ def torch_peer():
             x = F.max_pool2d(torch.relu(self.c2(x)), 2)
             return self.d2(torch.relu(self.d1(torch.flatten(x, 1))))
 
+    cache = {}
+
+    def compiled(model):
+        if compile_mode is None:
+            return model
+        return torch.compile(model, mode=None if compile_mode == "default" else compile_mode)
+
     def train(batch, iters, warmup=5):
-        torch.manual_seed(0)
-        model = SeedCnn().cuda()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
-        x = torch.rand(batch, 1, 28, 28, device="cuda")
-        y = torch.randint(0, 10, (batch,), device="cuda")
+        if ("train", batch) not in cache:
+            torch.manual_seed(0)
+            model = SeedCnn().cuda()
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+            x = torch.rand(batch, 1, 28, 28, device="cuda")
+            y = torch.randint(0, 10, (batch,), device="cuda")
+            cache[("train", batch)] = (compiled(model), opt, x, y)
+        model, opt, x, y = cache[("train", batch)]
         times = []
         for i in range(warmup + iters):
             torch.cuda.synchronize()
@@ -57,9 +70,12 @@ def torch_peer():
         return times
 
     def predict(batch, iters, warmup=5):
-        torch.manual_seed(0)
-        model = SeedCnn().cuda().eval()
-        x = torch.rand(batch, 1, 28, 28, device="cuda")
+        if ("predict", batch) not in cache:
+            torch.manual_seed(0)
+            model = SeedCnn().cuda().eval()
+            x = torch.rand(batch, 1, 28, 28, device="cuda")
+            cache[("predict", batch)] = (compiled(model), x)
+        model, x = cache[("predict", batch)]
         times = []
         with torch.no_grad():
             for i in range(warmup + iters):
@@ -154,10 +170,16 @@ def main():
     ap.add_argument("--predict-batches", default="1,256,4096")
     ap.add_argument("--kiln-train", help="command with {batch} and {iters}; prints ms= lines")
     ap.add_argument("--kiln-predict", help="command with {batch} and {iters}; prints ms= lines")
+    ap.add_argument("--torch-compile", default="",
+                    help="torch.compile modes to add as peers, e.g. default,reduce-overhead")
     ap.add_argument("--json")
     a = ap.parse_args()
     peers = {}
-    for name, make in (("torch", torch_peer), ("jax", jax_peer)):
+    makers = [("torch", torch_peer)]
+    for mode in (m for m in a.torch_compile.split(",") if m):
+        makers.append((f"torch.compile({mode})", lambda mode=mode: torch_peer(mode)))
+    makers.append(("jax", jax_peer))
+    for name, make in makers:
         try:
             peers[name] = make()
         except Exception as e:  # a peer that is not installed is reported, not fatal

@@ -54,6 +54,34 @@ def KilnGpuHostBuffers : Pass<"kiln-gpu-host-buffers", "ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::memref::MemRefDialect"];
 }
 
+def KilnGpuAsyncChain : Pass<"kiln-gpu-async-chain", "ModuleOp"> {
+  let summary = "One stream per call: every GPU op of a function joins one async chain";
+  let description = [{
+    Runs after kernel outlining. In each function with one block, every allocation, copy,
+    free and kernel launch becomes async and depends on the one before it, so that a call
+    runs on one stream (created by the first `gpu.wait async`) with no host synchronization
+    between its operations; the chain is waited for before the function returns, and before
+    any host operation with memory effects (a call), after which a new chain starts. The
+    `gpu.wait` pairs that `kiln-gpu-host-buffers` puts around each allocation and copy go
+    away.
+
+    ```mlir
+    %0 = gpu.wait async
+    %m, %t = gpu.alloc async [%0] () : memref<16xf32>
+    gpu.wait [%t]
+    gpu.launch_func @k::@k blocks in (...) threads in (...) args(...)
+    // becomes
+    %0 = gpu.wait async
+    %m, %t = gpu.alloc async [%0] () : memref<16xf32>
+    %1 = gpu.launch_func async [%t] @k::@k blocks in (...) threads in (...) args(...)
+    ...
+    gpu.wait [%n]
+    return
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def KilnGpuSplitReductions : Pass<"kiln-gpu-split-reductions", "func::FuncOp"> {
   let summary = "Turn reduction loops of narrow reductions into parallel loops of partial sums";
   let description = [{

@@ -32,6 +32,7 @@ namespace mlir::kiln {
 #define GEN_PASS_DEF_KILNGPUMARKOUTPUTS
 #define GEN_PASS_DEF_KILNGPUMAPLOOPS
 #define GEN_PASS_DEF_KILNGPUHOSTBUFFERS
+#define GEN_PASS_DEF_KILNGPUASYNCCHAIN
 #include "codegen/GpuPasses.h.inc"
 #define GEN_PASS_REGISTRATION
 #include "codegen/GpuPasses.h.inc"
@@ -216,6 +217,89 @@ struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
   }
 };
 
+struct KilnGpuAsyncChain : impl::KilnGpuAsyncChainBase<KilnGpuAsyncChain> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal() || !func.getBody().hasOneBlock())
+        continue;
+      // A GPU op under host control flow (not expected after kiln-gpu-serial-kernels) keeps
+      // its own synchronization: such a function is left as it is.
+      bool nested = false;
+      func.walk([&](Operation *op) {
+        if (isa<gpu::GPUDialect>(op->getDialect()) && op->getParentOp() != func &&
+            !op->getParentOfType<gpu::LaunchOp>())
+          nested = true;
+      });
+      if (!nested && failed(chain(func)))
+        return signalPassFailure();
+    }
+  }
+
+  LogicalResult chain(func::FuncOp func) {
+    IRRewriter b(&getContext());
+    auto tokenType = gpu::AsyncTokenType::get(&getContext());
+    Value current; // the last op of the open chain; null when none is open
+    auto open = [&](Operation *before) {
+      b.setInsertionPoint(before);
+      current = gpu::WaitOp::create(b, before->getLoc(), tokenType, {}).getAsyncToken();
+    };
+    auto close = [&](Operation *before) {
+      if (!current)
+        return;
+      b.setInsertionPoint(before);
+      gpu::WaitOp::create(b, before->getLoc(), Type(), {current});
+      current = nullptr;
+    };
+    for (Operation &op : llvm::make_early_inc_range(func.getBody().front())) {
+      if (auto wait = dyn_cast<gpu::WaitOp>(op)) {
+        // The chain orders everything: a new stream joins it, a host wait goes away.
+        if (Value token = wait.getAsyncToken()) {
+          if (!current)
+            open(wait);
+          token.replaceAllUsesWith(current);
+        }
+        b.eraseOp(wait);
+        continue;
+      }
+      if (auto async = dyn_cast<gpu::AsyncOpInterface>(op)) {
+        OperandRange deps = async.getAsyncDependencies();
+        if (deps.size() > 1)
+          return op.emitOpError("kiln-gpu-async-chain: more than one async dependency");
+        if (!current)
+          open(&op);
+        if (!async.getAsyncToken()) {
+          auto launch = dyn_cast<gpu::LaunchFuncOp>(op);
+          if (!launch) { // a synchronous copy or allocation: it waits for the chain
+            close(&op);
+            continue;
+          }
+          b.setInsertionPoint(launch);
+          std::optional<gpu::KernelDim3> cluster;
+          if (launch.hasClusterSize())
+            cluster = launch.getClusterSizeOperandValues();
+          auto made = gpu::LaunchFuncOp::create(
+              b, launch.getLoc(), launch.getKernelAttr(), launch.getGridSizeOperandValues(),
+              launch.getBlockSizeOperandValues(), launch.getDynamicSharedMemorySize(),
+              launch.getKernelOperands(), tokenType, ValueRange{current}, cluster);
+          b.eraseOp(launch);
+          current = made.getAsyncToken();
+          continue;
+        }
+        if (deps.empty())
+          async.addAsyncDependency(current);
+        else
+          op.setOperand(deps.getBeginOperandIndex(), current);
+        current = async.getAsyncToken();
+        continue;
+      }
+      // Returns, calls and other host ops that may touch memory wait for the chain.
+      if (op.hasTrait<OpTrait::IsTerminator>() || !isMemoryEffectFree(&op))
+        close(&op);
+    }
+    return success();
+  }
+};
+
 /// memref.copy as linalg.copy, so that it becomes a kernel like every other loop nest.
 struct GpuCopyToLinalgPass : PassWrapper<GpuCopyToLinalgPass, OperationPass<func::FuncOp>> {
   MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(GpuCopyToLinalgPass)
@@ -365,6 +449,8 @@ void buildLinalgToGpuPipeline(OpPassManager &pm, const PipelineOptions &options)
   pm.addPass(createCSEPass());
   // Each gpu.launch becomes a gpu.func in its own gpu.module, launched by gpu.launch_func.
   pm.addPass(createGpuKernelOutliningPass());
+  // One stream per call, no host synchronization between its operations.
+  pm.addPass(createKilnGpuAsyncChain());
 
   GpuNVVMAttachTargetOptions target;
   target.chip = options.gpuChip;

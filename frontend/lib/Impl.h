@@ -186,6 +186,9 @@ struct ModelImpl : FitModel {
     return false;
   }
   void checkDevice() override;
+  void keepResident(const std::vector<std::pair<void *, size_t>> &buffers) override;
+  void syncResident() override;
+  void clearResident() override;
   std::vector<Array> get_weights() const override;
   void set_weights(const std::vector<Array> &weights) override;
   void save(const std::string &path) const override;

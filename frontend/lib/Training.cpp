@@ -73,6 +73,25 @@ std::vector<std::pair<std::string, Shape>> ModelImpl::outputSpecs() const {
 
 void ModelImpl::checkDevice() { checkGpu(name); }
 
+void ModelImpl::keepResident(const std::vector<std::pair<void *, size_t>> &buffers) {
+  for (const auto &[host, bytes] : buffers)
+    kiln_gpu_resident_add(host, bytes);
+}
+
+void ModelImpl::syncResident() {
+  if (!gpu)
+    return;
+  kiln_gpu_resident_sync();
+  checkGpu(name);
+}
+
+// Runs from ResidentScope's destructor, possibly while an exception unwinds: the failure stays
+// recorded for the next checkDevice().
+void ModelImpl::clearResident() {
+  if (gpu)
+    kiln_gpu_resident_clear();
+}
+
 namespace {
 /// A kiln::Model over this ModelImpl that does not own it (the callbacks' view of the model
 /// goes through the Model API, which does the checks and bookkeeping).

@@ -383,9 +383,11 @@ void mgpuStreamDestroy(void *stream) {
     check(cu.cuStreamDestroy((CUstream)stream), "cuStreamDestroy");
 }
 
+static void releaseStreamBlocks(void *stream);
+
 void mgpuStreamSynchronize(void *stream) {
-  if (ready())
-    check(cu.cuStreamSynchronize((CUstream)stream), "running the GPU kernels");
+  if (ready() && check(cu.cuStreamSynchronize((CUstream)stream), "running the GPU kernels"))
+    releaseStreamBlocks(stream);
 }
 
 void mgpuStreamWaitEvent(void *stream, void *event) {
@@ -422,14 +424,19 @@ void mgpuEventRecord(void *event, void *stream) {
  * A model's code allocates and frees the same buffer sizes on every call (inputs, weights,
  * intermediates), and cuMemAlloc/cuMemFree cost tens of microseconds each (cuMemFree also
  * synchronizes the device). Freed blocks are kept, by exact size, for the next allocation of
- * that size; up to KILN_GPU_CACHE_BYTES are kept. Reuse is safe because the generated code
- * waits for each launch and copy before it frees what they used. On an allocation failure the
- * cache is released and the allocation tried once more. */
+ * that size; up to KILN_GPU_CACHE_BYTES are kept. On an allocation failure the cache is
+ * released and the allocation tried once more.
+ *
+ * A call's operations run in order on one stream (kiln-gpu-async-chain), so a block is freed
+ * while kernels that use it may still be queued. Such a block remembers its stream: only that
+ * stream (whose later work runs after them) may take it again until the stream is
+ * synchronized, which makes it free for every stream. */
 
 #define KILN_GPU_CACHE_BYTES ((size_t)2 << 30)
 typedef struct CachedBlock {
   CUdeviceptr ptr;
   size_t bytes;
+  void *stream; /* the stream whose queued work may still use a freed block, or NULL */
   struct CachedBlock *next;
 } CachedBlock;
 static pthread_mutex_t cacheLock = PTHREAD_MUTEX_INITIALIZER;
@@ -452,7 +459,6 @@ static void releaseCache(void) {
 }
 
 void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
-  (void)stream;
   if (isHostShared) {
     fail(KILN_GPU_ERROR, "host-shared (managed) allocations are not supported");
     return NULL;
@@ -462,7 +468,7 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
   pthread_mutex_lock(&cacheLock);
   CachedBlock **link = &cacheFree, *b = NULL;
   for (; *link; link = &(*link)->next)
-    if ((*link)->bytes == bytes) {
+    if ((*link)->bytes == bytes && (!(*link)->stream || (*link)->stream == stream)) {
       b = *link;
       *link = b->next;
       cachedBytes -= b->bytes;
@@ -504,6 +510,7 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
     }
     b->ptr = p;
     b->bytes = (size_t)bytes;
+    b->stream = NULL;
   }
   pthread_mutex_lock(&cacheLock);
   b->next = cacheLive;
@@ -512,8 +519,16 @@ void *mgpuMemAlloc(uint64_t bytes, void *stream, int8_t isHostShared) {
   return (void *)(uintptr_t)b->ptr;
 }
 
+/* The stream's work is done: the blocks freed on it may go to any stream. */
+static void releaseStreamBlocks(void *stream) {
+  pthread_mutex_lock(&cacheLock);
+  for (CachedBlock *b = cacheFree; b; b = b->next)
+    if (b->stream == stream)
+      b->stream = NULL;
+  pthread_mutex_unlock(&cacheLock);
+}
+
 void mgpuMemFree(void *ptr, void *stream) {
-  (void)stream;
   if (!ptr || !ready())
     return;
   CUdeviceptr p = (CUdeviceptr)(uintptr_t)ptr;
@@ -527,6 +542,7 @@ void mgpuMemFree(void *ptr, void *stream) {
     }
   int keep = b && cachedBytes + b->bytes <= KILN_GPU_CACHE_BYTES;
   if (keep) {
+    b->stream = stream;
     b->next = cacheFree;
     cacheFree = b;
     cachedBytes += b->bytes;
@@ -538,11 +554,114 @@ void mgpuMemFree(void *ptr, void *stream) {
   }
 }
 
+/* ---- Resident buffers (kiln_gpu.h) ---------------------------------------------------------
+ * A short list: a model has tens of weights and slots. `deviceValid`: the mirror holds the
+ * buffer's contents; `deviceNewer`: the host copy is stale. Generated code copies whole
+ * arguments in and whole results out, so a copy matches an entry by its exact range. */
+
+typedef struct Resident {
+  char *host;
+  size_t bytes;
+  CUdeviceptr mirror;
+  int deviceValid, deviceNewer;
+  struct Resident *next;
+} Resident;
+static pthread_mutex_t residentLock = PTHREAD_MUTEX_INITIALIZER;
+static Resident *residents;
+
+static Resident *findResident(const void *host, size_t bytes) {
+  for (Resident *r = residents; r; r = r->next)
+    if (r->host == (const char *)host && r->bytes == bytes)
+      return r;
+  return NULL;
+}
+
+static int ensureMirror(Resident *r) {
+  if (r->mirror)
+    return 1;
+  CUresult e = cu.cuMemAlloc(&r->mirror, r->bytes);
+  if (e != 0) {
+    r->mirror = 0;
+    fail(KILN_GPU_ERROR, "cuMemAlloc of %llu bytes (a resident weight's device copy) failed: %s",
+         (unsigned long long)r->bytes, errorName(e));
+    return 0;
+  }
+  return 1;
+}
+
+int kiln_gpu_resident_add(void *host, unsigned long long bytes) {
+  if (!host || !bytes || !ready())
+    return kiln_gpu_status();
+  pthread_mutex_lock(&residentLock);
+  if (!findResident(host, (size_t)bytes)) {
+    Resident *r = calloc(1, sizeof *r);
+    if (r) {
+      r->host = host;
+      r->bytes = (size_t)bytes;
+      r->next = residents;
+      residents = r;
+    }
+  }
+  pthread_mutex_unlock(&residentLock);
+  return kiln_gpu_status();
+}
+
+int kiln_gpu_resident_sync(void) {
+  if (!ready())
+    return kiln_gpu_status();
+  pthread_mutex_lock(&residentLock);
+  for (Resident *r = residents; r; r = r->next) {
+    if (r->deviceNewer &&
+        !check(cu.cuMemcpyAsync((CUdeviceptr)(uintptr_t)r->host, r->mirror, r->bytes, NULL),
+               "copying a resident weight back to the host"))
+      break;
+    r->deviceNewer = 0;
+    r->deviceValid = 0;
+  }
+  check(cu.cuStreamSynchronize(NULL), "copying resident weights back to the host");
+  pthread_mutex_unlock(&residentLock);
+  return kiln_gpu_status();
+}
+
+int kiln_gpu_resident_clear(void) {
+  kiln_gpu_resident_sync();
+  pthread_mutex_lock(&residentLock);
+  Resident *r = residents;
+  residents = NULL;
+  pthread_mutex_unlock(&residentLock);
+  while (r) {
+    Resident *next = r->next;
+    if (r->mirror && initStatus == KILN_GPU_OK)
+      cu.cuMemFree(r->mirror);
+    free(r);
+    r = next;
+  }
+  return kiln_gpu_status();
+}
+
 void mgpuMemcpy(void *dst, void *src, size_t bytes, void *stream) {
-  if (bytes && ready())
-    check(cu.cuMemcpyAsync((CUdeviceptr)(uintptr_t)dst, (CUdeviceptr)(uintptr_t)src, bytes,
-                           (CUstream)stream),
-          "cuMemcpyAsync");
+  if (!bytes || !ready())
+    return;
+  CUdeviceptr d = (CUdeviceptr)(uintptr_t)dst, s = (CUdeviceptr)(uintptr_t)src;
+  if (residents) {
+    pthread_mutex_lock(&residentLock);
+    Resident *r;
+    if ((r = findResident(src, bytes))) { /* an argument in: from its mirror */
+      if (ensureMirror(r) && !r->deviceValid &&
+          check(cu.cuMemcpyAsync(r->mirror, s, bytes, (CUstream)stream),
+                "uploading a resident weight"))
+        r->deviceValid = 1;
+      s = r->mirror;
+    } else if ((r = findResident(dst, bytes))) { /* a result out: into its mirror */
+      if (ensureMirror(r))
+        r->deviceValid = r->deviceNewer = 1;
+      d = r->mirror;
+    }
+    pthread_mutex_unlock(&residentLock);
+    if (!d || !s)
+      return;
+  }
+  check(cu.cuMemcpyAsync(d, s, bytes, (CUstream)stream), "cuMemcpyAsync");
 }
 
 void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream) {

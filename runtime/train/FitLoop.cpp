@@ -267,6 +267,39 @@ struct StepResult {
 };
 
 /// One batch: @eval_step, or (train) @grad_step on slices of the rows in parallel threads,
+/// Keeps a GPU model's weights, slots and gradients on the device from step to step while it
+/// lives (fit, evaluate); the host copies are brought back when it ends.
+class ResidentScope {
+public:
+  explicit ResidentScope(FitModel &m) : m_(m.onGpu() ? &m : nullptr) {
+    if (m_)
+      ++m_->residentDepth;
+  }
+  ~ResidentScope() {
+    if (m_ && --m_->residentDepth == 0)
+      m_->clearResident();
+  }
+  ResidentScope(const ResidentScope &) = delete;
+  ResidentScope &operator=(const ResidentScope &) = delete;
+
+private:
+  FitModel *m_;
+};
+
+/// Host buffers the next GPU call may keep resident.
+void keepResident(FitModel &m, std::initializer_list<const std::vector<Array> *> groups,
+                  const std::vector<Weight *> &weights = {}) {
+  if (m.residentDepth <= 0)
+    return;
+  std::vector<std::pair<void *, size_t>> buffers;
+  for (Weight *w : weights)
+    buffers.emplace_back(w->value.ptr(), w->value.size() * sizeof(float));
+  for (const std::vector<Array> *g : groups)
+    for (const Array &a : *g)
+      buffers.emplace_back(const_cast<float *>(a.ptr()), a.size() * sizeof(float));
+  m.keepResident(buffers);
+}
+
 /// the slices' gradients combined by their row counts, then @apply_step.
 StepResult runStep(FitModel &m, Training &t, bool train, const std::vector<Array> &xs,
                    const std::vector<Array> &ys, const Array &sw, int64_t rows,
@@ -319,6 +352,7 @@ StepResult runStep(FitModel &m, Training &t, bool train, const std::vector<Array
   };
 
   if (!train) {
+    keepResident(m, {}, weights);
     float loss = 0;
     slice(0, rows, loss, nullptr);
     if (m.onGpu())
@@ -341,6 +375,7 @@ StepResult runStep(FitModel &m, Training &t, bool train, const std::vector<Array
       for (Weight *w : trainW)
         grads[p].emplace_back(w->value.shape);
     }
+  keepResident(m, {&grads[0], &nextState}, weights);
   std::vector<float> losses(parts, 0.0f);
   std::vector<int64_t> bounds(parts + 1);
   for (int64_t p = 0; p <= parts; ++p)
@@ -440,6 +475,9 @@ StepResult runStep(FitModel &m, Training &t, bool train, const std::vector<Array
     d.emplace_back(a.ptr(), a.shape);
   for (Array &a : newSlots)
     d.emplace_back(a.ptr(), a.shape);
+  keepResident(m, {&newW, &newSlots});
+  for (auto &s : t.slots)
+    keepResident(m, {&s});
   callPacked(t.applyStep, d, m.modelName(), "apply_step", rows);
   if (m.onGpu())
     m.checkDevice();
@@ -500,6 +538,23 @@ std::vector<std::shared_ptr<Callback>> withProgbar(std::vector<std::shared_ptr<C
 
 using NamedValues = std::vector<std::pair<std::string, double>>;
 
+/// Whether a callback may read or write the weights at a batch's end: any but kiln's own that
+/// only look at the logs. Resident weights are then brought back to the host before each
+/// batch's callbacks.
+bool touchesWeightsPerBatch(const std::vector<std::shared_ptr<Callback>> &callbacks) {
+  for (const auto &cb : callbacks) {
+    Callback *c = cb.get();
+    if (!dynamic_cast<callbacks::BaseLogger *>(c) && !dynamic_cast<callbacks::ProgbarLogger *>(c) &&
+        !dynamic_cast<callbacks::EarlyStopping *>(c) &&
+        !dynamic_cast<callbacks::ReduceLROnPlateau *>(c) &&
+        !dynamic_cast<callbacks::LearningRateScheduler *>(c) &&
+        !dynamic_cast<callbacks::CSVLogger *>(c) && !dynamic_cast<callbacks::TerminateOnNaN *>(c) &&
+        !dynamic_cast<NonFiniteLossError *>(c))
+      return true;
+  }
+  return false;
+}
+
 /// Runs a source's batches through @eval_step in order, calling the test hooks; returns the
 /// loss then the metrics, by name.
 NamedValues evaluateLoop(FitModel &m, Training &t, BatchSource &src,
@@ -518,6 +573,8 @@ NamedValues evaluateLoop(FitModel &m, Training &t, BatchSource &src,
         logs.emplace_back(name, result(ms, states[k++]));
       }
   };
+  ResidentScope resident(m);
+  bool syncPerBatch = m.onGpu() && touchesWeightsPerBatch(callbacks);
   Logs cbLogs;
   for (const auto &cb : callbacks)
     cb->on_test_begin(cbLogs);
@@ -538,6 +595,8 @@ NamedValues evaluateLoop(FitModel &m, Training &t, BatchSource &src,
         accumulate(ms, r.preds[o], b.y[o], b.rows, states[k++]);
     collect();
     cbLogs = Logs(logs.begin(), logs.end());
+    if (syncPerBatch)
+      m.syncResident();
     for (const auto &cb : callbacks)
       cb->on_test_batch_end(s, cbLogs);
   }
@@ -708,6 +767,10 @@ History fitLoop(Model *self, FitModel &m, BatchSource &src,
   }
 
   History history;
+  // Weights, slots and gradients stay on the GPU within an epoch; the host copies are brought
+  // back before the epoch's end callbacks (and each batch's when a callback may need them).
+  ResidentScope resident(m);
+  bool syncPerBatch = m.onGpu() && touchesWeightsPerBatch(cbs);
   m.stopTraining = false;
   Logs cbLogs;
   for (const auto &cb : cbs)
@@ -752,6 +815,8 @@ History fitLoop(Model *self, FitModel &m, BatchSource &src,
           accumulate(ms, r.preds[o], b.y[o], b.rows, states[k++]);
       collect();
       batchLogs = Logs(logs.begin(), logs.end());
+      if (syncPerBatch)
+        m.syncResident();
       for (const auto &cb : cbs)
         cb->on_train_batch_end(s, batchLogs);
     }
@@ -764,6 +829,8 @@ History fitLoop(Model *self, FitModel &m, BatchSource &src,
     if (src.endEpoch)
       src.endEpoch();
     cbLogs = Logs(logs.begin(), logs.end());
+    if (m.onGpu())
+      m.syncResident();
     for (const auto &cb : cbs)
       cb->on_epoch_end(epoch, cbLogs);
     // Keras' History comes after the user's callbacks: it records the logs as they left them

@@ -144,6 +144,16 @@ public:
   /// range), after the shapes were checked.
   virtual void checkInputValues(const std::vector<Array> &xs) const {}
   virtual void checkDevice() {}
+  /// GPU: keeps these host buffers' contents on the device between steps (weights, optimizer
+  /// slots, gradients); their host copies are stale until syncResident().
+  virtual void keepResident(const std::vector<std::pair<void *, size_t>> &buffers) {}
+  /// Copies what is newer on the device back to the host buffers, which are authoritative
+  /// again (the next step uploads them): before host code reads or writes the weights.
+  virtual void syncResident() {}
+  /// syncResident(), then forgets the resident buffers.
+  virtual void clearResident() {}
+  /// Open ResidentScopes: while positive, GPU steps keep the model's buffers resident.
+  int residentDepth = 0;
 
   virtual std::vector<Array> get_weights() const;
   virtual void set_weights(const std::vector<Array> &weights);

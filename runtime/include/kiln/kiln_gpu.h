@@ -45,6 +45,22 @@ int kiln_gpu_describe(char *buf, int size);
  * kiln_gpu_error_message() themselves. */
 void kiln_gpu_set_quiet(int quiet);
 
+/* Resident buffers: host buffers whose contents stay in device memory between calls (a
+ * model's weights and optimizer slots during fit). Once `host` (exactly `bytes` long) is
+ * registered, generated code that copies it in reads a device mirror instead (uploaded on the
+ * first use), and generated code that copies a result into it writes only the mirror: the
+ * host copy is stale until kiln_gpu_resident_sync(). Registering a buffer again does nothing.
+ * Returns kiln_gpu_status(). */
+int kiln_gpu_resident_add(void *host, unsigned long long bytes);
+
+/* Copies every mirror that is newer than its host buffer back to the host and makes the host
+ * copies authoritative again (the next use uploads them): call it before host code reads or
+ * writes the buffers. Returns kiln_gpu_status(). */
+int kiln_gpu_resident_sync(void);
+
+/* kiln_gpu_resident_sync(), then forgets every resident buffer and frees the mirrors. */
+int kiln_gpu_resident_clear(void);
+
 #ifdef __cplusplus
 }
 #endif
