@@ -96,6 +96,66 @@ TEST_P(FitGolden, FollowsTheOracle) {
   }
 }
 
+/// Max |got - want| over each weight against atol * max(1, max|want|).
+void expectWeightsNear(const std::vector<Array> &got, const std::vector<Array> &want,
+                       double atol, const std::string &what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].shape, want[i].shape) << what;
+    double scale = 1, worst = 0;
+    for (float v : want[i].data)
+      scale = std::max(scale, std::fabs(double(v)));
+    for (int64_t j = 0; j < got[i].size(); ++j)
+      worst = std::max(worst, std::fabs(double(got[i].data[j]) - want[i].data[j]));
+    EXPECT_LE(worst, atol * scale) << what << ", weight " << i << ": max |kiln - keras| " << worst;
+  }
+}
+
+// The same run through fit() (shuffle off): its epoch logs and final weights follow the oracle
+// too. On the GPU fit keeps weights, slots and gradients on the device between steps; a
+// callback that reads the weights after every batch makes it bring them back each time, so
+// both ways are run: without callbacks, and with one that reads get_weights() at each batch's
+// end (the last read must be the final weights) and sets them back unchanged at an epoch's end
+// (the host copy is authoritative again after the callbacks).
+TEST_P(FitGolden, FitLoopFollowsTheOracle) {
+  fs::path dir = kDir / GetParam();
+  json c = json::parse(std::ifstream(dir / "case.json"));
+  const json &comp = c.at("compile");
+  Array x = loadNpy((dir / c.at("x").get<std::string>()).string());
+  Array y = loadNpy((dir / c.at("y").get<std::string>()).string());
+  double rtol = c.at("tolerance").at("loss_rtol"), atol = c.at("tolerance").at("weights_atol");
+  int64_t batch = c.at("fit").at("batch_size");
+  int epochs = c.at("fit").at("epochs");
+  std::vector<Array> final = golden::layerWeights(c, dir, "final_weights");
+  for (bool withCallback : {false, true}) {
+    SCOPED_TRACE(withCallback ? "fit with a per-batch callback" : "fit");
+    backend::clear_session();
+    Model model = golden::buildModel(c, dir, GetParam());
+    model.compile({.optimizer = optimizerOf(comp.at("optimizer")),
+                   .loss = comp.at("loss").get<std::string>(),
+                   .metrics = comp.value("metrics", std::vector<std::string>{}),
+                   .device = std::getenv("KILN_TEST_DEVICE") ? std::getenv("KILN_TEST_DEVICE")
+                                                             : "cpu"});
+    std::vector<Array> seen;
+    FitOptions options{.batch_size = batch, .epochs = epochs, .verbose = 0, .shuffle = false};
+    if (withCallback)
+      options.callbacks.push_back(std::make_shared<callbacks::LambdaCallback>(
+          callbacks::LambdaCallbackOptions{
+              .on_epoch_end = [&](int, Logs &) { model.set_weights(model.get_weights()); },
+              .on_train_batch_end = [&](int64_t, Logs &) { seen = model.get_weights(); }}));
+    History h = model.fit(x, y, options);
+    ASSERT_EQ(h.history.at("loss").size(), size_t(epochs));
+    for (int e = 0; e < epochs; ++e) {
+      double want = c.at("epoch_logs").at("loss")[e];
+      EXPECT_NEAR(h.history.at("loss")[e], want, rtol * std::max(1.0, std::fabs(want)))
+          << "epoch " << e + 1 << " loss";
+    }
+    expectWeightsNear(model.get_weights(), final, atol, "final weights");
+    if (withCallback)
+      expectWeightsNear(seen, final, atol, "weights read at the last batch's end");
+  }
+}
+
 std::vector<std::string> cases() {
   std::vector<std::string> names;
   for (const auto &e : fs::directory_iterator(kDir))
