@@ -284,8 +284,26 @@ LogicalResult embedModel(ModuleOp module, const AotModel &model) {
       pushMemref(LLVM::GEPOp::create(fb, loc, ptr, i8, blob, ArrayRef<LLVM::GEPArg>{at}),
                  w.shape, Value());
   } else {
-    for (auto [g, w] : llvm::zip_equal(globals, model.weights))
-      pushMemref(LLVM::AddressOfOp::create(fb, loc, g), w.shape, Value());
+    LLVM::LLVMFuncOp resident;
+    if (model.gpu) {
+      // The weights never change: the runtime keeps device copies after the first call.
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      resident = LLVM::LLVMFuncOp::create(
+          mb, loc, "kiln_gpu_resident_constant",
+          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b.getContext()), {i64, i64}));
+    }
+    for (auto [g, w] : llvm::zip_equal(globals, model.weights)) {
+      Value addr = LLVM::AddressOfOp::create(fb, loc, g);
+      if (resident) {
+        int64_t bytes = 4;
+        for (int64_t d : w.shape)
+          bytes *= d;
+        LLVM::CallOp::create(fb, loc, resident,
+                             ValueRange{LLVM::PtrToIntOp::create(fb, loc, i64, addr),
+                                        LLVM::ConstantOp::create(fb, loc, i64, bytes)});
+      }
+      pushMemref(addr, w.shape, Value());
+    }
   }
   for (const AotArray &out : model.outputs)
     pushMemref(wrapper.getArgument(argIndex++), out.shape, batch);

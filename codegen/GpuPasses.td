@@ -47,7 +47,10 @@ def KilnGpuHostBuffers : Pass<"kiln-gpu-host-buffers", "ModuleOp"> {
     `kiln.gpu.num_outputs` arguments) are copied back and the device buffers freed.
     `memref.alloc`/`memref.dealloc` outside kernels become `gpu.alloc`/`gpu.dealloc`. The
     operations are async with an explicit `gpu.wait`, the form `gpu-to-llvm` lowers
-    (mgpuStreamCreate, mgpuMemAlloc, mgpuMemcpy, mgpuStreamSynchronize).
+    (mgpuStreamCreate, mgpuMemAlloc, mgpuMemcpy, mgpuStreamSynchronize). Each constant
+    (`memref.get_global` of a static shape) is registered first with
+    `kiln_gpu_resident_constant(address, bytes)`, so that the runtime copies it from a device
+    mirror after the first call instead of from host memory.
 
     Fails on any memory access left outside a kernel: the host must not touch device memory.
   }];

@@ -106,7 +106,12 @@ bool touchesMemoryOnHost(Operation *op) {
   });
 }
 
+/// runtime/gpu/CudaRuntime.c: registers a constant's host address as a resident buffer.
+constexpr StringLiteral kResidentConstant = "kiln_gpu_resident_constant";
+
 struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
+  bool declareResidentConstant = false;
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())
@@ -123,6 +128,14 @@ struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
       }
       rewriteAllocations(func);
       copyHostBuffers(func);
+    }
+    ModuleOp module = getOperation();
+    if (declareResidentConstant && !module.lookupSymbol(kResidentConstant)) {
+      OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+      auto i64 = b.getI64Type();
+      auto decl = func::FuncOp::create(b, module.getLoc(), kResidentConstant,
+                                       b.getFunctionType({i64, i64}, {}));
+      decl.setPrivate();
     }
   }
 
@@ -174,6 +187,7 @@ struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
     for (Value arg : hosts) {
       if (isa<BlockArgument>(arg) && !isEntryPoint(func))
         continue;
+      bool constant = !isa<BlockArgument>(arg);
       auto type = dyn_cast<MemRefType>(arg.getType());
       if (!type)
         continue;
@@ -194,6 +208,17 @@ struct KilnGpuHostBuffers : impl::KilnGpuHostBuffersBase<KilnGpuHostBuffers> {
       Value done = dev.getAsyncToken();
       auto blockArg = dyn_cast<BlockArgument>(arg);
       bool isOutput = blockArg && blockArg.getArgNumber() >= numArgs - numOutputs;
+      if (constant && type.hasStaticShape()) {
+        // A constant never changes: the runtime keeps a device copy (kiln_gpu.h's resident
+        // buffers), so the copy below reads device memory after the first call.
+        auto addr = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, arg);
+        ours.insert(addr);
+        Value a64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), addr);
+        int64_t bytes = type.getNumElements() * type.getElementTypeBitWidth() / 8;
+        Value n = arith::ConstantIntOp::create(b, loc, b.getI64Type(), bytes);
+        func::CallOp::create(b, loc, kResidentConstant, TypeRange{}, ValueRange{a64, n});
+        declareResidentConstant = true;
+      }
       if (!isOutput) {
         auto copy = gpu::MemcpyOp::create(b, loc, token, {done}, dev.getMemref(), arg);
         ours.insert(copy);
@@ -292,7 +317,10 @@ struct KilnGpuAsyncChain : impl::KilnGpuAsyncChainBase<KilnGpuAsyncChain> {
         current = async.getAsyncToken();
         continue;
       }
-      // Returns, calls and other host ops that may touch memory wait for the chain.
+      // Returns, calls and other host ops that may touch memory wait for the chain (but not
+      // the registration of a constant, which touches no buffer).
+      if (auto call = dyn_cast<func::CallOp>(op); call && call.getCallee() == kResidentConstant)
+        continue;
       if (op.hasTrait<OpTrait::IsTerminator>() || !isMemoryEffectFree(&op))
         close(&op);
     }

@@ -118,12 +118,19 @@ FailureOr<std::unique_ptr<JitModule>> JitModule::create(ModuleOp module,
       KILN_GPU_SYMBOL(mgpuMemset32);
       KILN_GPU_SYMBOL(mgpuMemset16);
       KILN_GPU_SYMBOL(mgpuSetDefaultDevice);
+      KILN_GPU_SYMBOL(kiln_gpu_resident_constant);
 #undef KILN_GPU_SYMBOL
       return map;
     });
     jit->engine->initialize();
+    jit->gpu = true;
   }
   return jit;
+}
+
+JitModule::~JitModule() {
+  if (gpu)
+    kiln_gpu_resident_clear();
 }
 
 LogicalResult JitModule::call(StringRef name, ArrayRef<void *> args, std::string &err) {

@@ -34,8 +34,13 @@ public:
   /// its heap buffers, so leaving it early (longjmp) is sound.
   static uint64_t callGuarded(PackedFn fn, void **args);
 
+  /// A GPU module's constants may have device copies (kiln_gpu_resident_constant): they are
+  /// forgotten with it, since a later module may reuse their addresses.
+  ~JitModule();
+
 private:
   std::unique_ptr<ExecutionEngine> engine;
+  bool gpu = false;
 };
 
 } // namespace mlir::kiln

@@ -606,6 +606,12 @@ int kiln_gpu_resident_add(void *host, unsigned long long bytes) {
   return kiln_gpu_status();
 }
 
+/* Generated code (kiln-gpu-host-buffers) registers each constant it copies in; a constant
+ * never changes, so its mirror stays valid. */
+void kiln_gpu_resident_constant(unsigned long long host, unsigned long long bytes) {
+  kiln_gpu_resident_add((void *)(uintptr_t)host, bytes);
+}
+
 int kiln_gpu_resident_sync(void) {
   if (!ready())
     return kiln_gpu_status();

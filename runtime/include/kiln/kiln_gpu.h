@@ -58,8 +58,12 @@ int kiln_gpu_resident_add(void *host, unsigned long long bytes);
  * writes the buffers. Returns kiln_gpu_status(). */
 int kiln_gpu_resident_sync(void);
 
-/* kiln_gpu_resident_sync(), then forgets every resident buffer and frees the mirrors. */
+/* kiln_gpu_resident_sync(), then forgets every resident buffer and frees the mirrors. The JIT
+ * calls it when it frees a module, whose constants' addresses may be reused. */
 int kiln_gpu_resident_clear(void);
+
+/* Called by generated code for each constant it copies in (address, bytes as integers). */
+void kiln_gpu_resident_constant(unsigned long long host, unsigned long long bytes);
 
 #ifdef __cplusplus
 }
