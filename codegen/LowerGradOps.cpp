@@ -760,7 +760,7 @@ struct CompareLowering : OpConversionPattern<CompareOp> {
       return failure();
     auto pred = llvm::StringSwitch<std::optional<arith::CmpFPredicate>>(op.getPredicate())
                     .Case("eq", arith::CmpFPredicate::OEQ)
-                    .Case("ne", arith::CmpFPredicate::ONE)
+                    .Case("ne", arith::CmpFPredicate::UNE) // as C and NumPy: NaN != x
                     .Case("lt", arith::CmpFPredicate::OLT)
                     .Case("le", arith::CmpFPredicate::OLE)
                     .Case("gt", arith::CmpFPredicate::OGT)

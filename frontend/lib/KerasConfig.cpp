@@ -825,6 +825,8 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.name = name;
     return BatchNormalization(o);
   }
+  if (cls == "Masking")
+    return Masking(r.getDouble("mask_value", 0.0), {name});
   if (cls == "Embedding") {
     for (const char *k : {"embeddings_regularizer", "activity_regularizer",
                           "embeddings_constraint"})

@@ -296,6 +296,7 @@ struct DenseImpl : LayerImpl {
   }
   int64_t units;
   DenseOptions opts;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override {
     c["units"] = units;
     c["activation"] = opts.activation;
@@ -548,6 +549,7 @@ struct ActivationImpl : LayerImpl {
     checkActivation(this->name, this->activation);
   }
   std::string activation;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override { c["activation"] = activation; }
   Shape outputShape(const std::vector<Shape> &in) const override {
     if (activation == "softmax" && in[0].size() < 2)
@@ -568,6 +570,7 @@ struct DropoutImpl : LayerImpl {
   }
   double rate;
   DropoutOptions opts;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override {
     c["rate"] = rate;
     c["noise_shape"] = nullptr;
@@ -608,6 +611,12 @@ struct BatchNormImpl : LayerImpl {
       throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
   }
   BatchNormalizationOptions opts;
+  bool supportsMasking() const override { return true; }
+  void checkMasked(bool training) const override {
+    if (training && trainable)
+      throw error("cannot train on a masked input: Keras 3 computes the batch's moments over "
+                  "the unmasked steps, kiln does not (its inference on masked inputs is fine)");
+  }
 
   int64_t axisOf(size_t rank) const {
     int64_t a = opts.axis < 0 ? opts.axis + static_cast<int64_t>(rank) : opts.axis;
@@ -732,6 +741,12 @@ Shape sampleShape(mlir::Value v) {
   return s;
 }
 
+/// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
+mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
+  return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, shape), v,
+                                       b.getDenseI64ArrayAttr(llvm::ArrayRef(shape).drop_front()));
+}
+
 struct GlobalPoolImpl : LayerImpl {
   GlobalPoolImpl(bool max, int dims, GlobalPoolingOptions o)
       : LayerImpl(std::string(max ? "GlobalMaxPooling" : "GlobalAveragePooling") +
@@ -747,6 +762,33 @@ struct GlobalPoolImpl : LayerImpl {
   void getConfig(nlohmann::json &c) const override {
     c["data_format"] = opts.data_format;
     c["keepdims"] = opts.keepdims;
+  }
+  /// Keras 3's GlobalAveragePooling1D takes the mean over the unmasked steps (a sample with
+  /// every step masked gives 0 / 0, NaN, as there); its output has no mask.
+  bool supportsMasking() const override { return dims == 1 && !max; }
+  bool honoursMask() const override { return dims == 1 && !max; }
+  mlir::Value computeMask(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                          mlir::Value) const override {
+    return {};
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange,
+                                            mlir::Value, mlir::Value mask) const override {
+    using namespace mlir::kiln;
+    Shape xs = sampleShape(in[0]), ms = sampleShape(mask);
+    if (ms.size() != 2 || ms[1] != xs[1])
+      throw error("the Keras mask of its input has shape " + shapeString(ms) +
+                  "; it takes a (batch, steps) mask, here (None, " + std::to_string(xs[1]) +
+                  ")");
+    mlir::Value m = reshapeTo(b, loc, mask, {-1, xs[1], 1});
+    mlir::Value kept = MulOp::create(b, loc, in[0].getType(), in[0], m);
+    auto axis = b.getDenseI64ArrayAttr({1});
+    auto keep = b.getBoolAttr(opts.keepdims);
+    Shape count = opts.keepdims ? Shape{-1, 1, 1} : Shape{-1, 1};
+    mlir::Value sum = ReduceSumOp::create(b, loc, tensorType(b, outputShape({xs})), kept, axis,
+                                          keep);
+    mlir::Value n = ReduceSumOp::create(b, loc, tensorType(b, count), m, axis, keep);
+    return {DivOp::create(b, loc, sum.getType(), sum, n).getResult()};
   }
   Shape outputShape(const std::vector<Shape> &in) const override {
     checkRank(*this, in[0], dims + 2, dims == 2 ? "an NHWC" : "a (batch, steps, features)");
@@ -779,6 +821,7 @@ struct LayerNormImpl : LayerImpl {
       throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
   }
   LayerNormalizationOptions opts;
+  bool supportsMasking() const override { return true; }
 
   /// The normalized axes as non-negative indices, checked against an input of `rank`.
   std::vector<int64_t> axes(const Shape &in) const {
@@ -1138,11 +1181,6 @@ Weight &addRegularized(LayerImpl &l, const std::string &suffix, const Shape &sha
   return w;
 }
 
-/// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
-mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
-  return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, shape), v,
-                                       b.getDenseI64ArrayAttr(llvm::ArrayRef(shape).drop_front()));
-}
 
 void checkWindow2D(const LayerImpl &l, std::array<int64_t, 2> k, std::array<int64_t, 2> strides,
                    std::array<int64_t, 2> dilation, const std::string &padding) {
@@ -1584,9 +1622,6 @@ struct EmbeddingImpl : LayerImpl {
         outputDim(outputDim), opts(std::move(o)) {
     checkPositive(*this, "input_dim", inputDim);
     checkPositive(*this, "output_dim", outputDim);
-    if (opts.mask_zero)
-      throw error("mask_zero=True is not supported by kiln: it does not carry masks to the "
-                  "layers after the Embedding, which would then compute on the padding");
   }
   int64_t inputDim, outputDim;
   EmbeddingOptions opts;
@@ -1611,6 +1646,57 @@ struct EmbeddingImpl : LayerImpl {
                    mlir::ValueRange w) const override {
     return mlir::kiln::GatherOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
                                         w[0], in[0]);
+  }
+  /// mask_zero: the input's entries that are not 0 (Keras' ops.not_equal(inputs, 0)).
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value) const override {
+    if (!opts.mask_zero)
+      return {};
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value zero = mlir::kiln::ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, 0.0f));
+    return mlir::kiln::CompareOp::create(b, loc, in[0].getType(), in[0], zero,
+                                         b.getStringAttr("ne"));
+  }
+};
+
+/// Keras' Masking: a step whose features all equal mask_value is masked, and zeroed.
+struct MaskingImpl : LayerImpl {
+  MaskingImpl(double maskValue, std::string name)
+      : LayerImpl("Masking", stem(name, "masking")), maskValue(maskValue) {}
+  double maskValue;
+  bool supportsMasking() const override { return true; }
+  void getConfig(nlohmann::json &c) const override { c["mask_value"] = maskValue; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 2)
+      throw error("expected an input of rank 2 or more (batch included), got shape " +
+                  shapeString(in[0]));
+    return in[0];
+  }
+  /// 1 where some feature differs from mask_value (Keras: any(x != mask_value, axis=-1)).
+  mlir::Value kept(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, bool keepdims) const {
+    using namespace mlir::kiln;
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value v = ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(maskValue)));
+    mlir::Value differs = CompareOp::create(b, loc, x.getType(), x, v, b.getStringAttr("ne"));
+    Shape s = sampleShape(x);
+    if (keepdims)
+      s.back() = 1;
+    else
+      s.pop_back();
+    return ReduceMaxOp::create(b, loc, tensorType(b, s), differs,
+                               b.getDenseI64ArrayAttr({static_cast<int64_t>(s.size()) -
+                                                       (keepdims ? 1 : 0)}),
+                               b.getBoolAttr(keepdims));
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    return mlir::kiln::MulOp::create(b, loc, in[0].getType(), in[0], kept(b, loc, in[0], true));
+  }
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value) const override {
+    return kept(b, loc, in[0], false);
   }
 };
 
@@ -1639,6 +1725,10 @@ struct RecurrentImpl : LayerImpl {
   RecurrentOptions opts;
   /// Bidirectional's backward layer: a go_backwards sequence stacked back in input order.
   bool timeOrder = false;
+  /// Keras' zero_output_for_mask: a masked step's output is zeros instead of the previous
+  /// step's output. False for a plain layer (Keras 3's RNN default); Bidirectional forces it
+  /// to return_sequences on both directions, as Keras 3 does.
+  bool zeroOutputForMask = false;
 
   int64_t gates() const { return kind == Simple ? 1 : kind == Lstm ? 4 : 3; }
   bool resetAfter() const { return kind == Gru && opts.reset_after; }
@@ -1712,6 +1802,33 @@ struct RecurrentImpl : LayerImpl {
                            std::vector<mlir::Value> &) const override {
     return emitAll(b, loc, in, w, step)[0];
   }
+  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
+    return emitSteps(b, loc, in, w, step, {});
+  }
+
+  // Keras' masking: a masked step keeps the previous state (h, and c for LSTM); its output
+  // is the previous step's output, or zeros with zeroOutputForMask.
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return true; }
+  mlir::Value computeMask(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                          mlir::Value mask) const override {
+    return opts.return_sequences ? mask : mlir::Value();
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange w,
+                                            mlir::Value step, mlir::Value mask) const override {
+    return emitSteps(b, loc, in, w, step, mask);
+  }
+  /// Throws unless `mask` is the (batch, steps) mask of input `x`.
+  void checkMask(mlir::Value x, mlir::Value mask) const {
+    Shape xs = sampleShape(x), ms = sampleShape(mask);
+    if (ms.size() != 2 || ms[1] != xs[1])
+      throw error("the Keras mask of its input has shape " + shapeString(ms) +
+                  "; a recurrent layer takes a (batch, steps) mask, here (None, " +
+                  std::to_string(xs[1]) + ")");
+  }
 
   /// The seed of the input (`which` = "dropout") or recurrent mask, from the layer's name and
   /// the seed option: every layer (and each direction of a Bidirectional) draws its own masks.
@@ -1723,11 +1840,14 @@ struct RecurrentImpl : LayerImpl {
     return static_cast<int64_t>(h >> 1);
   }
 
-  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
-                                         mlir::ValueRange in, mlir::ValueRange w,
-                                         mlir::Value step) const override {
+  /// The unrolled steps; `mask` null: no mask.
+  llvm::SmallVector<mlir::Value> emitSteps(mlir::OpBuilder &b, mlir::Location loc,
+                                           mlir::ValueRange in, mlir::ValueRange w,
+                                           mlir::Value step, mlir::Value mask) const {
     using namespace mlir::kiln;
     mlir::Value x = in[0];
+    if (mask)
+      checkMask(x, mask);
     // Training: Keras' variational dropout, one mask per sequence for the inputs and one for
     // the state fed to the recurrent kernel. kiln.dropout's mask depends on (seed, step,
     // element index), so the same op on every step's (batch, features) slice drops the same
@@ -1796,6 +1916,7 @@ struct RecurrentImpl : LayerImpl {
     llvm::SmallVector<mlir::Value> outputs;
     for (int64_t k = 0; k < steps; ++k) {
       int64_t t = opts.go_backwards ? steps - 1 - k : k;
+      mlir::Value hPrev = h, cPrev = c;
       mlir::Value xt = SliceOp::create(b, loc, tensorType(b, {-1, 1, features}), x,
                                        b.getI64IntegerAttr(1), b.getI64IntegerAttr(t),
                                        b.getI64IntegerAttr(1));
@@ -1843,8 +1964,22 @@ struct RecurrentImpl : LayerImpl {
         mlir::Value next = mul(keep, hh);
         h = h ? add(mul(zg, h), next) : next;
       }
+      mlir::Value out = h;
+      if (mask) {
+        // m * new + (1 - m) * old with the step's (batch, 1) mask: a select that autodiff
+        // differentiates as products (the masked steps pass the old state's gradient on).
+        mlir::Value m = slice(mask, 1, t, 1);
+        mlir::Value notM = SubOp::create(b, loc, typeOf(m), one, m);
+        auto keep = [&](mlir::Value next, mlir::Value old) {
+          return old ? add(mul(next, m), mul(old, notM)) : mul(next, m);
+        };
+        h = keep(h, hPrev);
+        if (kind == Lstm)
+          c = keep(c, cPrev);
+        out = zeroOutputForMask ? mul(h, m) : h;
+      }
       if (opts.return_sequences)
-        outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), h,
+        outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), out,
                                             b.getDenseI64ArrayAttr({1, u})));
     }
     if (timeOrder && opts.go_backwards)
@@ -1888,6 +2023,16 @@ struct TimeDistributedImpl : LayerImpl {
                   "' is already built; give TimeDistributed a new layer");
   }
   std::shared_ptr<LayerImpl> inner;
+  /// Keras 3: the mask passes through. Keras hands each step's slice of it to a wrapped layer
+  /// that reads masks (a recurrent layer); kiln does not, and refuses that case.
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return inner->honoursMask(); }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                                            mlir::ValueRange, mlir::Value,
+                                            mlir::Value) const override {
+    throw error("cannot pass the Keras mask of its input on to the wrapped " +
+                inner->className + " (kiln's TimeDistributed does not slice masks)");
+  }
 
   /// The wrapped layer's input: the steps' axis removed.
   static Shape stepShape(const Shape &in) {
@@ -1984,6 +2129,7 @@ struct BidirectionalImpl : LayerImpl {
     backward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, bo);
     backward->timeOrder = true;
     forward->timeOrder = true;
+    forward->zeroOutputForMask = backward->zeroOutputForMask = fo.return_sequences;
   }
   std::string mergeMode, innerName;
   std::shared_ptr<RecurrentImpl> forward, backward;
@@ -2022,13 +2168,24 @@ struct BidirectionalImpl : LayerImpl {
                            std::vector<mlir::Value> &) const override {
     return emitAll(b, loc, in, w, step)[0];
   }
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return true; }
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value mask) const override {
+    return forward->computeMask(b, loc, in, mask);
+  }
   llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
                                          mlir::ValueRange in, mlir::ValueRange w,
                                          mlir::Value step) const override {
+    return emitMasked(b, loc, in, w, step, {});
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange w,
+                                            mlir::Value step, mlir::Value mask) const override {
     using namespace mlir::kiln;
     size_t half = w.size() / 2;
-    auto f = forward->emitAll(b, loc, in, w.take_front(half), step);
-    auto r = backward->emitAll(b, loc, in, w.drop_front(half), step);
+    auto f = forward->emitSteps(b, loc, in, w.take_front(half), step, mask);
+    auto r = backward->emitSteps(b, loc, in, w.drop_front(half), step, mask);
     mlir::Value y = f[0], yr = r[0];
     mlir::Value merged;
     if (mergeMode == "concat") {
@@ -2255,6 +2412,8 @@ Dot::Dot(std::array<int64_t, 2> axes, DotOptions options)
     : Layer(std::make_shared<DotImpl>(axes, std::move(options))) {}
 Embedding::Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options)
     : Layer(std::make_shared<EmbeddingImpl>(input_dim, output_dim, std::move(options))) {}
+Masking::Masking(double mask_value, NameOptions options)
+    : Layer(std::make_shared<MaskingImpl>(mask_value, options.name)) {}
 SimpleRNN::SimpleRNN(int64_t units, RecurrentOptions options)
     : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Simple, units, std::move(options))) {}
 LSTM::LSTM(int64_t units, RecurrentOptions options)

@@ -173,7 +173,10 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Dot(axes, {.normalize = c.value("normalize", false), .name = name});
   }
   if (cls == "Embedding")
-    return layers::Embedding(c.at("input_dim"), c.at("output_dim"), {.name = name});
+    return layers::Embedding(c.at("input_dim"), c.at("output_dim"),
+                             {.mask_zero = c.value("mask_zero", false), .name = name});
+  if (cls == "Masking")
+    return layers::Masking(c.value("mask_value", 0.0), {name});
   if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") {
     layers::RecurrentOptions o{.activation = act,
                                .recurrent_activation = c.value("recurrent_activation", "sigmoid"),

@@ -306,6 +306,51 @@ TEST_F(Train, GradientRecurrentAndEmbedding) {
   }
 }
 
+// Masked sequences (Embedding(mask_zero), Masking): each step's state is the select
+// m * new + (1 - m) * old, so a masked step passes the old state's gradient on and gives its
+// input none; all against finite differences.
+TEST_F(Train, GradientMaskedSequences) {
+  // Padding at the end, holes, a row of padding only.
+  Array ids({5, 4}, {0, 3, 3, 6, 1, 2, 0, 0, 4, 0, 6, 1, 0, 0, 0, 0, 6, 6, 5, 4});
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> LSTM(sequences) -> GRU(backwards) -> Dense");
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  LSTM(4, {.return_sequences = true}), GRU(3, {.go_backwards = true}),
+                  Dense(2)});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 41)});
+  }
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> Bidirectional(SimpleRNN, sequences) -> "
+                 "TimeDistributed(Dense) -> GRU(reset_after=False)");
+    backend::clear_session();
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  Bidirectional(SimpleRNN(3, {.return_sequences = true})),
+                  TimeDistributed(Dense(2, {.activation = "tanh"})),
+                  GRU(2, {.reset_after = false})});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 42)});
+  }
+  {
+    SCOPED_TRACE("Masking -> LSTM -> Dense");
+    backend::clear_session();
+    Array x = random({5, 4, 2}, 43);
+    for (int64_t i : {1, 6, 9, 14, 15}) // steps of zeros, masked
+      x.data[2 * i] = x.data[2 * i + 1] = 0;
+    Sequential m({Input({4, 2}), Masking(), LSTM(3), Dense(1)});
+    checkGradient(m, "mse", {x}, {random({5, 1}, 44)});
+  }
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> Dense(tanh) -> GlobalAveragePooling1D -> Dense");
+    backend::clear_session();
+    Array some({4, 4}, {0, 3, 3, 6, 1, 2, 0, 0, 4, 0, 6, 1, 6, 6, 5, 4});
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  Dense(3, {.activation = "tanh"}), GlobalAveragePooling1D(), Dense(2)});
+    checkGradient(m, "mse", {some}, {random({4, 2}, 45)});
+  }
+}
+
 // dropout / recurrent_dropout act in training only: predict ignores them, and a training step
 // (SGD with a learning rate of 1e-12, so the weights stay) sees a loss other than evaluate's, with new
 // masks at each step.

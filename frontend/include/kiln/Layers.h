@@ -448,7 +448,10 @@ public:
 
 struct EmbeddingOptions {
   Initializer embeddings_initializer = initializers::RandomUniform(-0.05, 0.05);
-  /// Keras' mask_zero. kiln does not propagate masks: true is refused (naming the layer).
+  /// Keras' mask_zero: index 0 is padding. The output carries a mask (the input's entries
+  /// that are not 0) that the layers after it pass on (Dense, Activation, Dropout,
+  /// TimeDistributed, the normalizations) to the layers that honour it: SimpleRNN, LSTM, GRU
+  /// and Bidirectional skip masked steps, GlobalAveragePooling1D averages the unmasked ones.
   bool mask_zero = false;
   std::string name;
 };
@@ -459,6 +462,13 @@ struct EmbeddingOptions {
 class Embedding : public Layer {
 public:
   Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options = {});
+};
+
+/// Keras' Masking over a (batch, steps, features) input: a step whose features all equal
+/// `mask_value` is masked (as Embedding's mask_zero masks index 0) and its features set to 0.
+class Masking : public Layer {
+public:
+  explicit Masking(double mask_value = 0.0, NameOptions options = {});
 };
 
 /// The options of SimpleRNN, LSTM and GRU (each uses the ones its Keras class has).
@@ -491,6 +501,10 @@ struct RecurrentOptions {
   bool reset_after = true;
   std::string name;
 };
+/// On a masked input (Embedding(mask_zero), Masking) a recurrent layer keeps its state over
+/// the masked steps; with return_sequences a masked step's output is the previous step's output
+/// (Keras 3's default, zero_output_for_mask=False; zeros inside a Bidirectional, which forces
+/// zero_output_for_mask to return_sequences) and the output carries the mask on.
 /// Keras' SimpleRNN over a (batch, steps, features) input: h = activation(x W + h U + b).
 /// Weights: kernel (features, units), recurrent_kernel (units, units), bias (units).
 class SimpleRNN : public Layer {
