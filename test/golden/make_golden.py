@@ -408,7 +408,7 @@ def out_shape(layer, in_shapes):
     if cls.startswith("Global"):
         dims = 2 if cls.endswith("2D") else 1
         return (*([1] * dims if c["keepdims"] else []), s[-1])
-    if cls == "LayerNormalization":
+    if cls in ("LayerNormalization", "Masking", "Dropout", "Activation"):
         return s
     if cls in ("ZeroPadding2D", "Cropping2D"):
         (t, b), (l, r) = c["padding"] if cls == "ZeroPadding2D" else c["cropping"]
@@ -1156,6 +1156,166 @@ def bidirectional_case(name, seed, cls, merge_mode, **kw):
     return make
 
 
+# ---- masking (issue 6): Embedding(mask_zero) and Masking, carried to the recurrent layers
+def masked_embedding(name, input_dim, output_dim):
+    e = embedding(name, input_dim, output_dim)
+    e["config"]["mask_zero"] = True
+    return e
+
+
+def masking(name, mask_value=0.0):
+    c = _common(name)
+    c["mask_value"] = mask_value
+    return {"class_name": "Masking", "config": c}
+
+
+def dropout(name, rate):
+    c = _common(name)
+    c.update({"rate": rate, "noise_shape": None, "seed": None})
+    return {"class_name": "Dropout", "config": c}
+
+
+def padded_ids(g, n, steps, vocab):
+    """Token ids in [1, vocab) with 0s (padding) at the end, in the middle and at the start of
+    some rows; row 0 has none, row 1 is all padding."""
+    ids = g.rng.integers(1, vocab, size=(n, steps)).astype(np.float32)
+    ids[1, :] = 0
+    for i in range(2, n):
+        kind = i % 4
+        if kind == 0:                      # right padding
+            ids[i, steps - 1 - (i % (steps - 1)):] = 0
+        elif kind == 1:                    # holes in the middle
+            ids[i, 1 + i % (steps - 2)] = 0
+            ids[i, steps // 2] = 0
+        elif kind == 2:                    # left padding
+            ids[i, :1 + i % (steps - 2)] = 0
+        else:                              # both
+            ids[i, 0] = ids[i, steps - 1] = ids[i, steps // 2] = 0
+    return ids
+
+
+def zero_masked_steps(mask_of):
+    """Keras 3's Bidirectional forces zero_output_for_mask = return_sequences on its layers: a
+    masked step's output is zeros; tfjs-layers 4.22 repeats the previous step's output there."""
+    def fix(g, xs, ys):
+        m = mask_of(xs)
+        return ([np.where(m[:, :, None], y, np.float32(0)) for y in ys],
+                "tfjs-layers 4.22 outputs the previous step's output at masked steps of a "
+                "Bidirectional with return_sequences; Keras 3 forces zero_output_for_mask there, "
+                "so y is the oracle's output with the masked steps set to 0")
+    return fix
+
+
+def case_masked_lstm_sequences():
+    """Embedding(mask_zero) -> LSTM(return_sequences): a masked step keeps the state and
+    repeats the previous output (Keras 3's zero_output_for_mask=False, tfjs alike)."""
+    g = Graph("masked_lstm_sequences", 340, sequential=True)
+    t = g.input("input_1", (7,))
+    t = g.call(masked_embedding("embedding", 12, 4), t)
+    g.outputs = [g.call(recurrent("LSTM", "lstm", 5, return_sequences=True), t)]
+    return g, [padded_ids(g, 12, 7, 12)], {"no_keras_ref": True}
+
+
+def case_masked_gru_stack():
+    """Embedding(mask_zero) -> Dense(tanh) -> Dropout -> GRU(return_sequences, go_backwards)
+    -> SimpleRNN -> Dense: the mask passes through Dense, Dropout and the first GRU."""
+    g = Graph("masked_gru_stack", 341, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(masked_embedding("embedding", 10, 5), t)
+    t = g.call(dense("dense", 4, "tanh"), t)
+    t = g.call(dropout("dropout", 0.3), t)
+    t = g.call(recurrent("GRU", "gru", 4, return_sequences=True, go_backwards=True), t)
+    t = g.call(recurrent("SimpleRNN", "simple_rnn", 3), t)
+    g.outputs = [g.call(dense("dense_1", 2), t)]
+    return g, [padded_ids(g, 12, 6, 10)], {"no_keras_ref": True}
+
+
+def case_masked_simple_rnn_time_distributed():
+    """Embedding(mask_zero) -> SimpleRNN(return_sequences, relu) -> TimeDistributed(Dense) ->
+    GRU(reset_after=False): the mask goes on past the sequence output and TimeDistributed."""
+    g = Graph("masked_simple_rnn_time_distributed", 342, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(masked_embedding("embedding", 9, 3), t)
+    t = g.call(recurrent("SimpleRNN", "simple_rnn", 4, activation="relu",
+                         return_sequences=True), t)
+    t = g.call(time_distributed("time_distributed", dense("dense", 3, "tanh")), t)
+    g.outputs = [g.call(recurrent("GRU", "gru", 3, reset_after=False), t)]
+    return g, [padded_ids(g, 12, 6, 9)], {"no_keras_ref": True}
+
+
+def case_masked_bidirectional_lstm_sequences():
+    g = Graph("masked_bidirectional_lstm_sequences", 343, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(masked_embedding("embedding", 11, 4), t)
+    g.outputs = [g.call(bidirectional("bidirectional",
+                                      recurrent("LSTM", "lstm", 3, return_sequences=True)), t)]
+    return g, [padded_ids(g, 12, 6, 11)], {
+        "no_keras_ref": True, "oracle_fix": zero_masked_steps(lambda xs: xs[0] != 0)}
+
+
+def case_masked_bidirectional_gru_sum():
+    g = Graph("masked_bidirectional_gru_sum", 344, sequential=True)
+    t = g.input("input_1", (6,))
+    t = g.call(masked_embedding("embedding", 11, 4), t)
+    t = g.call(bidirectional("bidirectional", recurrent("GRU", "gru", 3), "sum"), t)
+    g.outputs = [g.call(dense("dense", 2), t)]
+    return g, [padded_ids(g, 12, 6, 11)], {"no_keras_ref": True}
+
+
+def case_masking_layer_lstm():
+    """Masking(mask_value=0.5) on float steps: steps whose features are all 0.5 are masked
+    (zeroed, and skipped by the LSTM)."""
+    g = Graph("masking_layer_lstm", 345, sequential=True)
+    t = g.input("input_1", (6, 3))
+    t = g.call(masking("masking", 0.5), t)
+    t = g.call(recurrent("LSTM", "lstm", 4, return_sequences=True), t)
+    t = g.call(recurrent("SimpleRNN", "simple_rnn", 3, go_backwards=True), t)
+    g.outputs = [g.call(dense("dense", 2), t)]
+    x = g.rng.uniform(-1.5, 1.5, size=(10, 6, 3)).astype(np.float32)
+    masked = padded_ids(g, 10, 6, 5) == 0
+    x[masked] = 0.5
+    x[3, 2, 1] = 0.5                      # one feature at the mask value: not masked
+    return g, [x], {"no_keras_ref": True}
+
+
+def masked_gap_ref(g, xs):
+    """Keras 3's GlobalAveragePooling1D on a masked input: sum(x * m) / sum(m) over the steps
+    (numpy float64; tfjs-layers 4.22's GlobalAveragePooling1D refuses masks)."""
+    ids = xs[0].astype(np.int64)
+    (e,) = g.weights["embedding"]
+    w, b = g.weights["dense"]
+    h = np.tanh(e.astype(np.float64)[ids] @ w.astype(np.float64) + b)
+    m = (ids != 0).astype(np.float64)[:, :, None]
+    pooled = (h * m).sum(axis=1) / m.sum(axis=1)
+    w2, b2 = g.weights["dense_1"]
+    return [pooled @ w2.astype(np.float64) + b2]
+
+
+def case_masked_global_average_pooling_1d():
+    g = Graph("masked_global_average_pooling_1d", 346, sequential=True)
+    t = g.input("input_1", (7,))
+    t = g.call(masked_embedding("embedding", 12, 5), t)
+    t = g.call(dense("dense", 4, "tanh"), t)
+    t = g.call(global_pool("GlobalAveragePooling1D", "global_average_pooling1d"), t)
+    g.outputs = [g.call(dense("dense_1", 3), t)]
+    ids = padded_ids(g, 12, 7, 12)
+    ids[1, 3] = 5                         # no all-padding row: Keras gives 0 / 0 there
+    return g, [ids], {"no_keras_ref": True, "numpy_ref": masked_gap_ref,
+                      "oracle_wrong": "tfjs-layers 4.22's GlobalAveragePooling1D does not "
+                                      "support masking"}
+
+
+MASK_CASES = {
+    "masked_lstm_sequences": case_masked_lstm_sequences,
+    "masked_gru_stack": case_masked_gru_stack,
+    "masked_simple_rnn_time_distributed": case_masked_simple_rnn_time_distributed,
+    "masked_bidirectional_lstm_sequences": case_masked_bidirectional_lstm_sequences,
+    "masked_bidirectional_gru_sum": case_masked_bidirectional_gru_sum,
+    "masking_layer_lstm": case_masking_layer_lstm,
+    "masked_global_average_pooling_1d": case_masked_global_average_pooling_1d,
+}
+
+
 CASES.update({
     "time_distributed": case_time_distributed,
     "bidirectional_lstm_concat_sequences": bidirectional_case(
@@ -1244,11 +1404,15 @@ def build(name, tools):
             info["oracle_note"] = ("tfjs-layers 4.22 ignores keepdims; its (batch, channels) "
                                    "output is reshaped to Keras' keepdims shape")
 
+        if oracle_ys is not None and "oracle_fix" in extra:
+            oracle_ys, info["oracle_note"] = extra["oracle_fix"](g, xs, oracle_ys)
         if oracle_ys is not None and extra.get("oracle_wrong"):
             d = [list(y.shape[1:]) for y in oracle_ys]
             oracle_ys, oracle_error = None, f"{extra['oracle_wrong']} (its output shapes: {d})"
         ref_ys, ref_error = None, None
         try:
+            if extra.get("no_keras_ref"):
+                raise RuntimeError("keras_ref.py has no masks (it would ignore mask_zero)")
             tools.keras_ref(case_dir, x_paths, os.path.join(tmp, "ref.npy"))
             ref_ys = [np.load(p) for p in multi_paths(os.path.join(tmp, "ref.npy"), n_out)]
         except RuntimeError as e:
@@ -1382,6 +1546,7 @@ def main():
 
 
 CASES.update(CONV_CASES)
+CASES.update(MASK_CASES)
 
 
 if __name__ == "__main__":
