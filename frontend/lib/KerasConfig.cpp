@@ -731,6 +731,29 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.name = name;
     return Dropout(rate, o);
   }
+  if (cls == "GaussianNoise" || cls == "GaussianDropout") {
+    const char *key = cls == "GaussianNoise" ? "stddev" : "rate";
+    if (!r.has(key))
+      throw r.error(cls + " config is missing '" + key + "'");
+    DropoutOptions o;
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    o.name = name;
+    if (cls == "GaussianNoise")
+      return GaussianNoise(r.getDouble(key, 0.0), o);
+    return GaussianDropout(r.getDouble(key, 0.0), o);
+  }
+  if (cls == "SpatialDropout2D") {
+    r.requireNull("noise_shape");
+    if (!r.has("rate"))
+      throw r.error("SpatialDropout2D config is missing 'rate'");
+    SpatialDropout2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    o.name = name;
+    return SpatialDropout2D(r.getDouble("rate", 0.0), o);
+  }
   if (cls == "Add")
     return Add({name});
   if (cls == "Multiply")

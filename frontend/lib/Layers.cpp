@@ -30,6 +30,14 @@ mlir::RankedTensorType tensorType(mlir::OpBuilder &b, const Shape &shape) {
   return mlir::RankedTensorType::get(dims, b.getF32Type());
 }
 
+/// The static shape of `v` with the batch as -1, as outputShape() takes it.
+Shape sampleShape(mlir::Value v) {
+  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+  Shape s(t.getShape().begin(), t.getShape().end());
+  s[0] = -1;
+  return s;
+}
+
 /// The output length of a window of `size` (dilated) moved by `stride` over `in` cells.
 int64_t windowOutput(int64_t in, int64_t size, int64_t stride, int64_t dilation,
                      const std::string &padding) {
@@ -602,6 +610,103 @@ struct DropoutImpl : LayerImpl {
   }
 };
 
+/// GaussianNoise, GaussianDropout and SpatialDropout2D: identity at inference; in training,
+/// noise from kiln.random_normal or a kiln.dropout mask, seeded as Dropout's.
+struct NoiseImpl : LayerImpl {
+  enum Kind { Additive, Multiplicative, Spatial };
+  static const char *classOf(Kind k) {
+    return k == Additive ? "GaussianNoise" : k == Multiplicative ? "GaussianDropout"
+                                                                  : "SpatialDropout2D";
+  }
+  static const char *baseOf(Kind k) {
+    return k == Additive ? "gaussian_noise" : k == Multiplicative ? "gaussian_dropout"
+                                                                   : "spatial_dropout2d";
+  }
+  NoiseImpl(Kind kind, double value, std::optional<uint64_t> seed, std::string dataFormat,
+            std::string name)
+      : LayerImpl(classOf(kind), stem(name, baseOf(kind))), kind(kind), value(value),
+        seedOption(seed), dataFormat(std::move(dataFormat)) {
+    if (kind == Additive && !(value >= 0.0 && std::isfinite(value)))
+      throw error("stddev must be a non-negative number, got " + std::to_string(value));
+    if (kind != Additive && !(value >= 0.0 && value < 1.0))
+      throw error("rate must be in [0, 1), got " + std::to_string(value));
+    if (kind == Spatial && this->dataFormat != "channels_last" &&
+        this->dataFormat != "channels_first")
+      throw error("data_format must be 'channels_last' or 'channels_first', got '" +
+                  this->dataFormat + "'");
+  }
+  Kind kind;
+  double value; // stddev or rate
+  std::optional<uint64_t> seedOption;
+  std::string dataFormat;
+  bool supportsMasking() const override { return true; }
+  void getConfig(nlohmann::json &c) const override {
+    c[kind == Additive ? "stddev" : "rate"] = value;
+    c["seed"] = seedOption ? nlohmann::json(*seedOption) : nlohmann::json(nullptr);
+    if (kind == Spatial) {
+      c["noise_shape"] = nullptr;
+      c["data_format"] = dataFormat;
+    }
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (kind == Spatial)
+      checkRank(*this, in[0], 4, dataFormat == "channels_last" ? "an NHWC" : "an NCHW");
+    return in[0];
+  }
+  mlir::Value emit(mlir::OpBuilder &, mlir::Location, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    return in[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    if (value == 0.0)
+      return x;
+    auto type = x.getType();
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto constant = [&](double v) -> mlir::Value {
+      return ConstantOp::create(b, loc, scalar,
+                                mlir::DenseElementsAttr::get(scalar, static_cast<float>(v)));
+    };
+    auto seedAttr = b.getI64IntegerAttr(seed());
+    if (kind == Spatial) {
+      // One kept-or-dropped draw per (sample, channel): kiln.dropout of ones shaped
+      // (batch, 1, 1, C) (NCHW: (batch, C, 1, 1)), broadcast over the rows and columns.
+      Shape s = sampleShape(x);
+      mlir::Value like = x;
+      for (int64_t axis : dataFormat == "channels_last" ? std::array<int64_t, 2>{1, 2}
+                                                         : std::array<int64_t, 2>{2, 3}) {
+        s[axis] = 1;
+        like = SliceOp::create(b, loc, tensorType(b, s), like, b.getI64IntegerAttr(axis),
+                               b.getI64IntegerAttr(0), b.getI64IntegerAttr(1));
+      }
+      mlir::Value ones = BroadcastLikeOp::create(b, loc, like.getType(), constant(1.0), like);
+      mlir::Value mask = DropoutOp::create(b, loc, ones.getType(), ones, step,
+                                           b.getF32FloatAttr(static_cast<float>(value)), seedAttr,
+                                           b.getBoolAttr(true));
+      return MulOp::create(b, loc, type, x, mask);
+    }
+    mlir::Value n = RandomNormalOp::create(b, loc, type, x, step, seedAttr);
+    if (kind == Additive) // Keras: x + normal(stddev)
+      return AddOp::create(b, loc, type, x, MulOp::create(b, loc, type, n, constant(value)));
+    // Keras: x * normal(mean 1, stddev sqrt(rate / (1 - rate)))
+    mlir::Value noise = MulOp::create(b, loc, type, n, constant(std::sqrt(value / (1 - value))));
+    noise = AddOp::create(b, loc, type, noise, constant(1.0));
+    return MulOp::create(b, loc, type, x, noise);
+  }
+  /// The layer's seed, or one derived from its name, as Dropout's.
+  int64_t seed() const {
+    if (seedOption)
+      return static_cast<int64_t>(*seedOption);
+    uint64_t h = 1469598103934665603ull; // FNV-1a
+    for (char c : name)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<int64_t>(h >> 1);
+  }
+};
+
 struct BatchNormImpl : LayerImpl {
   explicit BatchNormImpl(BatchNormalizationOptions o)
       : LayerImpl("BatchNormalization", stem(o.name, "batch_normalization")), opts(std::move(o)) {
@@ -733,13 +838,6 @@ struct BatchNormImpl : LayerImpl {
   }
 };
 
-/// The static shape of `v` with the batch as -1, as outputShape() takes it.
-Shape sampleShape(mlir::Value v) {
-  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
-  Shape s(t.getShape().begin(), t.getShape().end());
-  s[0] = -1;
-  return s;
-}
 
 /// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
 mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
@@ -2357,6 +2455,15 @@ Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
+GaussianNoise::GaussianNoise(double stddev, DropoutOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Additive, stddev, options.seed,
+                                        "channels_last", options.name)) {}
+GaussianDropout::GaussianDropout(double rate, DropoutOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Multiplicative, rate, options.seed,
+                                        "channels_last", options.name)) {}
+SpatialDropout2D::SpatialDropout2D(double rate, SpatialDropout2DOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Spatial, rate, options.seed,
+                                        options.data_format, options.name)) {}
 Add::Add(NameOptions options) : Layer(std::make_shared<MergeImpl>("Add", "add", options.name)) {}
 Multiply::Multiply(NameOptions options)
     : Layer(std::make_shared<MergeImpl>("Multiply", "multiply", options.name)) {}

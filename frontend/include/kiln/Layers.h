@@ -175,6 +175,32 @@ public:
   explicit Dropout(double rate, DropoutOptions options = {});
 };
 
+/// Keras' GaussianNoise: identity at inference; in training adds N(0, stddev^2) noise to every
+/// element (seeded like Dropout's mask: reproducible, a new draw each step).
+class GaussianNoise : public Layer {
+public:
+  explicit GaussianNoise(double stddev, DropoutOptions options = {});
+};
+/// Keras' GaussianDropout: identity at inference; in training multiplies every element by
+/// noise of mean 1 and standard deviation sqrt(rate / (1 - rate)).
+class GaussianDropout : public Layer {
+public:
+  explicit GaussianDropout(double rate, DropoutOptions options = {});
+};
+struct SpatialDropout2DOptions {
+  /// channels_last (NHWC) or channels_first (NCHW): which axis holds the channels.
+  std::string data_format = "channels_last";
+  std::optional<uint64_t> seed;
+  std::string name;
+};
+/// Keras' SpatialDropout2D: identity at inference; in training drops whole channels of a rank-4
+/// input (one draw per sample and channel, `rate` of them) and scales the others by
+/// 1 / (1 - rate).
+class SpatialDropout2D : public Layer {
+public:
+  explicit SpatialDropout2D(double rate, SpatialDropout2DOptions options = {});
+};
+
 struct BatchNormalizationOptions {
   int64_t axis = -1;
   double momentum = 0.99, epsilon = 1e-3;
