@@ -695,6 +695,45 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
       throw r.error("Conv2D config is missing 'kernel_size'");
     return Conv2D(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
   }
+  if (cls == "Conv3D") {
+    Conv3DOptions o;
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    auto triple = [&](const char *key, int64_t def) {
+      auto v = r.getInts(key, 3, {def, def, def});
+      return std::array<int64_t, 3>{v[0], v[1], v[2]};
+    };
+    o.strides = triple("strides", 1);
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = triple("dilation_rate", 1);
+    o.groups = r.getInt("groups", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv3D config is missing 'kernel_size'");
+    return Conv3D(r.getInt("filters"), triple("kernel_size", 1), o);
+  }
+  if (cls == "MaxPooling3D" || cls == "AveragePooling3D" || cls == "MaxPool3D" ||
+      cls == "AvgPool3D" || cls == "AveragePool3D") {
+    Pooling3DOptions o;
+    auto v = r.getInts("pool_size", 3, {2, 2, 2});
+    if (r.has("strides"))
+      o.strides = r.getInts("strides", 3, {});
+    o.padding = r.getString("padding", "valid");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    std::array<int64_t, 3> pool = {v[0], v[1], v[2]};
+    if (cls.starts_with("Max"))
+      return MaxPooling3D(pool, o);
+    return AveragePooling3D(pool, o);
+  }
   if (cls == "MaxPooling2D" || cls == "AveragePooling2D" || cls == "MaxPool2D" ||
       cls == "AvgPool2D" || cls == "AveragePool2D") {
     Pooling2DOptions o;

@@ -1714,6 +1714,247 @@ struct DotImpl : LayerImpl {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// 3-D layers (issue 6): Conv3D, MaxPooling3D, AveragePooling3D (channels_last). Each output
+// depth combines the 2-D op (kiln.conv2d, the 2-D pools) on the input's depth slices that its
+// window covers, unrolled over the (static) depth as the recurrent layers are over the steps:
+// a sum for Conv3D, a maximum or mean for the pools. Their gradients are those ops' rules.
+//===----------------------------------------------------------------------===//
+
+/// The (kernel depth, input depth) pairs of output depth `od` whose input depth is inside
+/// [0, depth): "same" padding (TensorFlow's: the odd slice after) adds zeros, which add
+/// nothing to a sum and are not counted by the pools.
+std::vector<std::pair<int64_t, int64_t>> depthWindow(int64_t od, int64_t depth, int64_t k,
+                                                     int64_t stride, int64_t dilation,
+                                                     const std::string &padding) {
+  int64_t before = 0;
+  if (padding == "same") {
+    int64_t out = (depth + stride - 1) / stride, span = (k - 1) * dilation + 1;
+    before = std::max<int64_t>((out - 1) * stride + span - depth, 0) / 2;
+  }
+  std::vector<std::pair<int64_t, int64_t>> w;
+  for (int64_t kd = 0; kd < k; ++kd) {
+    int64_t id = od * stride + kd * dilation - before;
+    if (id >= 0 && id < depth)
+      w.push_back({kd, id});
+  }
+  return w;
+}
+
+/// Input depth `d` of an NDHWC `x` as an NHWC tensor.
+mlir::Value depthSlice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t d) {
+  Shape s = sampleShape(x), one = s;
+  one[1] = 1;
+  mlir::Value v = x;
+  if (s[1] != 1)
+    v = mlir::kiln::SliceOp::create(b, loc, tensorType(b, one), x, b.getI64IntegerAttr(1),
+                                    b.getI64IntegerAttr(d), b.getI64IntegerAttr(1));
+  return reshapeTo(b, loc, v, {-1, s[2], s[3], s[4]});
+}
+
+/// NHWC results, one per output depth, stacked into NDHWC.
+mlir::Value stackDepths(mlir::OpBuilder &b, mlir::Location loc,
+                        llvm::ArrayRef<mlir::Value> depths) {
+  llvm::SmallVector<mlir::Value> parts;
+  Shape s = sampleShape(depths[0]);
+  for (mlir::Value v : depths)
+    parts.push_back(reshapeTo(b, loc, v, {-1, 1, s[1], s[2], s[3]}));
+  if (parts.size() == 1)
+    return parts[0];
+  return mlir::kiln::ConcatOp::create(
+      b, loc, tensorType(b, {-1, static_cast<int64_t>(parts.size()), s[1], s[2], s[3]}), parts,
+      b.getI64IntegerAttr(1));
+}
+
+/// The output (depth, rows, cols) of a 3-D window layer; throws when the input is too small.
+Shape window3DOutput(const LayerImpl &l, const Shape &in, std::array<int64_t, 3> k,
+                     std::array<int64_t, 3> strides, std::array<int64_t, 3> dilation,
+                     const std::string &padding, int64_t channels) {
+  checkRank(l, in, 5, "an NDHWC");
+  Shape out = {in[0], 0, 0, 0, channels};
+  for (int i = 0; i < 3; ++i) {
+    out[1 + i] = windowOutput(in[1 + i], k[i], strides[i], dilation[i], padding);
+    if (out[1 + i] <= 0)
+      throw l.error("input shape " + shapeString(in) + " is too small for a (" +
+                    std::to_string(k[0]) + ", " + std::to_string(k[1]) + ", " +
+                    std::to_string(k[2]) + ") window with padding '" + padding + "'");
+  }
+  return out;
+}
+
+struct Conv3DImpl : LayerImpl {
+  Conv3DImpl(int64_t filters, std::array<int64_t, 3> k, Conv3DOptions o)
+      : LayerImpl("Conv3D", stem(o.name, "conv3d")), filters(filters), kernel(k),
+        opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    bool strided = false, dilated = false;
+    for (int i = 0; i < 3; ++i) {
+      checkPositive(*this, "kernel_size", k[i]);
+      checkPositive(*this, "strides", opts.strides[i]);
+      checkPositive(*this, "dilation_rate", opts.dilation_rate[i]);
+      strided |= opts.strides[i] > 1;
+      dilated |= opts.dilation_rate[i] > 1;
+    }
+    if (strided && dilated)
+      throw error("strides > 1 are not compatible with dilation_rate > 1 (as in Keras)");
+    if (opts.groups != 1)
+      throw error("groups must be 1 for kiln's Conv3D, got " + std::to_string(opts.groups));
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  int64_t filters;
+  std::array<int64_t, 3> kernel;
+  Conv3DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["groups"] = opts.groups;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    return window3DOutput(*this, in[0], kernel, opts.strides, opts.dilation_rate, opts.padding,
+                          filters);
+  }
+  void build(const std::vector<Shape> &in) override {
+    addRegularized(*this, "kernel", {kernel[0], kernel[1], kernel[2], in[0][4], filters},
+                   opts.kernel_initializer, opts.kernel_regularizer, opts.kernel_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {filters}, opts.bias_initializer, opts.bias_regularizer,
+                     opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    int64_t kd = kernel[0], kh = kernel[1], kw = kernel[2], c = s[4];
+    // (kd, kh, kw, C, F) -> (kh, kd, kw, C, F), so that one kernel depth's (kh, kw, C, F)
+    // slice is a slice along axis 1 and a reshape that keeps dimension 0.
+    mlir::Value k = w[0];
+    if (kd > 1)
+      k = TransposeOp::create(b, loc, tensorType(b, {kh, kd, kw, c, filters}), k,
+                              b.getDenseI64ArrayAttr({1, 0, 2, 3, 4}));
+    std::vector<mlir::Value> kernels;
+    for (int64_t d = 0; d < kd; ++d) {
+      mlir::Value kv = k;
+      if (kd > 1)
+        kv = SliceOp::create(b, loc, tensorType(b, {kh, 1, kw, c, filters}), k,
+                             b.getI64IntegerAttr(1), b.getI64IntegerAttr(d),
+                             b.getI64IntegerAttr(1));
+      kernels.push_back(ReshapeOp::create(b, loc, tensorType(b, {kh, kw, c, filters}), kv,
+                                          b.getDenseI64ArrayAttr({kw, c, filters})));
+    }
+    std::map<int64_t, mlir::Value> slices;
+    Shape plane = {-1, out[2], out[3], filters};
+    llvm::SmallVector<mlir::Value> depths;
+    for (int64_t od = 0; od < out[1]; ++od) {
+      mlir::Value sum;
+      for (auto [d, id] : depthWindow(od, s[1], kd, opts.strides[0], opts.dilation_rate[0],
+                                      opts.padding)) {
+        if (!slices.count(id))
+          slices[id] = depthSlice(b, loc, in[0], id);
+        mlir::Value y = Conv2DOp::create(
+            b, loc, tensorType(b, plane), slices[id], kernels[d],
+            b.getDenseI64ArrayAttr({opts.strides[1], opts.strides[2]}),
+            b.getDenseI64ArrayAttr({opts.dilation_rate[1], opts.dilation_rate[2]}),
+            b.getStringAttr(opts.padding));
+        sum = sum ? AddOp::create(b, loc, y.getType(), sum, y).getResult() : y;
+      }
+      depths.push_back(sum);
+    }
+    return biasActivation(b, loc, stackDepths(b, loc, depths),
+                          opts.use_bias ? w[1] : mlir::Value(), opts.activation);
+  }
+};
+
+struct Pool3DImpl : LayerImpl {
+  Pool3DImpl(bool max, std::array<int64_t, 3> pool, Pooling3DOptions o)
+      : LayerImpl(max ? "MaxPooling3D" : "AveragePooling3D",
+                  stem(o.name, max ? "max_pooling3d" : "average_pooling3d")),
+        max(max), pool(pool), opts(std::move(o)) {
+    for (int i = 0; i < 3; ++i)
+      checkPositive(*this, "pool_size", pool[i]);
+    if (opts.strides.empty())
+      strides = pool;
+    else if (opts.strides.size() == 3)
+      strides = {opts.strides[0], opts.strides[1], opts.strides[2]};
+    else if (opts.strides.size() == 1)
+      strides = {opts.strides[0], opts.strides[0], opts.strides[0]};
+    else
+      throw error("strides must have 1 or 3 entries, got " +
+                  std::to_string(opts.strides.size()));
+    for (int i = 0; i < 3; ++i)
+      checkPositive(*this, "strides", strides[i]);
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  std::array<int64_t, 3> pool, strides;
+  Pooling3DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["pool_size"] = pool;
+    c["padding"] = opts.padding;
+    c["strides"] = strides;
+    c["data_format"] = opts.data_format;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    return window3DOutput(*this, in[0], pool, strides, {1, 1, 1}, opts.padding, in[0][4]);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    auto plane = tensorType(b, {-1, out[2], out[3], s[4]});
+    auto ps = b.getDenseI64ArrayAttr({pool[1], pool[2]});
+    auto ss = b.getDenseI64ArrayAttr({strides[1], strides[2]});
+    auto pad = b.getStringAttr(opts.padding);
+    std::map<int64_t, mlir::Value> pooled;
+    llvm::SmallVector<mlir::Value> depths;
+    for (int64_t od = 0; od < out[1]; ++od) {
+      auto window = depthWindow(od, s[1], pool[0], strides[0], 1, opts.padding);
+      mlir::Value acc;
+      for (auto [d, id] : window) {
+        (void)d;
+        if (!pooled.count(id)) {
+          mlir::Value x = depthSlice(b, loc, in[0], id);
+          pooled[id] = max ? mlir::Value(MaxPool2DOp::create(b, loc, plane, x, ps, ss, pad))
+                           : mlir::Value(AvgPool2DOp::create(b, loc, plane, x, ps, ss, pad));
+        }
+        mlir::Value p = pooled[id];
+        acc = !acc ? p
+              : max ? mlir::Value(MaximumOp::create(b, loc, plane, acc, p))
+                    : mlir::Value(AddOp::create(b, loc, plane, acc, p));
+      }
+      if (!max && window.size() > 1) {
+        // Each slice's mean counts the same rows and columns: the window's mean is the mean
+        // of the slices' means.
+        auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+        mlir::Value n = ConstantOp::create(
+            b, loc, scalar,
+            mlir::DenseElementsAttr::get(scalar, static_cast<float>(window.size())));
+        acc = DivOp::create(b, loc, plane, acc, n);
+      }
+      depths.push_back(acc);
+    }
+    return stackDepths(b, loc, depths);
+  }
+};
+
 struct EmbeddingImpl : LayerImpl {
   EmbeddingImpl(int64_t inputDim, int64_t outputDim, EmbeddingOptions o)
       : LayerImpl("Embedding", stem(o.name, "embedding")), inputDim(inputDim),
@@ -2517,6 +2758,12 @@ Conv2DTranspose::Conv2DTranspose(int64_t filters, std::array<int64_t, 2> kernel_
     : Layer(std::make_shared<Conv2DTransposeImpl>(filters, kernel_size, std::move(options))) {}
 Dot::Dot(std::array<int64_t, 2> axes, DotOptions options)
     : Layer(std::make_shared<DotImpl>(axes, std::move(options))) {}
+Conv3D::Conv3D(int64_t filters, std::array<int64_t, 3> kernel_size, Conv3DOptions options)
+    : Layer(std::make_shared<Conv3DImpl>(filters, kernel_size, std::move(options))) {}
+MaxPooling3D::MaxPooling3D(std::array<int64_t, 3> pool_size, Pooling3DOptions options)
+    : Layer(std::make_shared<Pool3DImpl>(true, pool_size, std::move(options))) {}
+AveragePooling3D::AveragePooling3D(std::array<int64_t, 3> pool_size, Pooling3DOptions options)
+    : Layer(std::make_shared<Pool3DImpl>(false, pool_size, std::move(options))) {}
 Embedding::Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options)
     : Layer(std::make_shared<EmbeddingImpl>(input_dim, output_dim, std::move(options))) {}
 Masking::Masking(double mask_value, NameOptions options)

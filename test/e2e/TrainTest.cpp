@@ -204,6 +204,28 @@ void checkBodies(const std::vector<BodyCase> &cases) {
   }
 }
 
+// Conv3D and the 3-D pools are unrolled over the depth into kiln.conv2d, the 2-D pools,
+// slices, sums and maxima: their gradients against finite differences.
+TEST_F(Train, GradientConv3DAndPools3D) {
+  checkBodies({{"Conv3D(valid, strides) -> MaxPooling3D", {4, 5, 4, 2},
+                [](Tensor t) {
+                  t = Conv3D(3, {2, 3, 2}, {.strides = {1, 2, 1}, .activation = "tanh"})(t);
+                  return MaxPooling3D({2, 2, 2}, {.padding = "same"})(t);
+                }},
+               {"Conv3D(same, strides 2) -> AveragePooling3D(same)", {5, 4, 5, 2},
+                [](Tensor t) {
+                  t = Conv3D(2, 3, {.strides = {2, 2, 2}, .padding = "same",
+                                    .activation = "tanh"})(t);
+                  return AveragePooling3D({2, 3, 2}, {.strides = {1, 1, 2}, .padding = "same"})(t);
+                }},
+               {"Conv3D(dilated, no bias) -> AveragePooling3D(valid)", {5, 5, 5, 1},
+                [](Tensor t) {
+                  t = Conv3D(2, {2, 2, 2}, {.dilation_rate = {2, 1, 2}, .use_bias = false,
+                                            .activation = "tanh"})(t);
+                  return AveragePooling3D({2, 2, 2}, {.strides = {1}})(t);
+                }}});
+}
+
 TEST_F(Train, GradientMerges) {
   checkBodies({{"multiply, subtract, average, maximum, minimum", {5}, [](Tensor t) {
                   Tensor a = Dense(4, {.activation = "tanh"})(t), b = Dense(4)(t),

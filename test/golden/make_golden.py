@@ -324,6 +324,8 @@ def weight_shapes(layer, in_shape):
     if cls == "Conv2DTranspose":
         kh, kw = c["kernel_size"]
         return [(kh, kw, c["filters"], in_shape[-1]), (c["filters"],)]
+    if cls == "Conv3D":
+        return [(*c["kernel_size"], in_shape[-1], c["filters"]), (c["filters"],)]
     if cls == "LayerNormalization":
         shape = tuple((None, *in_shape)[a] for a in ln_axes(c, len(in_shape) + 1))
         return [shape] * (int(c["scale"]) + int(c["center"]))
@@ -387,6 +389,12 @@ def out_shape(layer, in_shapes):
         d = c.get("dilation_rate", [1])[0]
         return (_window(s[0], k, c["strides"][0], d, c["padding"]),
                 c["filters"] if cls == "Conv1D" else s[-1])
+    if cls in ("Conv3D", "MaxPooling3D", "AveragePooling3D"):
+        k = c["kernel_size"] if cls == "Conv3D" else c["pool_size"]
+        dil = c.get("dilation_rate", [1, 1, 1])
+        dims = [_window(n, kk, ss, dd, c["padding"])
+                for n, kk, ss, dd in zip(s[:3], k, c["strides"], dil)]
+        return (*dims, c["filters"] if cls == "Conv3D" else s[-1])
     if cls == "Conv2DTranspose":
         dims = []
         for n, kk, ss, dd in zip(s[:2], c["kernel_size"], c["strides"], c["dilation_rate"]):
@@ -1305,6 +1313,70 @@ def case_masked_global_average_pooling_1d():
                                       "support masking"}
 
 
+# ---- 3-D layers (issue 6)
+def conv3d(name, filters, kernel, strides=(1, 1, 1), padding="valid", activation="linear"):
+    c = _common(name)
+    c.update({"filters": filters, "kernel_size": list(kernel), "strides": list(strides),
+              "padding": padding, "data_format": "channels_last", "dilation_rate": [1, 1, 1],
+              "groups": 1, "activation": activation, "use_bias": True, **_init_and_reg()})
+    return {"class_name": "Conv3D", "config": c}
+
+
+def pool3d(cls, name, pool, strides, padding="valid"):
+    c = _common(name)
+    c.update({"pool_size": list(pool), "padding": padding, "strides": list(strides),
+              "data_format": "channels_last"})
+    return {"class_name": cls, "config": c}
+
+
+def case_conv3d_valid_pool():
+    """Conv3D(valid, strides (1, 2, 1), relu) -> MaxPooling3D(2) -> Conv3D(1x1x1)."""
+    g = Graph("conv3d_valid_pool", 360, sequential=True)
+    t = g.input("input_1", (6, 9, 8, 2))
+    t = g.call(conv3d("conv3d", 3, (3, 2, 3), strides=(1, 2, 1), activation="relu"), t)
+    t = g.call(pool3d("MaxPooling3D", "max_pooling3d", (2, 2, 2), (2, 2, 2)), t)
+    g.outputs = [g.call(conv3d("conv3d_1", 2, (1, 1, 1)), t)]
+    x = g.rng.normal(size=(6, 6, 9, 8, 2)).astype(np.float32)
+    return g, [x], {"numpy_ref": torch_conv3d_valid_ref}
+
+
+def torch_conv3d_valid_ref(g, xs):
+    """conv3d_valid_pool in torch float64 (valid padding only: no TF 'same' rule needed)."""
+    import torch
+    import torch.nn.functional as F
+    a = torch.from_numpy(xs[0].astype(np.float64)).permute(0, 4, 1, 2, 3)
+    for layer in g.layers[1:]:
+        c = layer["config"]
+        if layer["class_name"] == "Conv3D":
+            k, b = (torch.from_numpy(w.astype(np.float64)) for w in g.weights[c["name"]])
+            a = F.conv3d(a, k.permute(4, 3, 0, 1, 2), b, stride=tuple(c["strides"]))
+            if c["activation"] == "relu":
+                a = torch.relu(a)
+        else:
+            a = F.max_pool3d(a, tuple(c["pool_size"]), tuple(c["strides"]))
+    return [a.permute(0, 2, 3, 4, 1).numpy()]
+
+
+def case_conv3d_same_stride2():
+    """Conv3D(same, strides 2, odd and even sizes) -> AveragePooling3D(same, strides (2, 1, 2)),
+    and MaxPooling3D(same) on the input, as two outputs."""
+    g = Graph("conv3d_same_stride2", 361, sequential=False)
+    x_in = g.input("input_1", (5, 6, 5, 3))
+    t = g.call(conv3d("conv3d", 4, (3, 3, 2), strides=(2, 2, 2), padding="same",
+                      activation="tanh"), x_in)
+    a = g.call(pool3d("AveragePooling3D", "average_pooling3d", (2, 3, 2), (2, 1, 2), "same"), t)
+    m = g.call(pool3d("MaxPooling3D", "max_pooling3d", (3, 2, 2), (2, 2, 1), "same"), x_in)
+    g.outputs = [a, m]
+    x = g.rng.normal(size=(6, 5, 6, 5, 3)).astype(np.float32)
+    return g, [x], {}
+
+
+CASES_3D = {
+    "conv3d_valid_pool": case_conv3d_valid_pool,
+    "conv3d_same_stride2": case_conv3d_same_stride2,
+}
+
+
 MASK_CASES = {
     "masked_lstm_sequences": case_masked_lstm_sequences,
     "masked_gru_stack": case_masked_gru_stack,
@@ -1547,6 +1619,7 @@ def main():
 
 CASES.update(CONV_CASES)
 CASES.update(MASK_CASES)
+CASES.update(CASES_3D)
 
 
 if __name__ == "__main__":

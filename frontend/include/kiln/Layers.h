@@ -472,6 +472,54 @@ public:
   explicit Dot(int64_t axes, DotOptions options = {}) : Dot({axes, axes}, std::move(options)) {}
 };
 
+//===----------------------------------------------------------------------===//
+// 3-D layers (issue 6): Conv3D and the 3-D pools over (batch, depth, rows, cols, channels).
+//===----------------------------------------------------------------------===//
+
+struct Conv3DOptions {
+  std::array<int64_t, 3> strides = {1, 1, 1};
+  std::string padding = "valid";
+  std::array<int64_t, 3> dilation_rate = {1, 1, 1};
+  /// Only 1 (kiln's Conv3D has no groups).
+  int64_t groups = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// 3-D convolution over an NDHWC input with a (kd, kh, kw, in, filters) kernel; each output
+/// depth is the sum over the kernel's depth of 2-D convolutions of input depth slices.
+class Conv3D : public Layer {
+public:
+  Conv3D(int64_t filters, std::array<int64_t, 3> kernel_size, Conv3DOptions options = {});
+  Conv3D(int64_t filters, int64_t kernel_size, Conv3DOptions options = {})
+      : Conv3D(filters, {kernel_size, kernel_size, kernel_size}, std::move(options)) {}
+};
+
+struct Pooling3DOptions {
+  /// Empty: the pool size, as in Keras; one entry: the same for every axis.
+  std::vector<int64_t> strides;
+  std::string padding = "valid";
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Max over (depth, rows, cols) windows of an NDHWC input.
+class MaxPooling3D : public Layer {
+public:
+  explicit MaxPooling3D(std::array<int64_t, 3> pool_size = {2, 2, 2},
+                        Pooling3DOptions options = {});
+};
+/// Mean over (depth, rows, cols) windows of an NDHWC input (padding not counted).
+class AveragePooling3D : public Layer {
+public:
+  explicit AveragePooling3D(std::array<int64_t, 3> pool_size = {2, 2, 2},
+                            Pooling3DOptions options = {});
+};
+
 struct EmbeddingOptions {
   Initializer embeddings_initializer = initializers::RandomUniform(-0.05, 0.05);
   /// Keras' mask_zero: index 0 is padding. The output carries a mask (the input's entries
