@@ -1358,15 +1358,24 @@ def torch_conv3d_valid_ref(g, xs):
 
 
 def case_conv3d_same_stride2():
-    """Conv3D(same, strides 2, odd and even sizes) -> AveragePooling3D(same, strides (2, 1, 2)),
-    and MaxPooling3D(same) on the input, as two outputs."""
-    g = Graph("conv3d_same_stride2", 361, sequential=False)
-    x_in = g.input("input_1", (5, 6, 5, 3))
+    """Conv3D(same, strides 2, odd and even sizes) -> AveragePooling3D(same, strides
+    (2, 1, 2))."""
+    g = Graph("conv3d_same_stride2", 361, sequential=True)
+    t = g.input("input_1", (5, 6, 5, 3))
     t = g.call(conv3d("conv3d", 4, (3, 3, 2), strides=(2, 2, 2), padding="same",
-                      activation="tanh"), x_in)
-    a = g.call(pool3d("AveragePooling3D", "average_pooling3d", (2, 3, 2), (2, 1, 2), "same"), t)
-    m = g.call(pool3d("MaxPooling3D", "max_pooling3d", (3, 2, 2), (2, 2, 1), "same"), x_in)
-    g.outputs = [a, m]
+                      activation="tanh"), t)
+    g.outputs = [g.call(pool3d("AveragePooling3D", "average_pooling3d", (2, 3, 2), (2, 1, 2),
+                               "same"), t)]
+    x = g.rng.normal(size=(6, 5, 6, 5, 3)).astype(np.float32)
+    return g, [x], {}
+
+
+def case_max_pool3d_same():
+    """MaxPooling3D(same, strides (2, 2, 1)): windows cut by the edges take the max of what
+    they cover."""
+    g = Graph("max_pool3d_same", 362, sequential=True)
+    t = g.input("input_1", (5, 6, 5, 3))
+    g.outputs = [g.call(pool3d("MaxPooling3D", "max_pooling3d", (3, 2, 2), (2, 2, 1), "same"), t)]
     x = g.rng.normal(size=(6, 5, 6, 5, 3)).astype(np.float32)
     return g, [x], {}
 
@@ -1374,6 +1383,7 @@ def case_conv3d_same_stride2():
 CASES_3D = {
     "conv3d_valid_pool": case_conv3d_valid_pool,
     "conv3d_same_stride2": case_conv3d_same_stride2,
+    "max_pool3d_same": case_max_pool3d_same,
 }
 
 
