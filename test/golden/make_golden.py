@@ -1214,6 +1214,90 @@ def zero_masked_steps(mask_of):
     return fix
 
 
+NP_ACT = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0), "linear": lambda z: z,
+          "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+
+
+def np_masked_rnn(layer, w, x, mask, zero_output=False):
+    """Keras 3's backend rnn with a mask, float64: a masked step keeps the states; its output
+    is the previous output (zeros with zero_output_for_mask). Returns (outputs in processing
+    order, last output)."""
+    cls, c = layer["class_name"], layer["config"]
+    act, ract = NP_ACT[c["activation"]], NP_ACT[c.get("recurrent_activation", "sigmoid")]
+    u = c["units"]
+    k, r = w[0], w[1]
+    b = w[2] if c["use_bias"] else np.zeros((2, r.shape[1]) if cls == "GRU" and c["reset_after"]
+                                            else r.shape[1])
+    n, steps = x.shape[0], x.shape[1]
+    h, cs, prev = np.zeros((n, u)), np.zeros((n, u)), np.zeros((n, u))
+    outs = []
+    order = range(steps - 1, -1, -1) if c["go_backwards"] else range(steps)
+    for t in order:
+        xt, m = x[:, t], mask[:, t:t + 1]
+        if cls == "SimpleRNN":
+            hn, cn = act(xt @ k + h @ r + b), cs
+        elif cls == "LSTM":
+            z = xt @ k + h @ r + b
+            cn = ract(z[:, u:2 * u]) * cs + ract(z[:, :u]) * act(z[:, 2 * u:3 * u])
+            hn = ract(z[:, 3 * u:]) * act(cn)
+        elif c["reset_after"]:
+            mx, mh = xt @ k + b[0], h @ r + b[1]
+            zg = ract(mx[:, :u] + mh[:, :u])
+            rg = ract(mx[:, u:2 * u] + mh[:, u:2 * u])
+            hn, cn = zg * h + (1 - zg) * act(mx[:, 2 * u:] + rg * mh[:, 2 * u:]), cs
+        else:
+            mx = xt @ k + b
+            zg = ract(mx[:, :u] + h @ r[:, :u])
+            rg = ract(mx[:, u:2 * u] + h @ r[:, u:2 * u])
+            hn, cn = zg * h + (1 - zg) * act(mx[:, 2 * u:] + (rg * h) @ r[:, 2 * u:]), cs
+        out = np.where(m > 0, hn, 0.0 if zero_output else prev)
+        h, cs = np.where(m > 0, hn, h), np.where(m > 0, cn, cs)
+        prev = out
+        outs.append(out)
+    return np.stack(outs, axis=1), prev
+
+
+def masked_keras_ref(g, xs):
+    """A Sequential chain of the masking cases in numpy float64 from Keras 3's rules: the mask
+    from Embedding(mask_zero) / Masking, passed on by Dense, Dropout and TimeDistributed,
+    honoured by the recurrent layers and Bidirectional (which forces zero_output_for_mask to
+    return_sequences)."""
+    a, mask = xs[0].astype(np.float64), None
+    for layer in g.layers[1:]:
+        cls, c = layer["class_name"], layer["config"]
+        w = [v.astype(np.float64) for v in g.weights.get(c["name"], [])]
+        if cls == "Embedding":
+            mask = (a != 0).astype(np.float64) if c["mask_zero"] else None
+            a = w[0][a.astype(np.int64)]
+        elif cls == "Masking":
+            mask = np.any(a != c["mask_value"], axis=-1).astype(np.float64)
+            a = a * mask[..., None]
+        elif cls in ("Dense", "TimeDistributed"):
+            d = c["layer"]["config"] if cls == "TimeDistributed" else c
+            a = NP_ACT[d["activation"]](a @ w[0] + w[1])
+        elif cls == "Dropout":
+            pass
+        elif cls in RECURRENT_GATES:
+            seq, last = np_masked_rnn(layer, w, a, mask)
+            a = seq if c["return_sequences"] else last
+            mask = mask if c["return_sequences"] else None
+        elif cls == "Bidirectional":
+            inner = c["layer"]
+            rs = inner["config"]["return_sequences"]
+            back = json_copy(inner)
+            back["config"]["go_backwards"] = not inner["config"]["go_backwards"]
+            half = len(w) // 2
+            fs, fl = np_masked_rnn(inner, w[:half], a, mask, zero_output=rs)
+            bs, bl = np_masked_rnn(back, w[half:], a, mask, zero_output=rs)
+            f, r = (fs, bs[:, ::-1]) if rs else (fl, bl)
+            a = {"concat": lambda: np.concatenate([f, r], -1), "sum": lambda: f + r,
+                 "ave": lambda: (f + r) / 2, "mul": lambda: f * r}[c["merge_mode"]]()
+            mask = mask if rs else None
+        else:
+            raise NotImplementedError(cls)
+    return [a]
+
+
 def case_masked_lstm_sequences():
     """Embedding(mask_zero) -> LSTM(return_sequences): a masked step keeps the state and
     repeats the previous output (Keras 3's zero_output_for_mask=False, tfjs alike)."""
@@ -1221,7 +1305,7 @@ def case_masked_lstm_sequences():
     t = g.input("input_1", (7,))
     t = g.call(masked_embedding("embedding", 12, 4), t)
     g.outputs = [g.call(recurrent("LSTM", "lstm", 5, return_sequences=True), t)]
-    return g, [padded_ids(g, 12, 7, 12)], {"no_keras_ref": True}
+    return g, [padded_ids(g, 12, 7, 12)], {"no_keras_ref": True, "numpy_ref": masked_keras_ref}
 
 
 def case_masked_gru_stack():
@@ -1235,7 +1319,7 @@ def case_masked_gru_stack():
     t = g.call(recurrent("GRU", "gru", 4, return_sequences=True, go_backwards=True), t)
     t = g.call(recurrent("SimpleRNN", "simple_rnn", 3), t)
     g.outputs = [g.call(dense("dense_1", 2), t)]
-    return g, [padded_ids(g, 12, 6, 10)], {"no_keras_ref": True}
+    return g, [padded_ids(g, 12, 6, 10)], {"no_keras_ref": True, "numpy_ref": masked_keras_ref}
 
 
 def case_masked_simple_rnn_time_distributed():
@@ -1248,7 +1332,7 @@ def case_masked_simple_rnn_time_distributed():
                          return_sequences=True), t)
     t = g.call(time_distributed("time_distributed", dense("dense", 3, "tanh")), t)
     g.outputs = [g.call(recurrent("GRU", "gru", 3, reset_after=False), t)]
-    return g, [padded_ids(g, 12, 6, 9)], {"no_keras_ref": True}
+    return g, [padded_ids(g, 12, 6, 9)], {"no_keras_ref": True, "numpy_ref": masked_keras_ref}
 
 
 def case_masked_bidirectional_lstm_sequences():
@@ -1258,7 +1342,7 @@ def case_masked_bidirectional_lstm_sequences():
     g.outputs = [g.call(bidirectional("bidirectional",
                                       recurrent("LSTM", "lstm", 3, return_sequences=True)), t)]
     return g, [padded_ids(g, 12, 6, 11)], {
-        "no_keras_ref": True, "oracle_fix": zero_masked_steps(lambda xs: xs[0] != 0)}
+        "no_keras_ref": True, "numpy_ref": masked_keras_ref, "oracle_fix": zero_masked_steps(lambda xs: xs[0] != 0)}
 
 
 def case_masked_bidirectional_gru_sum():
@@ -1267,7 +1351,7 @@ def case_masked_bidirectional_gru_sum():
     t = g.call(masked_embedding("embedding", 11, 4), t)
     t = g.call(bidirectional("bidirectional", recurrent("GRU", "gru", 3), "sum"), t)
     g.outputs = [g.call(dense("dense", 2), t)]
-    return g, [padded_ids(g, 12, 6, 11)], {"no_keras_ref": True}
+    return g, [padded_ids(g, 12, 6, 11)], {"no_keras_ref": True, "numpy_ref": masked_keras_ref}
 
 
 def case_masking_layer_lstm():
@@ -1283,7 +1367,7 @@ def case_masking_layer_lstm():
     masked = padded_ids(g, 10, 6, 5) == 0
     x[masked] = 0.5
     x[3, 2, 1] = 0.5                      # one feature at the mask value: not masked
-    return g, [x], {"no_keras_ref": True}
+    return g, [x], {"no_keras_ref": True, "numpy_ref": masked_keras_ref}
 
 
 def masked_gap_ref(g, xs):
