@@ -120,7 +120,9 @@ TEST_P(Golden, ConfigMatchesKeras) {
         worst = d;
     }
     EXPECT_LE(worst, c.atol * scale) << "output " << o;
-    RecordProperty("max_abs_diff_" + std::to_string(o), std::to_string(worst));
+    char diff[32];
+    std::snprintf(diff, sizeof diff, "%.3g", worst);
+    RecordProperty("max_abs_diff_" + std::to_string(o), diff);
   }
 }
 
