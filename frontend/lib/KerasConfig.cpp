@@ -926,6 +926,7 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.return_state = r.getBool("return_state", false);
     o.go_backwards = r.getBool("go_backwards", false);
     o.unroll = r.getBool("unroll", false);
+    o.zero_output_for_mask = r.getBool("zero_output_for_mask", false);
     o.dropout = r.getDouble("dropout", 0.0);
     o.recurrent_dropout = r.getDouble("recurrent_dropout", 0.0);
     if (r.has("seed"))

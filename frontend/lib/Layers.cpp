@@ -2050,6 +2050,7 @@ struct RecurrentImpl : LayerImpl {
   RecurrentImpl(Kind kind, int64_t units, RecurrentOptions o)
       : LayerImpl(classOf(kind), stem(o.name, baseOf(kind))), kind(kind), units(units),
         opts(std::move(o)) {
+    zeroOutputForMask = opts.zero_output_for_mask;
     checkPositive(*this, "units", units);
     for (double rate : {opts.dropout, opts.recurrent_dropout})
       if (!(rate >= 0.0 && rate < 1.0))
@@ -2064,9 +2065,9 @@ struct RecurrentImpl : LayerImpl {
   RecurrentOptions opts;
   /// Bidirectional's backward layer: a go_backwards sequence stacked back in input order.
   bool timeOrder = false;
-  /// Keras' zero_output_for_mask: a masked step's output is zeros instead of the previous
-  /// step's output. False for a plain layer (Keras 3's RNN default); Bidirectional forces it
-  /// to return_sequences on both directions, as Keras 3 does.
+  /// Keras' zero_output_for_mask in effect: the option (false by default, as in Keras 3), or
+  /// return_sequences inside a Bidirectional, which forces it on both directions as Keras 3
+  /// does.
   bool zeroOutputForMask = false;
 
   int64_t gates() const { return kind == Simple ? 1 : kind == Lstm ? 4 : 3; }
@@ -2099,6 +2100,8 @@ struct RecurrentImpl : LayerImpl {
     c["go_backwards"] = opts.go_backwards;
     c["stateful"] = false;
     c["unroll"] = opts.unroll;
+    if (opts.zero_output_for_mask) // as tf.keras 2 writes it: only when set
+      c["zero_output_for_mask"] = true;
     if (kind == Gru)
       c["reset_after"] = opts.reset_after;
   }
@@ -2469,6 +2472,8 @@ struct BidirectionalImpl : LayerImpl {
     backward->timeOrder = true;
     forward->timeOrder = true;
     forward->zeroOutputForMask = backward->zeroOutputForMask = fo.return_sequences;
+    // What Keras 3 writes for the wrapped layer; reading it back forces it again.
+    forward->opts.zero_output_for_mask = backward->opts.zero_output_for_mask = false;
   }
   std::string mergeMode, innerName;
   std::shared_ptr<RecurrentImpl> forward, backward;

@@ -306,6 +306,27 @@ TEST_F(Recurrent, MaskedStepsKeepTheState) {
   }
 }
 
+TEST_F(Recurrent, ZeroOutputForMaskOption) {
+  Sequential m({Input({4}), Embedding(6, 2, {.mask_zero = true}),
+                GRU(3, {.return_sequences = true, .zero_output_for_mask = true})});
+  Sequential plain({Input({4}), Embedding(6, 2, {.mask_zero = true}),
+                    GRU(3, {.return_sequences = true})});
+  plain.set_weights(m.get_weights());
+  Array x({1, 4}, {2, 0, 3, 0});
+  Array y = m.predict(x), yp = plain.predict(x);
+  for (int64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(y.data[3 + k], 0.0f);      // masked step 1: zeros
+    EXPECT_EQ(yp.data[3 + k], yp.data[k]); // Keras 3's default: step 0's output again
+    EXPECT_EQ(y.data[6 + k], yp.data[6 + k]);
+  }
+  json c = json::parse(m.to_json());
+  EXPECT_EQ(c["config"]["layers"][2]["config"]["zero_output_for_mask"], true);
+  EXPECT_FALSE(json::parse(plain.to_json())["config"]["layers"][2]["config"].contains(
+      "zero_output_for_mask"));
+  backend::clear_session();
+  EXPECT_EQ(model_from_json(m.to_json()).to_json(), m.to_json());
+}
+
 TEST_F(Recurrent, MaskingLayerAndMaskedAveragePooling) {
   // Masking(0.5): a step whose features are all 0.5 is skipped (and zeroed).
   Sequential m({Input({3, 2}), Masking(0.5), LSTM(3)});

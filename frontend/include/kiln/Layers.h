@@ -570,6 +570,9 @@ struct RecurrentOptions {
   double dropout = 0.0, recurrent_dropout = 0.0;
   /// Seeds the dropout masks (Keras 3's seed); unset: derived from the layer's name.
   std::optional<uint64_t> seed;
+  /// Keras' zero_output_for_mask: with return_sequences, a masked step's output is zeros
+  /// instead of the previous step's output (Bidirectional sets it to return_sequences).
+  bool zero_output_for_mask = false;
   /// GRU only: apply the reset gate after the recurrent matmul (Keras 2.x/3 default), with a
   /// (2, 3 * units) bias (input and recurrent biases).
   bool reset_after = true;
