@@ -760,7 +760,7 @@ struct CompareLowering : OpConversionPattern<CompareOp> {
       return failure();
     auto pred = llvm::StringSwitch<std::optional<arith::CmpFPredicate>>(op.getPredicate())
                     .Case("eq", arith::CmpFPredicate::OEQ)
-                    .Case("ne", arith::CmpFPredicate::ONE)
+                    .Case("ne", arith::CmpFPredicate::UNE) // as C and NumPy: NaN != x
                     .Case("lt", arith::CmpFPredicate::OLT)
                     .Case("le", arith::CmpFPredicate::OLE)
                     .Case("gt", arith::CmpFPredicate::OGT)
@@ -941,8 +941,9 @@ struct ScatterAddLowering : OpConversionPattern<ScatterAddOp> {
 //===----------------------------------------------------------------------===//
 
 /// Philox 4x32-10 (Salmon et al., as TensorFlow's stateless random ops use it) on a counter of
-/// four i32 and a key of two; returns the first output word.
-Value philox(OpBuilder &b, Location loc, std::array<Value, 4> ctr, std::array<Value, 2> key) {
+/// four i32 and a key of two; returns the four output words.
+std::array<Value, 4> philox4(OpBuilder &b, Location loc, std::array<Value, 4> ctr,
+                             std::array<Value, 2> key) {
   Type i32 = b.getI32Type();
   auto c = [&](uint32_t v) {
     return arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(static_cast<int32_t>(v)));
@@ -961,7 +962,60 @@ Value philox(OpBuilder &b, Location loc, std::array<Value, 4> ctr, std::array<Va
         b, loc, arith::XOrIOp::create(b, loc, p0.getHigh(), ctr[3]), key[1]);
     ctr = {n0, p1.getLow(), n2, p0.getLow()};
   }
-  return ctr[0];
+  return ctr;
+}
+
+/// The first output word of philox4.
+Value philox(OpBuilder &b, Location loc, std::array<Value, 4> ctr, std::array<Value, 2> key) {
+  return philox4(b, loc, ctr, key)[0];
+}
+
+/// A linalg.generic over `like`'s shape whose body gets the four Philox words of each element
+/// (counter: flat row-major index, step; key: seed) and yields `body`'s value.
+FailureOr<Value> philoxGeneric(ConversionPatternRewriter &rewriter, Operation *op, Value like,
+                               Value stepTensor, uint64_t seed,
+                               function_ref<Value(OpBuilder &, Location, Value x,
+                                                  std::array<Value, 4> bits)>
+                                   body) {
+  Location loc = op->getLoc();
+  auto type = cast<RankedTensorType>(like.getType());
+  int64_t rank = type.getRank();
+  for (int64_t d = 1; d < rank; ++d)
+    if (type.isDynamicDim(d))
+      return failure();
+  Value step = tensor::ExtractOp::create(rewriter, loc, stepTensor, ValueRange{});
+  Value out = emptyLike(rewriter, loc, type, like);
+  SmallVector<AffineMap> maps(2, rewriter.getMultiDimIdentityMap(rank));
+  auto generic = linalg::GenericOp::create(
+      rewriter, loc, TypeRange{type}, ValueRange{like}, ValueRange{out}, maps,
+      parallelIterators(rank), [&](OpBuilder &b, Location l, ValueRange args) {
+        Type i64 = b.getI64Type(), i32 = b.getI32Type();
+        Value flat = arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(0));
+        int64_t stride = 1;
+        for (int64_t d = rank - 1; d >= 0; --d) {
+          Value idx = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+          Value term = arith::MulIOp::create(
+              b, l, idx, arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(stride)));
+          flat = arith::AddIOp::create(b, l, flat, term);
+          if (d > 0)
+            stride *= type.getDimSize(d);
+        }
+        auto lo = [&](Value v) { return arith::TruncIOp::create(b, l, i32, v).getResult(); };
+        auto hi = [&](Value v) {
+          Value sh = arith::ShRUIOp::create(
+              b, l, v, arith::ConstantOp::create(b, l, i64, b.getI64IntegerAttr(32)));
+          return arith::TruncIOp::create(b, l, i32, sh).getResult();
+        };
+        auto k = [&](uint32_t v) {
+          return arith::ConstantOp::create(b, l, i32,
+                                           b.getI32IntegerAttr(static_cast<int32_t>(v)))
+              .getResult();
+        };
+        auto bits = philox4(b, l, {lo(flat), hi(flat), lo(step), hi(step)},
+                            {k(static_cast<uint32_t>(seed)), k(static_cast<uint32_t>(seed >> 32))});
+        linalg::YieldOp::create(b, l, body(b, l, args[0], bits));
+      });
+  return generic.getResult(0);
 }
 
 struct DropoutTrainingLowering : OpConversionPattern<DropoutOp> {
@@ -1031,12 +1085,46 @@ struct DropoutTrainingLowering : OpConversionPattern<DropoutOp> {
   }
 };
 
+/// Box-Muller on two Philox words: u1 in (0, 1] and u2 in [0, 1) from their top 24 bits,
+/// n = sqrt(-2 log u1) cos(2 pi u2).
+struct RandomNormalLowering : OpConversionPattern<RandomNormalOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(RandomNormalOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (failed(requireRanked(rewriter, op)))
+      return failure();
+    auto r = philoxGeneric(
+        rewriter, op, adaptor.getLike(), adaptor.getStep(), static_cast<uint64_t>(op.getSeed()),
+        [](OpBuilder &b, Location l, Value, std::array<Value, 4> bits) -> Value {
+          Type f32 = b.getF32Type(), i32 = b.getI32Type();
+          auto uniform = [&](Value w, double offset) {
+            Value top = arith::ShRUIOp::create(
+                b, l, w, arith::ConstantOp::create(b, l, i32, b.getI32IntegerAttr(8)));
+            Value f = arith::UIToFPOp::create(b, l, f32, top);
+            f = arith::AddFOp::create(b, l, f, fConst(b, l, f32, offset));
+            return arith::MulFOp::create(b, l, f, fConst(b, l, f32, 1.0 / 16777216.0))
+                .getResult();
+          };
+          Value u1 = uniform(bits[0], 1.0), u2 = uniform(bits[1], 0.0);
+          Value radius = math::SqrtOp::create(
+              b, l, arith::MulFOp::create(b, l, fConst(b, l, f32, -2.0),
+                                          math::LogOp::create(b, l, u1)));
+          Value angle = arith::MulFOp::create(b, l, u2, fConst(b, l, f32, 6.283185307179586));
+          return arith::MulFOp::create(b, l, radius, math::CosOp::create(b, l, angle));
+        });
+    if (failed(r))
+      return rewriter.notifyMatchFailure(op, "only the batch may be dynamic");
+    rewriter.replaceOp(op, *r);
+    return success();
+  }
+};
+
 } // namespace
 
 void populateKilnGradToLinalgPatterns(RewritePatternSet &patterns) {
   patterns.add<UnaryGradLowering, Conv2DGradInputLowering, Conv2DGradKernelLowering,
                Pool2DGradLowering, BroadcastLikeLowering, SliceLowering, CompareLowering,
-               OneHotLowering, DropoutTrainingLowering, ScatterAddLowering,
+               OneHotLowering, DropoutTrainingLowering, RandomNormalLowering, ScatterAddLowering,
                MatmulGradKernelLowering>(
       patterns.getContext());
 }

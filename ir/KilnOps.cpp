@@ -123,6 +123,14 @@ KILN_UNARY(HardSigmoidOp)
 KILN_UNARY(GeluOp)
 KILN_UNARY(DropoutOp)
 
+LogicalResult RandomNormalOp::inferReturnTypes(MLIRContext *, std::optional<Location>,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &inferred) {
+  inferred.push_back(adaptor.getLike().getType());
+  return success();
+}
+KILN_COMPATIBLE(RandomNormalOp)
+
 LogicalResult SoftmaxOp::inferReturnTypes(MLIRContext *, std::optional<Location> loc,
                                           Adaptor adaptor, SmallVectorImpl<Type> &inferred) {
   auto type = cast<TensorType>(adaptor.getInput().getType());

@@ -312,6 +312,26 @@ def Kiln_DropoutOp : Kiln_InferredOp<"dropout"> {
   let hasVerifier = 1;
 }
 
+def Kiln_RandomNormalOp : Kiln_InferredOp<"random_normal"> {
+  let summary = "standard normal samples shaped like a tensor (training-time noise)";
+  let description = [{
+    One sample of N(0, 1) per element of `like`, whose values are not read: the counter-based
+    RNG of `kiln.dropout` (Philox 4x32-10 keyed by `seed`, counting over the element's flat
+    index and the `step` operand, the `@train_step` iteration) through the Box-Muller
+    transform, so a run is reproducible. Keras' GaussianNoise adds it (scaled) in training,
+    GaussianDropout multiplies by `1 + stddev * n`; no gradient flows through it.
+
+    ```mlir
+    %n = kiln.random_normal %x, %step {seed = 7 : i64}
+        : (tensor<?x16xf32>, tensor<i64>) -> tensor<?x16xf32>
+    ```
+  }];
+  let arguments = (ins Kiln_Tensor:$like, 0DTensorOf<[I64]>:$step,
+                   DefaultValuedAttr<I64Attr, "0">:$seed);
+  let results = (outs Kiln_Tensor:$result);
+  let assemblyFormat = "$like `,` $step attr-dict `:` functional-type(operands, results)";
+}
+
 include "ir/KilnGradOps.td"
 
 #endif // KILN_OPS_TD

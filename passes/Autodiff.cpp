@@ -358,8 +358,8 @@ FailureOr<SmallVector<Value>> Differentiator::rule(Operation *op, ArrayRef<Value
   } else if (isa<BroadcastLikeOp>(op)) {
     if (need(0))
       dx[0] = unbroadcast(dy, op->getOperand(0));
-  } else if (isa<ConstantOp, CompareOp, OneHotOp>(op)) {
-    // Constants and masks: no gradient flows through them.
+  } else if (isa<ConstantOp, CompareOp, OneHotOp, RandomNormalOp>(op)) {
+    // Constants, masks and noise: no gradient flows through them.
   } else {
     return failure();
   }

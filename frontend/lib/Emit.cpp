@@ -16,10 +16,23 @@
 namespace kiln {
 namespace detail {
 
+namespace {
+/// The Keras mask a tensor carries.
+struct Mask {
+  mlir::Value value;  // (batch, steps) of 1s and 0s; null: none
+  std::string source; // the layer that made it
+  /// Set where the mask met a layer kiln cannot carry it through (a merge): the layer's name.
+  /// Harmless unless a layer that honours masks (or a loss) comes after it.
+  std::string lostAt;
+  bool any() const { return value || !lostAt.empty(); }
+};
+} // namespace
+
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
                                            mlir::Value step, std::vector<mlir::Value> *newState,
-                                           std::vector<LayerOutput> *layerOutputs) {
+                                           std::vector<LayerOutput> *layerOutputs,
+                                           std::vector<std::string> *outputMasks) {
   if (newState)
     newState->assign(weights.size(), mlir::Value());
   std::map<const LayerImpl *, unsigned> firstWeight;
@@ -29,6 +42,7 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
     k += l->weights.size();
   }
   std::map<const TensorImpl *, mlir::Value> values;
+  std::map<const TensorImpl *, Mask> masks; // keyed by a call's output 0
   for (size_t i = 0; i < m.inputs.size(); ++i)
     values[m.inputs[i].get()] = inputs[i];
   for (const Node &n : m.nodes) {
@@ -39,9 +53,39 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
       ins.push_back(values.at(in.get()));
     mlir::ValueRange w = weights.slice(firstWeight.at(n.layer.get()), n.layer->weights.size());
     auto layerLoc = mlir::NameLoc::get(b.getStringAttr(n.layer->name));
-    if (n.layer->numOutputs() > 1) {
+    const TensorImpl *call = n.output->call();
+    Mask in;
+    if (n.layer->arity() == 1) {
+      auto it = masks.find(n.inputs[0].get());
+      if (it != masks.end())
+        in = it->second;
+    } else {
+      // Merges: Keras 3 combines the masks of the inputs (and masks some of the merged
+      // values); kiln does not, so a mask that a later layer would honour is refused there.
+      for (const auto &t : n.inputs) {
+        auto it = masks.find(t.get());
+        if (it != masks.end() && it->second.any() && in.source.empty())
+          in = {mlir::Value(), it->second.source, n.layer->name};
+      }
+      if (in.any())
+        masks[call] = in;
+      in = Mask();
+    }
+    if (!in.lostAt.empty() && n.layer->honoursMask())
+      throw n.layer->error("honours the Keras mask made by '" + in.source +
+                           "', which reaches it through '" + in.lostAt +
+                           "': kiln does not carry masks through merge layers");
+    if (in.value)
+      n.layer->checkMasked(static_cast<bool>(step));
+    if (in.value && n.layer->honoursMask()) {
+      llvm::SmallVector<mlir::Value> all = n.layer->emitMasked(b, layerLoc, ins, w, step, in.value);
+      if (call->outputs.empty())
+        values[n.output.get()] = all[0];
+      for (size_t i = 0; i < call->outputs.size(); ++i)
+        if (auto t = call->outputs[i].lock())
+          values[t.get()] = all[i];
+    } else if (n.layer->numOutputs() > 1) {
       // One emission gives every output of the call (the recurrent layers keep no state).
-      const TensorImpl *call = n.output->call();
       llvm::SmallVector<mlir::Value> all = n.layer->emitAll(b, layerLoc, ins, w, step);
       for (size_t i = 0; i < call->outputs.size(); ++i)
         if (auto t = call->outputs[i].lock())
@@ -56,12 +100,25 @@ llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &
     } else {
       values[n.output.get()] = n.layer->emit(b, layerLoc, ins, w);
     }
+    if (n.layer->arity() == 1) {
+      if (mlir::Value out = n.layer->computeMask(b, layerLoc, ins, in.value))
+        masks[call] = {out, in.value ? in.source : n.layer->name, ""};
+      else if (!in.lostAt.empty() && n.layer->supportsMasking())
+        masks[call] = in;
+    }
     if (layerOutputs)
       layerOutputs->push_back({n.layer.get(), values[n.output.get()]});
   }
   llvm::SmallVector<mlir::Value> results;
   for (const auto &out : m.outputs)
     results.push_back(values.at(out.get()));
+  if (outputMasks) {
+    outputMasks->clear();
+    for (const auto &out : m.outputs) {
+      auto it = masks.find(out.get());
+      outputMasks->push_back(it != masks.end() && it->second.any() ? it->second.source : "");
+    }
+  }
   return results;
 }
 

@@ -73,6 +73,36 @@ struct LayerImpl : std::enable_shared_from_this<LayerImpl> {
                                                  mlir::Value step) const {
     return {emit(b, loc, inputs, weights)};
   }
+  /// Keras' masking. A mask is a float tensor of 1 (kept) and 0 (masked) shaped like the
+  /// batch and steps of a sequence, (batch, steps); emitForward carries one from the layer that
+  /// makes it (Embedding(mask_zero), Masking) through the layers that pass it on to the layers
+  /// that honour it.
+  ///
+  /// Keras' supports_masking: the call passes its first input's mask on to its output (unless
+  /// computeMask says otherwise). A layer that does not support masking drops it, as Keras 3
+  /// does (with a warning there).
+  virtual bool supportsMasking() const { return false; }
+  /// Keras' compute_mask: the mask of output 0 (null: none) from the inputs and the first
+  /// input's mask (null: none).
+  virtual mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc,
+                                  mlir::ValueRange inputs, mlir::Value mask) const {
+    return supportsMasking() ? mask : mlir::Value();
+  }
+  /// Layers whose output depends on the mask (SimpleRNN, LSTM, GRU, Bidirectional,
+  /// GlobalAveragePooling1D): emitMasked emits the call on a masked input instead of
+  /// emit / emitTraining / emitAll.
+  virtual bool honoursMask() const { return false; }
+  /// Every output of the call on a masked input, in training mode when `step` is given (as
+  /// emitAll; such layers keep no state).
+  virtual llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                                    mlir::ValueRange inputs,
+                                                    mlir::ValueRange weights, mlir::Value step,
+                                                    mlir::Value mask) const {
+    return emitAll(b, loc, inputs, weights, step);
+  }
+  /// Throws kiln::Error if the layer cannot run on a masked input in this mode (a masked
+  /// BatchNormalization in training: Keras computes masked moments, kiln does not).
+  virtual void checkMasked(bool training) const {}
   /// Checks the inputs' shapes and returns the output shape; throws kiln::Error.
   virtual Shape outputShape(const std::vector<Shape> &inputs) const = 0;
   /// Creates the weights for these input shapes (called once, at the first call).
@@ -206,11 +236,14 @@ struct LayerOutput {
   const LayerImpl *layer;
   mlir::Value value;
 };
+/// `outputMasks` (if given) receives, per model output, the name of the layer whose mask
+/// reaches it (Keras would mask the loss with it), or "" where none does.
 llvm::SmallVector<mlir::Value> emitForward(const ModelImpl &m, mlir::OpBuilder &b,
                                            mlir::ValueRange inputs, mlir::ValueRange weights,
                                            mlir::Value step = {},
                                            std::vector<mlir::Value> *newState = nullptr,
-                                           std::vector<LayerOutput> *layerOutputs = nullptr);
+                                           std::vector<LayerOutput> *layerOutputs = nullptr,
+                                           std::vector<std::string> *outputMasks = nullptr);
 /// A new context with every dialect the pipelines use.
 std::unique_ptr<mlir::MLIRContext> newContext();
 

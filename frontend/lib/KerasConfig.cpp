@@ -695,6 +695,45 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
       throw r.error("Conv2D config is missing 'kernel_size'");
     return Conv2D(r.getInt("filters"), r.getPair("kernel_size", {1, 1}), o);
   }
+  if (cls == "Conv3D") {
+    Conv3DOptions o;
+    o.kernel_regularizer = r.regularizer("kernel_regularizer");
+    o.bias_regularizer = r.regularizer("bias_regularizer");
+    o.activity_regularizer = r.regularizer("activity_regularizer");
+    o.kernel_constraint = r.constraint("kernel_constraint");
+    o.bias_constraint = r.constraint("bias_constraint");
+    auto triple = [&](const char *key, int64_t def) {
+      auto v = r.getInts(key, 3, {def, def, def});
+      return std::array<int64_t, 3>{v[0], v[1], v[2]};
+    };
+    o.strides = triple("strides", 1);
+    o.padding = r.getString("padding", "valid");
+    o.dilation_rate = triple("dilation_rate", 1);
+    o.groups = r.getInt("groups", 1);
+    o.activation = r.activation();
+    o.use_bias = r.getBool("use_bias", true);
+    o.kernel_initializer = r.initializer("kernel_initializer", "glorot_uniform");
+    o.bias_initializer = r.initializer("bias_initializer", "zeros");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    if (!r.has("kernel_size"))
+      throw r.error("Conv3D config is missing 'kernel_size'");
+    return Conv3D(r.getInt("filters"), triple("kernel_size", 1), o);
+  }
+  if (cls == "MaxPooling3D" || cls == "AveragePooling3D" || cls == "MaxPool3D" ||
+      cls == "AvgPool3D" || cls == "AveragePool3D") {
+    Pooling3DOptions o;
+    auto v = r.getInts("pool_size", 3, {2, 2, 2});
+    if (r.has("strides"))
+      o.strides = r.getInts("strides", 3, {});
+    o.padding = r.getString("padding", "valid");
+    o.data_format = r.getString("data_format", "channels_last");
+    o.name = name;
+    std::array<int64_t, 3> pool = {v[0], v[1], v[2]};
+    if (cls.starts_with("Max"))
+      return MaxPooling3D(pool, o);
+    return AveragePooling3D(pool, o);
+  }
   if (cls == "MaxPooling2D" || cls == "AveragePooling2D" || cls == "MaxPool2D" ||
       cls == "AvgPool2D" || cls == "AveragePool2D") {
     Pooling2DOptions o;
@@ -730,6 +769,29 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
       o.seed = static_cast<uint64_t>(r.getInt("seed"));
     o.name = name;
     return Dropout(rate, o);
+  }
+  if (cls == "GaussianNoise" || cls == "GaussianDropout") {
+    const char *key = cls == "GaussianNoise" ? "stddev" : "rate";
+    if (!r.has(key))
+      throw r.error(cls + " config is missing '" + key + "'");
+    DropoutOptions o;
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    o.name = name;
+    if (cls == "GaussianNoise")
+      return GaussianNoise(r.getDouble(key, 0.0), o);
+    return GaussianDropout(r.getDouble(key, 0.0), o);
+  }
+  if (cls == "SpatialDropout2D") {
+    r.requireNull("noise_shape");
+    if (!r.has("rate"))
+      throw r.error("SpatialDropout2D config is missing 'rate'");
+    SpatialDropout2DOptions o;
+    o.data_format = r.getString("data_format", "channels_last");
+    if (r.has("seed"))
+      o.seed = static_cast<uint64_t>(r.getInt("seed"));
+    o.name = name;
+    return SpatialDropout2D(r.getDouble("rate", 0.0), o);
   }
   if (cls == "Add")
     return Add({name});
@@ -825,6 +887,8 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.name = name;
     return BatchNormalization(o);
   }
+  if (cls == "Masking")
+    return Masking(r.getDouble("mask_value", 0.0), {name});
   if (cls == "Embedding") {
     for (const char *k : {"embeddings_regularizer", "activity_regularizer",
                           "embeddings_constraint"})
@@ -862,6 +926,7 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
     o.return_state = r.getBool("return_state", false);
     o.go_backwards = r.getBool("go_backwards", false);
     o.unroll = r.getBool("unroll", false);
+    o.zero_output_for_mask = r.getBool("zero_output_for_mask", false);
     o.dropout = r.getDouble("dropout", 0.0);
     o.recurrent_dropout = r.getDouble("recurrent_dropout", 0.0);
     if (r.has("seed"))

@@ -30,6 +30,14 @@ mlir::RankedTensorType tensorType(mlir::OpBuilder &b, const Shape &shape) {
   return mlir::RankedTensorType::get(dims, b.getF32Type());
 }
 
+/// The static shape of `v` with the batch as -1, as outputShape() takes it.
+Shape sampleShape(mlir::Value v) {
+  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
+  Shape s(t.getShape().begin(), t.getShape().end());
+  s[0] = -1;
+  return s;
+}
+
 /// The output length of a window of `size` (dilated) moved by `stride` over `in` cells.
 int64_t windowOutput(int64_t in, int64_t size, int64_t stride, int64_t dilation,
                      const std::string &padding) {
@@ -296,6 +304,7 @@ struct DenseImpl : LayerImpl {
   }
   int64_t units;
   DenseOptions opts;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override {
     c["units"] = units;
     c["activation"] = opts.activation;
@@ -548,6 +557,7 @@ struct ActivationImpl : LayerImpl {
     checkActivation(this->name, this->activation);
   }
   std::string activation;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override { c["activation"] = activation; }
   Shape outputShape(const std::vector<Shape> &in) const override {
     if (activation == "softmax" && in[0].size() < 2)
@@ -568,6 +578,7 @@ struct DropoutImpl : LayerImpl {
   }
   double rate;
   DropoutOptions opts;
+  bool supportsMasking() const override { return true; }
   void getConfig(nlohmann::json &c) const override {
     c["rate"] = rate;
     c["noise_shape"] = nullptr;
@@ -599,6 +610,103 @@ struct DropoutImpl : LayerImpl {
   }
 };
 
+/// GaussianNoise, GaussianDropout and SpatialDropout2D: identity at inference; in training,
+/// noise from kiln.random_normal or a kiln.dropout mask, seeded as Dropout's.
+struct NoiseImpl : LayerImpl {
+  enum Kind { Additive, Multiplicative, Spatial };
+  static const char *classOf(Kind k) {
+    return k == Additive ? "GaussianNoise" : k == Multiplicative ? "GaussianDropout"
+                                                                  : "SpatialDropout2D";
+  }
+  static const char *baseOf(Kind k) {
+    return k == Additive ? "gaussian_noise" : k == Multiplicative ? "gaussian_dropout"
+                                                                   : "spatial_dropout2d";
+  }
+  NoiseImpl(Kind kind, double value, std::optional<uint64_t> seed, std::string dataFormat,
+            std::string name)
+      : LayerImpl(classOf(kind), stem(name, baseOf(kind))), kind(kind), value(value),
+        seedOption(seed), dataFormat(std::move(dataFormat)) {
+    if (kind == Additive && !(value >= 0.0 && std::isfinite(value)))
+      throw error("stddev must be a non-negative number, got " + std::to_string(value));
+    if (kind != Additive && !(value >= 0.0 && value < 1.0))
+      throw error("rate must be in [0, 1), got " + std::to_string(value));
+    if (kind == Spatial && this->dataFormat != "channels_last" &&
+        this->dataFormat != "channels_first")
+      throw error("data_format must be 'channels_last' or 'channels_first', got '" +
+                  this->dataFormat + "'");
+  }
+  Kind kind;
+  double value; // stddev or rate
+  std::optional<uint64_t> seedOption;
+  std::string dataFormat;
+  bool supportsMasking() const override { return true; }
+  void getConfig(nlohmann::json &c) const override {
+    c[kind == Additive ? "stddev" : "rate"] = value;
+    c["seed"] = seedOption ? nlohmann::json(*seedOption) : nlohmann::json(nullptr);
+    if (kind == Spatial) {
+      c["noise_shape"] = nullptr;
+      c["data_format"] = dataFormat;
+    }
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (kind == Spatial)
+      checkRank(*this, in[0], 4, dataFormat == "channels_last" ? "an NHWC" : "an NCHW");
+    return in[0];
+  }
+  mlir::Value emit(mlir::OpBuilder &, mlir::Location, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    return in[0];
+  }
+  mlir::Value emitTraining(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                           mlir::ValueRange, mlir::Value step,
+                           std::vector<mlir::Value> &) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    if (value == 0.0)
+      return x;
+    auto type = x.getType();
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto constant = [&](double v) -> mlir::Value {
+      return ConstantOp::create(b, loc, scalar,
+                                mlir::DenseElementsAttr::get(scalar, static_cast<float>(v)));
+    };
+    auto seedAttr = b.getI64IntegerAttr(seed());
+    if (kind == Spatial) {
+      // One kept-or-dropped draw per (sample, channel): kiln.dropout of ones shaped
+      // (batch, 1, 1, C) (NCHW: (batch, C, 1, 1)), broadcast over the rows and columns.
+      Shape s = sampleShape(x);
+      mlir::Value like = x;
+      for (int64_t axis : dataFormat == "channels_last" ? std::array<int64_t, 2>{1, 2}
+                                                         : std::array<int64_t, 2>{2, 3}) {
+        s[axis] = 1;
+        like = SliceOp::create(b, loc, tensorType(b, s), like, b.getI64IntegerAttr(axis),
+                               b.getI64IntegerAttr(0), b.getI64IntegerAttr(1));
+      }
+      mlir::Value ones = BroadcastLikeOp::create(b, loc, like.getType(), constant(1.0), like);
+      mlir::Value mask = DropoutOp::create(b, loc, ones.getType(), ones, step,
+                                           b.getF32FloatAttr(static_cast<float>(value)), seedAttr,
+                                           b.getBoolAttr(true));
+      return MulOp::create(b, loc, type, x, mask);
+    }
+    mlir::Value n = RandomNormalOp::create(b, loc, type, x, step, seedAttr);
+    if (kind == Additive) // Keras: x + normal(stddev)
+      return AddOp::create(b, loc, type, x, MulOp::create(b, loc, type, n, constant(value)));
+    // Keras: x * normal(mean 1, stddev sqrt(rate / (1 - rate)))
+    mlir::Value noise = MulOp::create(b, loc, type, n, constant(std::sqrt(value / (1 - value))));
+    noise = AddOp::create(b, loc, type, noise, constant(1.0));
+    return MulOp::create(b, loc, type, x, noise);
+  }
+  /// The layer's seed, or one derived from its name, as Dropout's.
+  int64_t seed() const {
+    if (seedOption)
+      return static_cast<int64_t>(*seedOption);
+    uint64_t h = 1469598103934665603ull; // FNV-1a
+    for (char c : name)
+      h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+    return static_cast<int64_t>(h >> 1);
+  }
+};
+
 struct BatchNormImpl : LayerImpl {
   explicit BatchNormImpl(BatchNormalizationOptions o)
       : LayerImpl("BatchNormalization", stem(o.name, "batch_normalization")), opts(std::move(o)) {
@@ -608,6 +716,12 @@ struct BatchNormImpl : LayerImpl {
       throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
   }
   BatchNormalizationOptions opts;
+  bool supportsMasking() const override { return true; }
+  void checkMasked(bool training) const override {
+    if (training && trainable)
+      throw error("cannot train on a masked input: Keras 3 computes the batch's moments over "
+                  "the unmasked steps, kiln does not (its inference on masked inputs is fine)");
+  }
 
   int64_t axisOf(size_t rank) const {
     int64_t a = opts.axis < 0 ? opts.axis + static_cast<int64_t>(rank) : opts.axis;
@@ -724,12 +838,11 @@ struct BatchNormImpl : LayerImpl {
   }
 };
 
-/// The static shape of `v` with the batch as -1, as outputShape() takes it.
-Shape sampleShape(mlir::Value v) {
-  auto t = llvm::cast<mlir::RankedTensorType>(v.getType());
-  Shape s(t.getShape().begin(), t.getShape().end());
-  s[0] = -1;
-  return s;
+
+/// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
+mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
+  return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, shape), v,
+                                       b.getDenseI64ArrayAttr(llvm::ArrayRef(shape).drop_front()));
 }
 
 struct GlobalPoolImpl : LayerImpl {
@@ -747,6 +860,33 @@ struct GlobalPoolImpl : LayerImpl {
   void getConfig(nlohmann::json &c) const override {
     c["data_format"] = opts.data_format;
     c["keepdims"] = opts.keepdims;
+  }
+  /// Keras 3's GlobalAveragePooling1D takes the mean over the unmasked steps (a sample with
+  /// every step masked gives 0 / 0, NaN, as there); its output has no mask.
+  bool supportsMasking() const override { return dims == 1 && !max; }
+  bool honoursMask() const override { return dims == 1 && !max; }
+  mlir::Value computeMask(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                          mlir::Value) const override {
+    return {};
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange,
+                                            mlir::Value, mlir::Value mask) const override {
+    using namespace mlir::kiln;
+    Shape xs = sampleShape(in[0]), ms = sampleShape(mask);
+    if (ms.size() != 2 || ms[1] != xs[1])
+      throw error("the Keras mask of its input has shape " + shapeString(ms) +
+                  "; it takes a (batch, steps) mask, here (None, " + std::to_string(xs[1]) +
+                  ")");
+    mlir::Value m = reshapeTo(b, loc, mask, {-1, xs[1], 1});
+    mlir::Value kept = MulOp::create(b, loc, in[0].getType(), in[0], m);
+    auto axis = b.getDenseI64ArrayAttr({1});
+    auto keep = b.getBoolAttr(opts.keepdims);
+    Shape count = opts.keepdims ? Shape{-1, 1, 1} : Shape{-1, 1};
+    mlir::Value sum = ReduceSumOp::create(b, loc, tensorType(b, outputShape({xs})), kept, axis,
+                                          keep);
+    mlir::Value n = ReduceSumOp::create(b, loc, tensorType(b, count), m, axis, keep);
+    return {DivOp::create(b, loc, sum.getType(), sum, n).getResult()};
   }
   Shape outputShape(const std::vector<Shape> &in) const override {
     checkRank(*this, in[0], dims + 2, dims == 2 ? "an NHWC" : "a (batch, steps, features)");
@@ -779,6 +919,7 @@ struct LayerNormImpl : LayerImpl {
       throw error("epsilon must be positive, got " + std::to_string(opts.epsilon));
   }
   LayerNormalizationOptions opts;
+  bool supportsMasking() const override { return true; }
 
   /// The normalized axes as non-negative indices, checked against an input of `rank`.
   std::vector<int64_t> axes(const Shape &in) const {
@@ -1138,11 +1279,6 @@ Weight &addRegularized(LayerImpl &l, const std::string &suffix, const Shape &sha
   return w;
 }
 
-/// Reshapes `v` to `shape` (batch -1 first; kiln.reshape keeps dimension 0).
-mlir::Value reshapeTo(mlir::OpBuilder &b, mlir::Location loc, mlir::Value v, const Shape &shape) {
-  return mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, shape), v,
-                                       b.getDenseI64ArrayAttr(llvm::ArrayRef(shape).drop_front()));
-}
 
 void checkWindow2D(const LayerImpl &l, std::array<int64_t, 2> k, std::array<int64_t, 2> strides,
                    std::array<int64_t, 2> dilation, const std::string &padding) {
@@ -1578,15 +1714,253 @@ struct DotImpl : LayerImpl {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// 3-D layers (issue 6): Conv3D, MaxPooling3D, AveragePooling3D (channels_last). Each output
+// depth combines the 2-D op (kiln.conv2d, the 2-D pools) on the input's depth slices that its
+// window covers, unrolled over the (static) depth as the recurrent layers are over the steps:
+// a sum for Conv3D, a maximum or mean for the pools. Their gradients are those ops' rules.
+//===----------------------------------------------------------------------===//
+
+/// The (kernel depth, input depth) pairs of output depth `od` whose input depth is inside
+/// [0, depth): "same" padding (TensorFlow's: the odd slice after) adds zeros, which add
+/// nothing to a sum and are not counted by the pools.
+std::vector<std::pair<int64_t, int64_t>> depthWindow(int64_t od, int64_t depth, int64_t k,
+                                                     int64_t stride, int64_t dilation,
+                                                     const std::string &padding) {
+  int64_t before = 0;
+  if (padding == "same") {
+    int64_t out = (depth + stride - 1) / stride, span = (k - 1) * dilation + 1;
+    before = std::max<int64_t>((out - 1) * stride + span - depth, 0) / 2;
+  }
+  std::vector<std::pair<int64_t, int64_t>> w;
+  for (int64_t kd = 0; kd < k; ++kd) {
+    int64_t id = od * stride + kd * dilation - before;
+    if (id >= 0 && id < depth)
+      w.push_back({kd, id});
+  }
+  return w;
+}
+
+/// Input depth `d` of an NDHWC `x` as an NHWC tensor.
+mlir::Value depthSlice(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, int64_t d) {
+  Shape s = sampleShape(x), one = s;
+  one[1] = 1;
+  mlir::Value v = x;
+  if (s[1] != 1)
+    v = mlir::kiln::SliceOp::create(b, loc, tensorType(b, one), x, b.getI64IntegerAttr(1),
+                                    b.getI64IntegerAttr(d), b.getI64IntegerAttr(1));
+  return reshapeTo(b, loc, v, {-1, s[2], s[3], s[4]});
+}
+
+/// NHWC results, one per output depth, stacked into NDHWC.
+mlir::Value stackDepths(mlir::OpBuilder &b, mlir::Location loc,
+                        llvm::ArrayRef<mlir::Value> depths) {
+  llvm::SmallVector<mlir::Value> parts;
+  Shape s = sampleShape(depths[0]);
+  for (mlir::Value v : depths)
+    parts.push_back(reshapeTo(b, loc, v, {-1, 1, s[1], s[2], s[3]}));
+  if (parts.size() == 1)
+    return parts[0];
+  return mlir::kiln::ConcatOp::create(
+      b, loc, tensorType(b, {-1, static_cast<int64_t>(parts.size()), s[1], s[2], s[3]}), parts,
+      b.getI64IntegerAttr(1));
+}
+
+/// The output (depth, rows, cols) of a 3-D window layer; throws when the input is too small.
+Shape window3DOutput(const LayerImpl &l, const Shape &in, std::array<int64_t, 3> k,
+                     std::array<int64_t, 3> strides, std::array<int64_t, 3> dilation,
+                     const std::string &padding, int64_t channels) {
+  checkRank(l, in, 5, "an NDHWC");
+  Shape out = {in[0], 0, 0, 0, channels};
+  for (int i = 0; i < 3; ++i) {
+    out[1 + i] = windowOutput(in[1 + i], k[i], strides[i], dilation[i], padding);
+    if (out[1 + i] <= 0)
+      throw l.error("input shape " + shapeString(in) + " is too small for a (" +
+                    std::to_string(k[0]) + ", " + std::to_string(k[1]) + ", " +
+                    std::to_string(k[2]) + ") window with padding '" + padding + "'");
+  }
+  return out;
+}
+
+struct Conv3DImpl : LayerImpl {
+  Conv3DImpl(int64_t filters, std::array<int64_t, 3> k, Conv3DOptions o)
+      : LayerImpl("Conv3D", stem(o.name, "conv3d")), filters(filters), kernel(k),
+        opts(std::move(o)) {
+    checkPositive(*this, "filters", filters);
+    bool strided = false, dilated = false;
+    for (int i = 0; i < 3; ++i) {
+      checkPositive(*this, "kernel_size", k[i]);
+      checkPositive(*this, "strides", opts.strides[i]);
+      checkPositive(*this, "dilation_rate", opts.dilation_rate[i]);
+      strided |= opts.strides[i] > 1;
+      dilated |= opts.dilation_rate[i] > 1;
+    }
+    if (strided && dilated)
+      throw error("strides > 1 are not compatible with dilation_rate > 1 (as in Keras)");
+    if (opts.groups != 1)
+      throw error("groups must be 1 for kiln's Conv3D, got " + std::to_string(opts.groups));
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+    checkActivation(name, opts.activation);
+    checkConstraint(name, opts.kernel_constraint);
+    checkConstraint(name, opts.bias_constraint);
+    activityRegularizer = opts.activity_regularizer;
+  }
+  int64_t filters;
+  std::array<int64_t, 3> kernel;
+  Conv3DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["filters"] = filters;
+    c["kernel_size"] = kernel;
+    c["strides"] = opts.strides;
+    c["padding"] = opts.padding;
+    c["data_format"] = opts.data_format;
+    c["dilation_rate"] = opts.dilation_rate;
+    c["groups"] = opts.groups;
+    c["activation"] = opts.activation;
+    c["use_bias"] = opts.use_bias;
+    c["kernel_initializer"] = initializerConfig(opts.kernel_initializer);
+    c["bias_initializer"] = initializerConfig(opts.bias_initializer);
+    c["kernel_regularizer"] = regularizerConfig(opts.kernel_regularizer);
+    c["bias_regularizer"] = regularizerConfig(opts.bias_regularizer);
+    c["activity_regularizer"] = regularizerConfig(opts.activity_regularizer);
+    c["kernel_constraint"] = constraintConfig(opts.kernel_constraint);
+    c["bias_constraint"] = constraintConfig(opts.bias_constraint);
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    return window3DOutput(*this, in[0], kernel, opts.strides, opts.dilation_rate, opts.padding,
+                          filters);
+  }
+  void build(const std::vector<Shape> &in) override {
+    addRegularized(*this, "kernel", {kernel[0], kernel[1], kernel[2], in[0][4], filters},
+                   opts.kernel_initializer, opts.kernel_regularizer, opts.kernel_constraint);
+    if (opts.use_bias)
+      addRegularized(*this, "bias", {filters}, opts.bias_initializer, opts.bias_regularizer,
+                     opts.bias_constraint);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange w) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    int64_t kd = kernel[0], kh = kernel[1], kw = kernel[2], c = s[4];
+    // (kd, kh, kw, C, F) -> (kh, kd, kw, C, F), so that one kernel depth's (kh, kw, C, F)
+    // slice is a slice along axis 1 and a reshape that keeps dimension 0.
+    mlir::Value k = w[0];
+    if (kd > 1)
+      k = TransposeOp::create(b, loc, tensorType(b, {kh, kd, kw, c, filters}), k,
+                              b.getDenseI64ArrayAttr({1, 0, 2, 3, 4}));
+    std::vector<mlir::Value> kernels;
+    for (int64_t d = 0; d < kd; ++d) {
+      mlir::Value kv = k;
+      if (kd > 1)
+        kv = SliceOp::create(b, loc, tensorType(b, {kh, 1, kw, c, filters}), k,
+                             b.getI64IntegerAttr(1), b.getI64IntegerAttr(d),
+                             b.getI64IntegerAttr(1));
+      kernels.push_back(ReshapeOp::create(b, loc, tensorType(b, {kh, kw, c, filters}), kv,
+                                          b.getDenseI64ArrayAttr({kw, c, filters})));
+    }
+    std::map<int64_t, mlir::Value> slices;
+    Shape plane = {-1, out[2], out[3], filters};
+    llvm::SmallVector<mlir::Value> depths;
+    for (int64_t od = 0; od < out[1]; ++od) {
+      mlir::Value sum;
+      for (auto [d, id] : depthWindow(od, s[1], kd, opts.strides[0], opts.dilation_rate[0],
+                                      opts.padding)) {
+        if (!slices.count(id))
+          slices[id] = depthSlice(b, loc, in[0], id);
+        mlir::Value y = Conv2DOp::create(
+            b, loc, tensorType(b, plane), slices[id], kernels[d],
+            b.getDenseI64ArrayAttr({opts.strides[1], opts.strides[2]}),
+            b.getDenseI64ArrayAttr({opts.dilation_rate[1], opts.dilation_rate[2]}),
+            b.getStringAttr(opts.padding));
+        sum = sum ? AddOp::create(b, loc, y.getType(), sum, y).getResult() : y;
+      }
+      depths.push_back(sum);
+    }
+    return biasActivation(b, loc, stackDepths(b, loc, depths),
+                          opts.use_bias ? w[1] : mlir::Value(), opts.activation);
+  }
+};
+
+struct Pool3DImpl : LayerImpl {
+  Pool3DImpl(bool max, std::array<int64_t, 3> pool, Pooling3DOptions o)
+      : LayerImpl(max ? "MaxPooling3D" : "AveragePooling3D",
+                  stem(o.name, max ? "max_pooling3d" : "average_pooling3d")),
+        max(max), pool(pool), opts(std::move(o)) {
+    for (int i = 0; i < 3; ++i)
+      checkPositive(*this, "pool_size", pool[i]);
+    if (opts.strides.empty())
+      strides = pool;
+    else if (opts.strides.size() == 3)
+      strides = {opts.strides[0], opts.strides[1], opts.strides[2]};
+    else if (opts.strides.size() == 1)
+      strides = {opts.strides[0], opts.strides[0], opts.strides[0]};
+    else
+      throw error("strides must have 1 or 3 entries, got " +
+                  std::to_string(opts.strides.size()));
+    for (int i = 0; i < 3; ++i)
+      checkPositive(*this, "strides", strides[i]);
+    checkPadding(*this, opts.padding);
+    checkChannelsLast(*this, opts.data_format);
+  }
+  bool max;
+  std::array<int64_t, 3> pool, strides;
+  Pooling3DOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["pool_size"] = pool;
+    c["padding"] = opts.padding;
+    c["strides"] = strides;
+    c["data_format"] = opts.data_format;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    return window3DOutput(*this, in[0], pool, strides, {1, 1, 1}, opts.padding, in[0][4]);
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    Shape s = sampleShape(in[0]), out = outputShape({s});
+    auto plane = tensorType(b, {-1, out[2], out[3], s[4]});
+    auto ps = b.getDenseI64ArrayAttr({pool[1], pool[2]});
+    auto ss = b.getDenseI64ArrayAttr({strides[1], strides[2]});
+    auto pad = b.getStringAttr(opts.padding);
+    std::map<int64_t, mlir::Value> pooled;
+    llvm::SmallVector<mlir::Value> depths;
+    for (int64_t od = 0; od < out[1]; ++od) {
+      auto window = depthWindow(od, s[1], pool[0], strides[0], 1, opts.padding);
+      mlir::Value acc;
+      for (auto [d, id] : window) {
+        (void)d;
+        if (!pooled.count(id)) {
+          mlir::Value x = depthSlice(b, loc, in[0], id);
+          pooled[id] = max ? mlir::Value(MaxPool2DOp::create(b, loc, plane, x, ps, ss, pad))
+                           : mlir::Value(AvgPool2DOp::create(b, loc, plane, x, ps, ss, pad));
+        }
+        mlir::Value p = pooled[id];
+        acc = !acc ? p
+              : max ? mlir::Value(MaximumOp::create(b, loc, plane, acc, p))
+                    : mlir::Value(AddOp::create(b, loc, plane, acc, p));
+      }
+      if (!max && window.size() > 1) {
+        // Each slice's mean counts the same rows and columns: the window's mean is the mean
+        // of the slices' means.
+        auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+        mlir::Value n = ConstantOp::create(
+            b, loc, scalar,
+            mlir::DenseElementsAttr::get(scalar, static_cast<float>(window.size())));
+        acc = DivOp::create(b, loc, plane, acc, n);
+      }
+      depths.push_back(acc);
+    }
+    return stackDepths(b, loc, depths);
+  }
+};
+
 struct EmbeddingImpl : LayerImpl {
   EmbeddingImpl(int64_t inputDim, int64_t outputDim, EmbeddingOptions o)
       : LayerImpl("Embedding", stem(o.name, "embedding")), inputDim(inputDim),
         outputDim(outputDim), opts(std::move(o)) {
     checkPositive(*this, "input_dim", inputDim);
     checkPositive(*this, "output_dim", outputDim);
-    if (opts.mask_zero)
-      throw error("mask_zero=True is not supported by kiln: it does not carry masks to the "
-                  "layers after the Embedding, which would then compute on the padding");
   }
   int64_t inputDim, outputDim;
   EmbeddingOptions opts;
@@ -1612,6 +1986,57 @@ struct EmbeddingImpl : LayerImpl {
     return mlir::kiln::GatherOp::create(b, loc, tensorType(b, outputShape({sampleShape(in[0])})),
                                         w[0], in[0]);
   }
+  /// mask_zero: the input's entries that are not 0 (Keras' ops.not_equal(inputs, 0)).
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value) const override {
+    if (!opts.mask_zero)
+      return {};
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value zero = mlir::kiln::ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, 0.0f));
+    return mlir::kiln::CompareOp::create(b, loc, in[0].getType(), in[0], zero,
+                                         b.getStringAttr("ne"));
+  }
+};
+
+/// Keras' Masking: a step whose features all equal mask_value is masked, and zeroed.
+struct MaskingImpl : LayerImpl {
+  MaskingImpl(double maskValue, std::string name)
+      : LayerImpl("Masking", stem(name, "masking")), maskValue(maskValue) {}
+  double maskValue;
+  bool supportsMasking() const override { return true; }
+  void getConfig(nlohmann::json &c) const override { c["mask_value"] = maskValue; }
+  Shape outputShape(const std::vector<Shape> &in) const override {
+    if (in[0].size() < 2)
+      throw error("expected an input of rank 2 or more (batch included), got shape " +
+                  shapeString(in[0]));
+    return in[0];
+  }
+  /// 1 where some feature differs from mask_value (Keras: any(x != mask_value, axis=-1)).
+  mlir::Value kept(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, bool keepdims) const {
+    using namespace mlir::kiln;
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    mlir::Value v = ConstantOp::create(
+        b, loc, scalar, mlir::DenseElementsAttr::get(scalar, static_cast<float>(maskValue)));
+    mlir::Value differs = CompareOp::create(b, loc, x.getType(), x, v, b.getStringAttr("ne"));
+    Shape s = sampleShape(x);
+    if (keepdims)
+      s.back() = 1;
+    else
+      s.pop_back();
+    return ReduceMaxOp::create(b, loc, tensorType(b, s), differs,
+                               b.getDenseI64ArrayAttr({static_cast<int64_t>(s.size()) -
+                                                       (keepdims ? 1 : 0)}),
+                               b.getBoolAttr(keepdims));
+  }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    return mlir::kiln::MulOp::create(b, loc, in[0].getType(), in[0], kept(b, loc, in[0], true));
+  }
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value) const override {
+    return kept(b, loc, in[0], false);
+  }
 };
 
 /// SimpleRNN, LSTM and GRU, unrolled over the (static) steps into kiln ops, so that the
@@ -1625,6 +2050,7 @@ struct RecurrentImpl : LayerImpl {
   RecurrentImpl(Kind kind, int64_t units, RecurrentOptions o)
       : LayerImpl(classOf(kind), stem(o.name, baseOf(kind))), kind(kind), units(units),
         opts(std::move(o)) {
+    zeroOutputForMask = opts.zero_output_for_mask;
     checkPositive(*this, "units", units);
     for (double rate : {opts.dropout, opts.recurrent_dropout})
       if (!(rate >= 0.0 && rate < 1.0))
@@ -1639,6 +2065,10 @@ struct RecurrentImpl : LayerImpl {
   RecurrentOptions opts;
   /// Bidirectional's backward layer: a go_backwards sequence stacked back in input order.
   bool timeOrder = false;
+  /// Keras' zero_output_for_mask in effect: the option (false by default, as in Keras 3), or
+  /// return_sequences inside a Bidirectional, which forces it on both directions as Keras 3
+  /// does.
+  bool zeroOutputForMask = false;
 
   int64_t gates() const { return kind == Simple ? 1 : kind == Lstm ? 4 : 3; }
   bool resetAfter() const { return kind == Gru && opts.reset_after; }
@@ -1670,6 +2100,8 @@ struct RecurrentImpl : LayerImpl {
     c["go_backwards"] = opts.go_backwards;
     c["stateful"] = false;
     c["unroll"] = opts.unroll;
+    if (opts.zero_output_for_mask) // as tf.keras 2 writes it: only when set
+      c["zero_output_for_mask"] = true;
     if (kind == Gru)
       c["reset_after"] = opts.reset_after;
   }
@@ -1712,6 +2144,33 @@ struct RecurrentImpl : LayerImpl {
                            std::vector<mlir::Value> &) const override {
     return emitAll(b, loc, in, w, step)[0];
   }
+  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
+                                         mlir::ValueRange in, mlir::ValueRange w,
+                                         mlir::Value step) const override {
+    return emitSteps(b, loc, in, w, step, {});
+  }
+
+  // Keras' masking: a masked step keeps the previous state (h, and c for LSTM); its output
+  // is the previous step's output, or zeros with zeroOutputForMask.
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return true; }
+  mlir::Value computeMask(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                          mlir::Value mask) const override {
+    return opts.return_sequences ? mask : mlir::Value();
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange w,
+                                            mlir::Value step, mlir::Value mask) const override {
+    return emitSteps(b, loc, in, w, step, mask);
+  }
+  /// Throws unless `mask` is the (batch, steps) mask of input `x`.
+  void checkMask(mlir::Value x, mlir::Value mask) const {
+    Shape xs = sampleShape(x), ms = sampleShape(mask);
+    if (ms.size() != 2 || ms[1] != xs[1])
+      throw error("the Keras mask of its input has shape " + shapeString(ms) +
+                  "; a recurrent layer takes a (batch, steps) mask, here (None, " +
+                  std::to_string(xs[1]) + ")");
+  }
 
   /// The seed of the input (`which` = "dropout") or recurrent mask, from the layer's name and
   /// the seed option: every layer (and each direction of a Bidirectional) draws its own masks.
@@ -1723,11 +2182,14 @@ struct RecurrentImpl : LayerImpl {
     return static_cast<int64_t>(h >> 1);
   }
 
-  llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
-                                         mlir::ValueRange in, mlir::ValueRange w,
-                                         mlir::Value step) const override {
+  /// The unrolled steps; `mask` null: no mask.
+  llvm::SmallVector<mlir::Value> emitSteps(mlir::OpBuilder &b, mlir::Location loc,
+                                           mlir::ValueRange in, mlir::ValueRange w,
+                                           mlir::Value step, mlir::Value mask) const {
     using namespace mlir::kiln;
     mlir::Value x = in[0];
+    if (mask)
+      checkMask(x, mask);
     // Training: Keras' variational dropout, one mask per sequence for the inputs and one for
     // the state fed to the recurrent kernel. kiln.dropout's mask depends on (seed, step,
     // element index), so the same op on every step's (batch, features) slice drops the same
@@ -1796,6 +2258,7 @@ struct RecurrentImpl : LayerImpl {
     llvm::SmallVector<mlir::Value> outputs;
     for (int64_t k = 0; k < steps; ++k) {
       int64_t t = opts.go_backwards ? steps - 1 - k : k;
+      mlir::Value hPrev = h, cPrev = c;
       mlir::Value xt = SliceOp::create(b, loc, tensorType(b, {-1, 1, features}), x,
                                        b.getI64IntegerAttr(1), b.getI64IntegerAttr(t),
                                        b.getI64IntegerAttr(1));
@@ -1843,8 +2306,22 @@ struct RecurrentImpl : LayerImpl {
         mlir::Value next = mul(keep, hh);
         h = h ? add(mul(zg, h), next) : next;
       }
+      mlir::Value out = h;
+      if (mask) {
+        // m * new + (1 - m) * old with the step's (batch, 1) mask: a select that autodiff
+        // differentiates as products (the masked steps pass the old state's gradient on).
+        mlir::Value m = slice(mask, 1, t, 1);
+        mlir::Value notM = SubOp::create(b, loc, typeOf(m), one, m);
+        auto keep = [&](mlir::Value next, mlir::Value old) {
+          return old ? add(mul(next, m), mul(old, notM)) : mul(next, m);
+        };
+        h = keep(h, hPrev);
+        if (kind == Lstm)
+          c = keep(c, cPrev);
+        out = zeroOutputForMask ? mul(h, m) : h;
+      }
       if (opts.return_sequences)
-        outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), h,
+        outputs.push_back(ReshapeOp::create(b, loc, tensorType(b, {-1, 1, u}), out,
                                             b.getDenseI64ArrayAttr({1, u})));
     }
     if (timeOrder && opts.go_backwards)
@@ -1888,6 +2365,16 @@ struct TimeDistributedImpl : LayerImpl {
                   "' is already built; give TimeDistributed a new layer");
   }
   std::shared_ptr<LayerImpl> inner;
+  /// Keras 3: the mask passes through. Keras hands each step's slice of it to a wrapped layer
+  /// that reads masks (a recurrent layer); kiln does not, and refuses that case.
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return inner->honoursMask(); }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &, mlir::Location, mlir::ValueRange,
+                                            mlir::ValueRange, mlir::Value,
+                                            mlir::Value) const override {
+    throw error("cannot pass the Keras mask of its input on to the wrapped " +
+                inner->className + " (kiln's TimeDistributed does not slice masks)");
+  }
 
   /// The wrapped layer's input: the steps' axis removed.
   static Shape stepShape(const Shape &in) {
@@ -1984,6 +2471,9 @@ struct BidirectionalImpl : LayerImpl {
     backward = std::make_shared<RecurrentImpl>(layer->kind, layer->units, bo);
     backward->timeOrder = true;
     forward->timeOrder = true;
+    forward->zeroOutputForMask = backward->zeroOutputForMask = fo.return_sequences;
+    // What Keras 3 writes for the wrapped layer; reading it back forces it again.
+    forward->opts.zero_output_for_mask = backward->opts.zero_output_for_mask = false;
   }
   std::string mergeMode, innerName;
   std::shared_ptr<RecurrentImpl> forward, backward;
@@ -2022,13 +2512,24 @@ struct BidirectionalImpl : LayerImpl {
                            std::vector<mlir::Value> &) const override {
     return emitAll(b, loc, in, w, step)[0];
   }
+  bool supportsMasking() const override { return true; }
+  bool honoursMask() const override { return true; }
+  mlir::Value computeMask(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                          mlir::Value mask) const override {
+    return forward->computeMask(b, loc, in, mask);
+  }
   llvm::SmallVector<mlir::Value> emitAll(mlir::OpBuilder &b, mlir::Location loc,
                                          mlir::ValueRange in, mlir::ValueRange w,
                                          mlir::Value step) const override {
+    return emitMasked(b, loc, in, w, step, {});
+  }
+  llvm::SmallVector<mlir::Value> emitMasked(mlir::OpBuilder &b, mlir::Location loc,
+                                            mlir::ValueRange in, mlir::ValueRange w,
+                                            mlir::Value step, mlir::Value mask) const override {
     using namespace mlir::kiln;
     size_t half = w.size() / 2;
-    auto f = forward->emitAll(b, loc, in, w.take_front(half), step);
-    auto r = backward->emitAll(b, loc, in, w.drop_front(half), step);
+    auto f = forward->emitSteps(b, loc, in, w.take_front(half), step, mask);
+    auto r = backward->emitSteps(b, loc, in, w.drop_front(half), step, mask);
     mlir::Value y = f[0], yr = r[0];
     mlir::Value merged;
     if (mergeMode == "concat") {
@@ -2200,6 +2701,15 @@ Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
+GaussianNoise::GaussianNoise(double stddev, DropoutOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Additive, stddev, options.seed,
+                                        "channels_last", options.name)) {}
+GaussianDropout::GaussianDropout(double rate, DropoutOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Multiplicative, rate, options.seed,
+                                        "channels_last", options.name)) {}
+SpatialDropout2D::SpatialDropout2D(double rate, SpatialDropout2DOptions options)
+    : Layer(std::make_shared<NoiseImpl>(NoiseImpl::Spatial, rate, options.seed,
+                                        options.data_format, options.name)) {}
 Add::Add(NameOptions options) : Layer(std::make_shared<MergeImpl>("Add", "add", options.name)) {}
 Multiply::Multiply(NameOptions options)
     : Layer(std::make_shared<MergeImpl>("Multiply", "multiply", options.name)) {}
@@ -2253,8 +2763,16 @@ Conv2DTranspose::Conv2DTranspose(int64_t filters, std::array<int64_t, 2> kernel_
     : Layer(std::make_shared<Conv2DTransposeImpl>(filters, kernel_size, std::move(options))) {}
 Dot::Dot(std::array<int64_t, 2> axes, DotOptions options)
     : Layer(std::make_shared<DotImpl>(axes, std::move(options))) {}
+Conv3D::Conv3D(int64_t filters, std::array<int64_t, 3> kernel_size, Conv3DOptions options)
+    : Layer(std::make_shared<Conv3DImpl>(filters, kernel_size, std::move(options))) {}
+MaxPooling3D::MaxPooling3D(std::array<int64_t, 3> pool_size, Pooling3DOptions options)
+    : Layer(std::make_shared<Pool3DImpl>(true, pool_size, std::move(options))) {}
+AveragePooling3D::AveragePooling3D(std::array<int64_t, 3> pool_size, Pooling3DOptions options)
+    : Layer(std::make_shared<Pool3DImpl>(false, pool_size, std::move(options))) {}
 Embedding::Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options)
     : Layer(std::make_shared<EmbeddingImpl>(input_dim, output_dim, std::move(options))) {}
+Masking::Masking(double mask_value, NameOptions options)
+    : Layer(std::make_shared<MaskingImpl>(mask_value, options.name)) {}
 SimpleRNN::SimpleRNN(int64_t units, RecurrentOptions options)
     : Layer(std::make_shared<RecurrentImpl>(RecurrentImpl::Simple, units, std::move(options))) {}
 LSTM::LSTM(int64_t units, RecurrentOptions options)

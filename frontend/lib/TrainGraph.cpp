@@ -438,7 +438,16 @@ mlir::OwningOpRef<mlir::ModuleOp> emitTraining(const ModelImpl &m, const Trainin
     Value step = train ? a.back() : Value();
     std::vector<Value> newState;
     std::vector<LayerOutput> outputs;
-    llvm::SmallVector<Value> preds = emitForward(m, b, xs, ws, step, &newState, &outputs);
+    std::vector<std::string> outputMasks;
+    llvm::SmallVector<Value> preds =
+        emitForward(m, b, xs, ws, step, &newState, &outputs, &outputMasks);
+    for (size_t o = 0; o < nOut; ++o)
+      if (!outputMasks[o].empty())
+        throw m.outputs[o]->layer->error(
+            "its output (a model output) carries the Keras mask made by '" + outputMasks[o] +
+            "'; Keras would mask the loss with it, kiln's losses take no mask: end the masked "
+            "part with a layer that consumes the mask (an RNN without return_sequences, "
+            "GlobalAveragePooling1D) or one that drops it (Flatten)");
     E e{b, mlir::NameLoc::get(b.getStringAttr("loss"))};
     Value loss;
     for (size_t o = 0; o < nOut; ++o) {

@@ -251,6 +251,21 @@ func.func @dropout_training(%x: tensor<?x6xf32>, %step: tensor<i64>) -> tensor<?
 
 // -----
 
+// GaussianNoise's samples: the dropout generic's Philox rounds, then Box-Muller on two words.
+// CHECK-LABEL: func.func @random_normal
+// CHECK: tensor.extract %{{.*}}[] : tensor<i64>
+// CHECK: linalg.generic
+// CHECK-COUNT-20: arith.mului_extended
+// CHECK: math.log
+// CHECK: math.sqrt
+// CHECK: math.cos
+func.func @random_normal(%x: tensor<?x6xf32>, %step: tensor<i64>) -> tensor<?x6xf32> {
+  %0 = kiln.random_normal %x, %step {seed = 9 : i64} : (tensor<?x6xf32>, tensor<i64>) -> tensor<?x6xf32>
+  return %0 : tensor<?x6xf32>
+}
+
+// -----
+
 // The Embedding's gradient: a zero table, then a loop over the flattened indices and the
 // features that adds each gradient value into the row its index names.
 // CHECK-LABEL: func.func @scatter_add

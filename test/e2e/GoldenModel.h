@@ -59,6 +59,27 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
                            .bias_regularizer = regularizer(c, "bias_regularizer"),
                            .activity_regularizer = regularizer(c, "activity_regularizer"),
                            .name = name});
+  if (cls == "Conv3D" || cls == "MaxPooling3D" || cls == "AveragePooling3D") {
+    auto triple = [&](const char *key) {
+      const json &v = c.at(key);
+      return std::array<int64_t, 3>{v[0].get<int64_t>(), v[1].get<int64_t>(),
+                                    v[2].get<int64_t>()};
+    };
+    if (cls == "Conv3D")
+      return layers::Conv3D(c.at("filters"), triple("kernel_size"),
+                            {.strides = triple("strides"),
+                             .padding = c.at("padding"),
+                             .dilation_rate = triple("dilation_rate"),
+                             .activation = act,
+                             .use_bias = c.value("use_bias", true),
+                             .name = name});
+    auto s = triple("strides");
+    layers::Pooling3DOptions o{.strides = {s[0], s[1], s[2]}, .padding = c.at("padding"),
+                               .name = name};
+    if (cls == "MaxPooling3D")
+      return layers::MaxPooling3D(triple("pool_size"), o);
+    return layers::AveragePooling3D(triple("pool_size"), o);
+  }
   if (cls == "MaxPooling2D" || cls == "AveragePooling2D") {
     auto s = pair(c.at("strides"));
     layers::Pooling2DOptions o{.strides = {s[0], s[1]}, .padding = c.at("padding"), .name = name};
@@ -173,7 +194,10 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Dot(axes, {.normalize = c.value("normalize", false), .name = name});
   }
   if (cls == "Embedding")
-    return layers::Embedding(c.at("input_dim"), c.at("output_dim"), {.name = name});
+    return layers::Embedding(c.at("input_dim"), c.at("output_dim"),
+                             {.mask_zero = c.value("mask_zero", false), .name = name});
+  if (cls == "Masking")
+    return layers::Masking(c.value("mask_value", 0.0), {name});
   if (cls == "SimpleRNN" || cls == "LSTM" || cls == "GRU") {
     layers::RecurrentOptions o{.activation = act,
                                .recurrent_activation = c.value("recurrent_activation", "sigmoid"),

@@ -204,6 +204,28 @@ void checkBodies(const std::vector<BodyCase> &cases) {
   }
 }
 
+// Conv3D and the 3-D pools are unrolled over the depth into kiln.conv2d, the 2-D pools,
+// slices, sums and maxima: their gradients against finite differences.
+TEST_F(Train, GradientConv3DAndPools3D) {
+  checkBodies({{"Conv3D(valid, strides) -> MaxPooling3D", {4, 5, 4, 2},
+                [](Tensor t) {
+                  t = Conv3D(3, {2, 3, 2}, {.strides = {1, 2, 1}, .activation = "tanh"})(t);
+                  return MaxPooling3D({2, 2, 2}, {.padding = "same"})(t);
+                }},
+               {"Conv3D(same, strides 2) -> AveragePooling3D(same)", {5, 4, 5, 2},
+                [](Tensor t) {
+                  t = Conv3D(2, 3, {.strides = {2, 2, 2}, .padding = "same",
+                                    .activation = "tanh"})(t);
+                  return AveragePooling3D({2, 3, 2}, {.strides = {1, 1, 2}, .padding = "same"})(t);
+                }},
+               {"Conv3D(dilated, no bias) -> AveragePooling3D(valid)", {5, 5, 5, 1},
+                [](Tensor t) {
+                  t = Conv3D(2, {2, 2, 2}, {.dilation_rate = {2, 1, 2}, .use_bias = false,
+                                            .activation = "tanh"})(t);
+                  return AveragePooling3D({2, 2, 2}, {.strides = {1}})(t);
+                }}});
+}
+
 TEST_F(Train, GradientMerges) {
   checkBodies({{"multiply, subtract, average, maximum, minimum", {5}, [](Tensor t) {
                   Tensor a = Dense(4, {.activation = "tanh"})(t), b = Dense(4)(t),
@@ -303,6 +325,51 @@ TEST_F(Train, GradientRecurrentAndEmbedding) {
                   TimeDistributed(Dense(3, {.activation = "tanh"})),
                   Bidirectional(GRU(2), {.merge_mode = "ave"})});
     checkGradient(m, "mse", {random({4, 3, 2}, 28)}, {random({4, 2}, 29)});
+  }
+}
+
+// Masked sequences (Embedding(mask_zero), Masking): each step's state is the select
+// m * new + (1 - m) * old, so a masked step passes the old state's gradient on and gives its
+// input none; all against finite differences.
+TEST_F(Train, GradientMaskedSequences) {
+  // Padding at the end, holes, a row of padding only.
+  Array ids({5, 4}, {0, 3, 3, 6, 1, 2, 0, 0, 4, 0, 6, 1, 0, 0, 0, 0, 6, 6, 5, 4});
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> LSTM(sequences) -> GRU(backwards) -> Dense");
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  LSTM(4, {.return_sequences = true}), GRU(3, {.go_backwards = true}),
+                  Dense(2)});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 41)});
+  }
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> Bidirectional(SimpleRNN, sequences) -> "
+                 "TimeDistributed(Dense) -> GRU(reset_after=False)");
+    backend::clear_session();
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  Bidirectional(SimpleRNN(3, {.return_sequences = true})),
+                  TimeDistributed(Dense(2, {.activation = "tanh"})),
+                  GRU(2, {.reset_after = false})});
+    checkGradient(m, "mse", {ids}, {random({5, 2}, 42)});
+  }
+  {
+    SCOPED_TRACE("Masking -> LSTM -> Dense");
+    backend::clear_session();
+    Array x = random({5, 4, 2}, 43);
+    for (int64_t i : {1, 6, 9, 14, 15}) // steps of zeros, masked
+      x.data[2 * i] = x.data[2 * i + 1] = 0;
+    Sequential m({Input({4, 2}), Masking(), LSTM(3), Dense(1)});
+    checkGradient(m, "mse", {x}, {random({5, 1}, 44)});
+  }
+  {
+    SCOPED_TRACE("Embedding(mask_zero) -> Dense(tanh) -> GlobalAveragePooling1D -> Dense");
+    backend::clear_session();
+    Array some({4, 4}, {0, 3, 3, 6, 1, 2, 0, 0, 4, 0, 6, 1, 6, 6, 5, 4});
+    Sequential m({Input({4}),
+                  Embedding(7, 3, {.embeddings_initializer = "glorot_uniform", .mask_zero = true}),
+                  Dense(3, {.activation = "tanh"}), GlobalAveragePooling1D(), Dense(2)});
+    checkGradient(m, "mse", {some}, {random({4, 2}, 45)});
   }
 }
 
@@ -599,6 +666,152 @@ TEST_F(Train, DropoutDropsOnlyInTraining) {
     m.set_weights({before}); // keep w = 1
   }
   EXPECT_NE(masks[0], masks[1]); // each step draws a new mask
+}
+
+using Shape = std::vector<int64_t>;
+
+/// The values the layer `noise` gives an all-ones (1, n) input in one training step, read off
+/// the gradient of the Dense(1, ones, no bias) after it (as DropoutDropsOnlyInTraining does):
+/// dL/dw_i = 2 * prediction * noisy_i with y = 0. The weights are restored.
+std::vector<double> noisyOnes(Model &m, int64_t n) {
+  Array x({1, n}), y({1, 1});
+  std::fill(x.data.begin(), x.data.end(), 1.0f);
+  Array before = m.get_weights()[0];
+  double loss = m.train_on_batch(x, y)[0];
+  Array after = m.get_weights()[0];
+  m.set_weights({before});
+  double pred = std::sqrt(loss);
+  std::vector<double> v(n);
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = (before.data[i] - after.data[i]) / 1e-6 / (2 * pred);
+  return v;
+}
+
+Model noiseProbe(const Layer &noise, int64_t n) {
+  auto in = Input({n});
+  Dense d(1, {.use_bias = false, .kernel_initializer = "ones"});
+  Model m(in, d(noise(in)));
+  m.compile({.optimizer = optimizers::SGD(1e-6), .loss = "mse"});
+  return m;
+}
+
+// GaussianNoise and GaussianDropout: identity in predict; in training, noise of Keras'
+// distribution, a new draw each step, the same draw for the same seed.
+TEST_F(Train, GaussianNoiseLayersOnlyInTraining) {
+  const int64_t n = 4000;
+  for (bool additive : {true, false}) {
+    SCOPED_TRACE(additive ? "GaussianNoise(0.5)" : "GaussianDropout(0.3)");
+    backend::clear_session();
+    auto make = [&](uint64_t seed) -> Layer {
+      if (additive)
+        return GaussianNoise(0.5, {.seed = seed});
+      return GaussianDropout(0.3, {.seed = seed});
+    };
+    Model m = noiseProbe(make(5), n);
+    Array x = random({3, n}, 51);
+    auto in = Input({n});
+    Model id(in, make(5)(in));
+    EXPECT_EQ(id.predict(x).data, x.data); // inference: identity
+    std::vector<double> a = noisyOnes(m, n), b = noisyOnes(m, n);
+    // Keras: 1 + N(0, 0.5^2), or 1 * N(1, 0.3 / 0.7).
+    double sd = additive ? 0.5 : std::sqrt(0.3 / 0.7);
+    double mean = std::accumulate(a.begin(), a.end(), 0.0) / n, var = 0;
+    for (double v : a)
+      var += (v - mean) * (v - mean) / n;
+    EXPECT_NEAR(mean, 1.0, 4 * sd / std::sqrt(double(n)));
+    EXPECT_NEAR(std::sqrt(var), sd, 0.05 * sd);
+    int64_t within = 0; // a normal's mass within one standard deviation: 0.6827
+    for (double v : a)
+      within += std::fabs(v - 1.0) < sd;
+    EXPECT_NEAR(double(within) / n, 0.6827, 0.03);
+    EXPECT_NE(a, b); // each step draws anew
+    backend::clear_session();
+    Model again = noiseProbe(make(5), n), other = noiseProbe(make(6), n);
+    std::vector<double> a2 = noisyOnes(again, n), o = noisyOnes(other, n);
+    for (int64_t i = 0; i < n; ++i)
+      EXPECT_NEAR(a2[i], a[i], 1e-3 * (1 + std::fabs(a[i]))) << i;
+    EXPECT_GT(std::fabs(o[0] - a[0]) + std::fabs(o[1] - a[1]), 1e-3); // another seed
+  }
+}
+
+// SpatialDropout2D drops whole channels: one draw per sample and channel.
+TEST_F(Train, SpatialDropout2DDropsChannels) {
+  for (const char *format : {"channels_last", "channels_first"}) {
+    SCOPED_TRACE(format);
+    backend::clear_session();
+    bool last = std::string(format) == "channels_last";
+    const int64_t c = 2000;
+    Shape shape = last ? Shape{2, 3, c} : Shape{c, 2, 3};
+    auto in = Input(shape);
+    SpatialDropout2D drop(0.4, {.data_format = format, .seed = 9});
+    Model id(in, drop(in));
+    Array x = random({2, shape[0], shape[1], shape[2]}, 52);
+    EXPECT_EQ(id.predict(x).data, x.data);
+    auto in2 = Input(shape);
+    Dense d(1, {.use_bias = false, .kernel_initializer = "ones"});
+    Model m(in2, d(Flatten()(SpatialDropout2D(0.4, {.data_format = format, .seed = 9})(in2))));
+    m.compile({.optimizer = optimizers::SGD(1e-6), .loss = "mse"});
+    Array ones({1, shape[0], shape[1], shape[2]}), y({1, 1});
+    std::fill(ones.data.begin(), ones.data.end(), 1.0f);
+    Array before = m.get_weights()[0];
+    double pred = std::sqrt(m.train_on_batch(ones, y)[0]);
+    Array after = m.get_weights()[0];
+    int64_t dropped = 0;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      std::vector<double> vals;
+      for (int64_t p = 0; p < 6; ++p) {
+        int64_t i = last ? p * c + ch : ch * 6 + p;
+        vals.push_back((before.data[i] - after.data[i]) / 1e-6 / (2 * pred));
+      }
+      for (double v : vals) // the whole channel: dropped, or kept and scaled by 1 / 0.6
+        EXPECT_NEAR(v, vals[0], 2e-2 / 0.6) << "channel " << ch;
+      if (std::fabs(vals[0]) < 0.5)
+        ++dropped;
+      else
+        EXPECT_NEAR(vals[0], 1 / 0.6, 2e-2 / 0.6) << "channel " << ch;
+    }
+    EXPECT_NEAR(double(dropped) / c, 0.4, 0.04);
+  }
+}
+
+// The gradient through the noise layers uses the forward pass's draw: with W = I before the
+// layer and Dense(1, ones) after it, dL/dW_ji = 2 * prediction * noise_i, the same values the
+// Dense after it sees (GaussianDropout, SpatialDropout2D), or 2 * prediction (GaussianNoise).
+TEST_F(Train, GradientThroughNoiseLayers) {
+  const int64_t n = 32;
+  for (const char *cls : {"GaussianNoise", "GaussianDropout", "SpatialDropout2D"}) {
+    SCOPED_TRACE(cls);
+    backend::clear_session();
+    std::string k = cls;
+    Shape shape = k == "SpatialDropout2D" ? Shape{1, 1, n} : Shape{n};
+    auto in = Input(shape);
+    Layer noise = k == "GaussianNoise"     ? Layer(GaussianNoise(0.7, {.seed = 3}))
+                  : k == "GaussianDropout" ? Layer(GaussianDropout(0.4, {.seed = 3}))
+                                           : Layer(SpatialDropout2D(0.4, {.seed = 3}));
+    Dense first(n, {.use_bias = false});
+    Dense second(1, {.use_bias = false, .kernel_initializer = "ones"});
+    Model m(in, second(Flatten()(noise(first(in)))));
+    Array eye({n, n});
+    for (int64_t i = 0; i < n; ++i)
+      eye.data[i * n + i] = 1.0f;
+    first.set_weights({eye});
+    m.compile({.optimizer = optimizers::SGD(1e-6), .loss = "mse"});
+    Shape xs = {1};
+    xs.insert(xs.end(), shape.begin(), shape.end());
+    Array x(xs);
+    std::fill(x.data.begin(), x.data.end(), 1.0f);
+    std::vector<Array> before = m.get_weights();
+    double pred = std::sqrt(m.train_on_batch(x, Array({1, 1}))[0]);
+    std::vector<Array> after = m.get_weights();
+    for (int64_t i = 0; i < n; ++i) {
+      double seen = (before[1].data[i] - after[1].data[i]) / 1e-6 / (2 * pred);
+      double through = k == "GaussianNoise" ? 1.0 : seen;
+      for (int64_t j = 0; j < n; ++j)
+        EXPECT_NEAR((before[0].data[j * n + i] - after[0].data[j * n + i]) / 1e-6 / (2 * pred),
+                    through, 2e-2 * (1 + std::fabs(through)))
+            << "W[" << j << ", " << i << "]";
+    }
+  }
 }
 
 TEST_F(Train, EvaluateMatchesPredictAndMetrics) {

@@ -373,7 +373,34 @@ def text_classifier(name, seed, cls, lr):
     return make
 
 
+def case_masked_embedding_lstm_adam():
+    """Embedding(mask_zero) -> LSTM -> Dense(1, sigmoid) on padded token sequences (0s at the
+    end of most rows, in the middle of some): label 1 when the real tokens hold more low ones
+    (< 10) than high ones (>= 20). The LSTM skips the padding in the forward pass and in the
+    gradients."""
+    g = mg.Graph("masked_embedding_lstm_adam", 350, sequential=True)
+    t = g.input("input_1", (10,))
+    t = g.call(mg.masked_embedding("embedding", 30, 8), t)
+    t = g.call(mg.recurrent("LSTM", "lstm", 8), t)
+    g.outputs = [g.call(mg.dense("dense", 1, "sigmoid"), t)]
+    x = g.rng.integers(1, 30, size=(128, 10))
+    lengths = g.rng.integers(2, 11, size=128)
+    for i, n in enumerate(lengths):
+        x[i, n:] = 0
+        if i % 5 == 0:
+            x[i, g.rng.integers(0, 10)] = 0
+    y = ((x < 10) & (x > 0)).sum(1) > (x >= 20).sum(1)
+    comp = {"loss": "binary_crossentropy", "optimizer": opt("adam", learning_rate=0.01),
+            "metrics": ["accuracy"]}
+    return g, x.astype(np.float32), y.astype(np.float32)[:, None], comp, {
+        "batch_size": 16, "epochs": 2, "shuffle": False}, {
+        "notes": "x holds integer token ids as float32 with 0 as padding (mask_zero); "
+                 "the oracle (tfjs-layers 4.22) and Keras 3 agree on a masked LSTM whose "
+                 "output is its last state"}
+
+
 CASES = {
+    "masked_embedding_lstm_adam": case_masked_embedding_lstm_adam,
     "functional_frozen": case_functional_frozen,
     "conv1d_fit": case_conv1d_fit,
     "conv2d_family_fit": case_conv2d_family_fit,
@@ -593,9 +620,10 @@ def numpy_replay(g, x, y, comp, fit, max_steps=None):
     return losses, ws
 
 
-def torch_recurrent(cls, c, w, x):
+def torch_recurrent(cls, c, w, x, mask=None):
     """Keras' LSTM (gates i, f, c, o) or GRU (z, r, h; reset_after with a (2, 3u) bias) with
-    tanh / sigmoid, last output, written from Keras' cell formulas."""
+    tanh / sigmoid, last output, written from Keras' cell formulas. `mask` (batch, steps) of
+    1s and 0s: a masked step keeps the previous states (Keras' backend rnn)."""
     import torch
     assert c["activation"] == "tanh" and c["recurrent_activation"] == "sigmoid"
     assert not c["return_sequences"] and not c["go_backwards"] and c["use_bias"]
@@ -605,6 +633,7 @@ def torch_recurrent(cls, c, w, x):
     cs = torch.zeros_like(h)
     for t in range(x.shape[1]):
         xt = x[:, t]
+        h_old, c_old = h, cs
         if cls == "LSTM":
             z = xt @ k + h @ r + b
             i, f = torch.sigmoid(z[:, :u]), torch.sigmoid(z[:, u:2 * u])
@@ -617,6 +646,10 @@ def torch_recurrent(cls, c, w, x):
             rg = torch.sigmoid(mx[:, u:2 * u] + mi[:, u:2 * u])
             hh = torch.tanh(mx[:, 2 * u:] + rg * mi[:, 2 * u:])
             h = zg * h + (1 - zg) * hh
+        if mask is not None:
+            m = mask[:, t:t + 1]
+            h = m * h + (1 - m) * h_old
+            cs = m * cs + (1 - m) * c_old
     return h
 
 
@@ -646,6 +679,7 @@ def torch_replay(g, x, y, comp, fit, dtype):
     for _ in range(fit["epochs"]):
         for s in range(0, n, bs):
             a = xt[s:s + bs]
+            mask = None
             for l in layers:
                 c, cls = l["config"], l["class_name"]
                 if cls == "Conv2D":
@@ -659,10 +693,13 @@ def torch_replay(g, x, y, comp, fit, dtype):
                     k, b = ws[c["name"]]
                     a = a @ k + b
                 elif cls == "Embedding":
+                    if c.get("mask_zero"):
+                        mask = (a != 0).to(dtype)
                     a = ws[c["name"]][0][a.long()]
                     continue
                 elif cls in ("LSTM", "GRU"):
-                    a = torch_recurrent(cls, c, ws[c["name"]], a)
+                    a = torch_recurrent(cls, c, ws[c["name"]], a, mask)
+                    mask = None
                     continue
                 else:
                     return None

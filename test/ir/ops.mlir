@@ -191,6 +191,15 @@ func.func @constant_and_dropout(%x: tensor<?x4xf32>, %step: tensor<i64>) -> (ten
   return %2, %3 : tensor<?x4xf32>, tensor<?x4xf32>
 }
 
+// CHECK-LABEL: func.func @random_normal
+// GENERIC-LABEL: sym_name = "random_normal"
+func.func @random_normal(%x: tensor<?x4xf32>, %step: tensor<i64>) -> tensor<?x4xf32> {
+  // CHECK: kiln.random_normal %{{.*}}, %{{.*}} {seed = 7 : i64} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
+  // GENERIC: "kiln.random_normal"(%{{.*}}, %{{.*}}) <{seed = 7 : i64}>
+  %0 = kiln.random_normal %x, %step {seed = 7 : i64} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
+  return %0 : tensor<?x4xf32>
+}
+
 // CHECK-LABEL: func.func @pad
 // GENERIC-LABEL: sym_name = "pad"
 func.func @pad(%x: tensor<?x4x4x3xf32>) -> tensor<?x6x6x3xf32> {

@@ -77,6 +77,22 @@ func.func @dropout_train(%x: tensor<?x4xf32>, %w: tensor<4x1xf32>, %step: tensor
 
 // -----
 
+// GaussianNoise: no gradient flows into the noise; x's gradient is dy.
+// CHECK-LABEL: func.func @random_normal_no_gradient
+// CHECK: kiln.random_normal
+// CHECK: kiln.broadcast_like
+// CHECK-NOT: kiln.random_normal
+// CHECK: return
+func.func @random_normal_no_gradient(%x: tensor<?x4xf32>, %step: tensor<i64>) -> tensor<?x4xf32> {
+  %n = kiln.random_normal %x, %step {seed = 4 : i64} : (tensor<?x4xf32>, tensor<i64>) -> tensor<?x4xf32>
+  %0 = kiln.add %x, %n : (tensor<?x4xf32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  %1 = kiln.reduce_sum %0 {axes = array<i64: 0, 1>} : (tensor<?x4xf32>) -> tensor<f32>
+  %g = kiln.grad %1 wrt %x : (tensor<f32>, tensor<?x4xf32>) -> tensor<?x4xf32>
+  return %g : tensor<?x4xf32>
+}
+
+// -----
+
 // A slice of the dynamic batch: its gradient would pad to a size the IR does not know.
 func.func @no_rule(%a: tensor<?x4xf32>) -> tensor<?x4xf32> {
   // expected-error @+1 {{'kiln.slice' op has no gradient rule for this form (kiln-autodiff)}}

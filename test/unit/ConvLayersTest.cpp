@@ -102,6 +102,52 @@ TEST_F(ConvLayers, ShapesWeightsAndParamCounts) {
   EXPECT_NE(s.find("Total params: 276 "), std::string::npos) << s;
 }
 
+TEST_F(ConvLayers, Conv3DAndPools3D) {
+  auto x = Input({6, 9, 8, 2});
+  Conv3D conv(3, {3, 2, 3}, {.strides = {1, 2, 1}});
+  auto y = conv(x);
+  EXPECT_EQ(y.shape(), (Shape{-1, 4, 4, 6, 3}));
+  EXPECT_EQ(conv.get_weights()[0].shape, (Shape{3, 2, 3, 2, 3}));
+  EXPECT_EQ(conv.count_params(), 3 * 2 * 3 * 2 * 3 + 3);
+  EXPECT_EQ(MaxPooling3D()(y).shape(), (Shape{-1, 2, 2, 3, 3}));
+  EXPECT_EQ(AveragePooling3D({3, 3, 3}, {.strides = {2}, .padding = "same"})(y).shape(),
+            (Shape{-1, 2, 2, 3, 3}));
+  EXPECT_EQ(Conv3D(2, 3, {.strides = {2, 2, 2}, .padding = "same"})(x).shape(),
+            (Shape{-1, 3, 5, 4, 2}));
+  Sequential m({Input({4, 4, 4, 1}), Conv3D(2, 2, {.padding = "same", .name = "c3"}),
+                MaxPooling3D({2, 2, 2}, {.name = "p3"}),
+                AveragePooling3D({1, 2, 2}, {.strides = {1, 1, 1}, .name = "a3"})});
+  for (bool keras2 : {false, true}) {
+    backend::clear_session();
+    std::string text = m.to_json(-1, keras2);
+    EXPECT_EQ(model_from_json(text).to_json(-1, keras2), text);
+  }
+  json c = json::parse(m.to_json());
+  EXPECT_EQ(c["config"]["layers"][1]["config"]["kernel_size"], json::parse("[2, 2, 2]"));
+  EXPECT_EQ(c["config"]["layers"][2]["config"]["strides"], json::parse("[2, 2, 2]"));
+  EXPECT_EQ(c["config"]["layers"][3]["config"]["pool_size"], json::parse("[1, 2, 2]"));
+  // A 1x1x1 kernel of ones and no bias sums the channels at every cell.
+  backend::clear_session();
+  Sequential sum({Input({2, 3, 2, 2}),
+                  Conv3D(1, 1, {.use_bias = false, .kernel_initializer = "ones"})});
+  Array in({1, 2, 3, 2, 2});
+  for (size_t i = 0; i < in.data.size(); ++i)
+    in.data[i] = float(i);
+  Array out = sum.predict(in);
+  for (int64_t i = 0; i < 12; ++i)
+    EXPECT_FLOAT_EQ(out.data[i], in.data[2 * i] + in.data[2 * i + 1]);
+
+  expectError([] { Conv3D(2, 3, {.groups = 2, .name = "g3"}); }, "g3", "groups must be 1");
+  expectError([] { Conv3D(2, 3, {.name = "r3"})(Input({4, 4, 2})); }, "r3",
+              "expected an NDHWC input of rank 5");
+  expectError([] { Conv3D(2, 3, {.name = "s3"})(Input({2, 4, 4, 1})); }, "s3",
+              "is too small for a (3, 3, 3) window");
+  expectError([] { MaxPooling3D({2, 2, 2}, {.strides = {1, 2}, .name = "m3"}); }, "m3",
+              "strides must have 1 or 3 entries");
+  expectError([] { Conv3D(2, 3, {.strides = {2, 1, 1}, .dilation_rate = {1, 2, 1}, .name = "d3"}); },
+              "d3", "not compatible with dilation_rate");
+}
+
 TEST_F(ConvLayers, Errors) {
   expectError([] { Conv1D(4, 3, {.padding = "full", .name = "c"}); }, "c",
               "padding must be 'valid', 'same' or 'causal'");

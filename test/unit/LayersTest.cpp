@@ -196,6 +196,45 @@ TEST_F(Layers, KerasConfigRoundTripsInBothSpellings) {
   EXPECT_EQ(byName["repeat_vector"]["n"], 3);
 }
 
+TEST_F(Layers, NoiseLayersConfigsShapesAndErrors) {
+  Sequential m({Input({4, 4, 3}), GaussianNoise(0.2, {.seed = 4}), GaussianDropout(0.3),
+                SpatialDropout2D(0.25, {.data_format = "channels_first", .seed = 2})});
+  EXPECT_EQ(m.outputs()[0].shape(), (Shape{-1, 4, 4, 3}));
+  EXPECT_EQ(m.count_params(), 0);
+  for (bool keras2 : {false, true}) {
+    backend::clear_session();
+    std::string text = m.to_json(-1, keras2);
+    EXPECT_EQ(model_from_json(text).to_json(-1, keras2), text);
+  }
+  json c = json::parse(m.to_json());
+  json noise = c["config"]["layers"][1], drop = c["config"]["layers"][2],
+       spatial = c["config"]["layers"][3];
+  EXPECT_EQ(noise["class_name"], "GaussianNoise");
+  EXPECT_EQ(noise["config"]["name"], "gaussian_noise");
+  EXPECT_EQ(noise["config"]["stddev"], 0.2);
+  EXPECT_EQ(noise["config"]["seed"], 4);
+  EXPECT_EQ(drop["class_name"], "GaussianDropout");
+  EXPECT_EQ(drop["config"]["rate"], 0.3);
+  EXPECT_TRUE(drop["config"]["seed"].is_null());
+  EXPECT_EQ(spatial["class_name"], "SpatialDropout2D");
+  EXPECT_EQ(spatial["config"]["data_format"], "channels_first");
+  EXPECT_EQ(spatial["config"]["rate"], 0.25);
+  Array in({2, 4, 4, 3});
+  for (size_t i = 0; i < in.data.size(); ++i)
+    in.data[i] = float(i) * 0.01f;
+  EXPECT_EQ(m.predict(in).data, in.data); // inference: identity
+
+  expectError([] { GaussianNoise(-1, {.name = "n"}); }, "n", "stddev must be a non-negative");
+  expectError([] { GaussianDropout(1.0, {.name = "g"}); }, "g", "rate must be in [0, 1)");
+  expectError([] { SpatialDropout2D(0.5, {.data_format = "nhwc", .name = "s"}); }, "s",
+              "data_format must be 'channels_last' or 'channels_first'");
+  expectError([] { SpatialDropout2D(0.5, {.name = "s2"})(Input({4, 3})); }, "s2",
+              "expected an NHWC input of rank 4");
+  expectError([] {
+    layer_from_config({{"class_name", "GaussianNoise"}, {"config", {{"name", "gn"}}}});
+  }, "gn", "missing 'stddev'");
+}
+
 TEST_F(Layers, KerasConfigVariants) {
   auto layer = [](const char *cls, json config) {
     config["name"] = std::string("l_") + cls;

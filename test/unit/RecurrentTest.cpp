@@ -203,8 +203,11 @@ TEST_F(Recurrent, KerasConfigsRoundTripAndRead) {
               "dropout and recurrent_dropout must be in [0, 1), got 1.0");
   expectError([&] { layer("GRU", {{"units", 3}, {"stateful", true}}); }, "l_GRU",
               "'stateful' = true is not supported");
-  expectError([&] { layer("Embedding", {{"input_dim", 5}, {"output_dim", 2}, {"mask_zero", true}}); },
-              "l_Embedding", "mask_zero=True is not supported");
+  Layer masked = layer("Embedding", {{"input_dim", 5}, {"output_dim", 2}, {"mask_zero", true}});
+  EXPECT_EQ(masked.get_config()["mask_zero"], true);
+  Layer masking = layer("Masking", {{"mask_value", 0.5}});
+  EXPECT_EQ(masking.class_name(), "Masking");
+  EXPECT_EQ(masking.get_config()["mask_value"], 0.5);
   expectError([&] { layer("SimpleRNN", {{"units", 3}, {"activation", "nope"}}); }, "l_SimpleRNN",
               "unknown activation 'nope'");
   expectError([&] { LSTM(4, {.name = "flat"})(Input({5})); }, "flat",
@@ -229,6 +232,158 @@ TEST_F(Recurrent, EmbeddingIndicesOutOfRangeAreAnError) {
   expectError([&] { m.predict(nan); }, "emb", "holds index nan");
   m.compile({.optimizer = "sgd", .loss = "mse"});
   expectError([&] { m.fit(bad, Array({2, 6}), {.verbose = 0}); }, "emb", "holds index 5");
+}
+
+// Keras' masking: Embedding(mask_zero) and Masking make a (batch, steps) mask that the
+// recurrent layers honour, keeping their state over the masked steps. test/golden has the
+// numbers against the oracle; these are the properties.
+Layer recurrentOf(const std::string &cls, int64_t units, RecurrentOptions o) {
+  if (cls == "LSTM")
+    return LSTM(units, o);
+  if (cls == "GRU")
+    return GRU(units, o);
+  return SimpleRNN(units, o);
+}
+
+void expectNear(const Array &a, int64_t ia, const Array &b, int64_t ib, int64_t n) {
+  for (int64_t k = 0; k < n; ++k)
+    EXPECT_NEAR(a.data[ia + k], b.data[ib + k], 1e-5) << "at " << ia + k;
+}
+
+TEST_F(Recurrent, MaskedStepsKeepTheState) {
+  const int64_t u = 4;
+  for (const char *cls : {"SimpleRNN", "LSTM", "GRU"}) {
+    SCOPED_TRACE(cls);
+    backend::clear_session();
+    Sequential masked({Input({5}), Embedding(7, 3, {.mask_zero = true}),
+                       recurrentOf(cls, u, {.return_sequences = true})});
+    Sequential plain({Input({3}), Embedding(7, 3), recurrentOf(cls, u, {.return_sequences = true})});
+    plain.set_weights(masked.get_weights());
+    // Row 0 is padded at the end, row 1 has holes, row 2 is all padding.
+    Array x({3, 5}, {1, 2, 3, 0, 0, 4, 0, 5, 0, 6, 0, 0, 0, 0, 0});
+    Array real({2, 3}, {1, 2, 3, 4, 5, 6});
+    Array y = masked.predict(x), yp = plain.predict(real);
+    ASSERT_EQ(y.shape, (Shape{3, 5, u}));
+    // A real step's output is the plain layer's on the real steps alone; a masked step repeats
+    // the previous output (zeros before the first real step).
+    int kept0[5] = {0, 1, 2, 2, 2}, kept1[5] = {0, 0, 1, 1, 2};
+    for (int t = 0; t < 5; ++t) {
+      expectNear(y, (0 * 5 + t) * u, yp, (0 * 3 + kept0[t]) * u, u);
+      expectNear(y, (1 * 5 + t) * u, yp, (1 * 3 + kept1[t]) * u, u);
+      for (int64_t k = 0; k < u; ++k)
+        EXPECT_EQ(y.data[(2 * 5 + t) * u + k], 0.0f);
+    }
+    // The last output alone: the state after the last real step.
+    backend::clear_session();
+    Sequential last({Input({5}), Embedding(7, 3, {.mask_zero = true}), recurrentOf(cls, u, {})});
+    last.set_weights(masked.get_weights());
+    Array yl = last.predict(x);
+    expectNear(yl, 0, yp, 2 * u, u);
+    expectNear(yl, u, yp, 5 * u, u);
+
+    // Bidirectional with return_sequences: Keras 3 forces zero_output_for_mask, masked steps
+    // give zeros; the real steps see the real steps of both directions.
+    backend::clear_session();
+    Sequential bi({Input({5}), Embedding(7, 3, {.mask_zero = true}),
+                   Bidirectional(recurrentOf(cls, u, {.return_sequences = true}))});
+    Sequential biPlain({Input({3}), Embedding(7, 3),
+                        Bidirectional(recurrentOf(cls, u, {.return_sequences = true}))});
+    biPlain.set_weights(bi.get_weights());
+    Array yb = bi.predict(x), ybp = biPlain.predict(real);
+    for (int t = 0; t < 5; ++t) {
+      bool real0 = t < 3, real1 = t % 2 == 0;
+      if (real0)
+        expectNear(yb, t * 2 * u, ybp, t * 2 * u, 2 * u);
+      if (real1)
+        expectNear(yb, (5 + t) * 2 * u, ybp, (3 + t / 2) * 2 * u, 2 * u);
+      for (int64_t k = 0; k < 2 * u; ++k) {
+        if (!real0)
+          EXPECT_EQ(yb.data[t * 2 * u + k], 0.0f);
+        if (!real1)
+          EXPECT_EQ(yb.data[(5 + t) * 2 * u + k], 0.0f);
+      }
+    }
+  }
+}
+
+TEST_F(Recurrent, ZeroOutputForMaskOption) {
+  Sequential m({Input({4}), Embedding(6, 2, {.mask_zero = true}),
+                GRU(3, {.return_sequences = true, .zero_output_for_mask = true})});
+  Sequential plain({Input({4}), Embedding(6, 2, {.mask_zero = true}),
+                    GRU(3, {.return_sequences = true})});
+  plain.set_weights(m.get_weights());
+  Array x({1, 4}, {2, 0, 3, 0});
+  Array y = m.predict(x), yp = plain.predict(x);
+  for (int64_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(y.data[3 + k], 0.0f);      // masked step 1: zeros
+    EXPECT_EQ(yp.data[3 + k], yp.data[k]); // Keras 3's default: step 0's output again
+    EXPECT_EQ(y.data[6 + k], yp.data[6 + k]);
+  }
+  json c = json::parse(m.to_json());
+  EXPECT_EQ(c["config"]["layers"][2]["config"]["zero_output_for_mask"], true);
+  EXPECT_FALSE(json::parse(plain.to_json())["config"]["layers"][2]["config"].contains(
+      "zero_output_for_mask"));
+  backend::clear_session();
+  EXPECT_EQ(model_from_json(m.to_json()).to_json(), m.to_json());
+}
+
+TEST_F(Recurrent, MaskingLayerAndMaskedAveragePooling) {
+  // Masking(0.5): a step whose features are all 0.5 is skipped (and zeroed).
+  Sequential m({Input({3, 2}), Masking(0.5), LSTM(3)});
+  Sequential plain({Input({2, 2}), LSTM(3)});
+  plain.set_weights(m.get_weights());
+  Array x({2, 3, 2}, {0.1f, -0.4f, 0.5f, 0.5f, 0.9f, 0.2f, 0.5f, 0.3f, 0.5f, 0.5f, 0.7f, 0.5f});
+  Array real({2, 2, 2}, {0.1f, -0.4f, 0.9f, 0.2f, 0.5f, 0.3f, 0.7f, 0.5f});
+  Array y = m.predict(x), yp = plain.predict(real);
+  expectNear(y, 0, yp, 0, 6);
+  json c = json::parse(m.to_json());
+  EXPECT_EQ(c["config"]["layers"][1]["class_name"], "Masking");
+  EXPECT_EQ(c["config"]["layers"][1]["config"]["mask_value"], 0.5);
+  backend::clear_session();
+  EXPECT_EQ(model_from_json(m.to_json()).to_json(), m.to_json());
+
+  // GlobalAveragePooling1D: the mean over the unmasked steps.
+  backend::clear_session();
+  Sequential g({Input({4}), Embedding(5, 2, {.mask_zero = true, .name = "emb"}),
+                GlobalAveragePooling1D()});
+  Array table = g.get_layer("emb").get_weights()[0];
+  Array ids({2, 4}, {1, 0, 3, 0, 4, 4, 2, 0});
+  Array yg = g.predict(ids);
+  for (int j = 0; j < 2; ++j) {
+    EXPECT_NEAR(yg.data[j], (table.data[2 + j] + table.data[6 + j]) / 2, 1e-6);
+    EXPECT_NEAR(yg.data[2 + j], (2 * table.data[8 + j] + table.data[4 + j]) / 3, 1e-6);
+  }
+}
+
+TEST_F(Recurrent, MasksKilnCannotCarryAreErrors) {
+  // A model output that carries a mask: Keras would mask the loss.
+  Sequential s({Input({4}), Embedding(5, 2, {.mask_zero = true}),
+                LSTM(3, {.return_sequences = true, .name = "seq"})});
+  s.compile({.optimizer = "sgd", .loss = "mse"});
+  Array ids({2, 4}, {1, 2, 0, 0, 3, 0, 4, 1});
+  EXPECT_EQ(s.predict(ids).shape, (Shape{2, 4, 3}));
+  expectError([&] { s.fit(ids, Array({2, 4, 3}), {.verbose = 0}); }, "seq",
+              "carries the Keras mask made by 'embedding'");
+  // Through a merge layer to a layer that honours it.
+  backend::clear_session();
+  auto x = Input({4});
+  auto e = Embedding(5, 2, {.mask_zero = true})(x);
+  Model merged(x, GRU(2, {.name = "gru"})(Add({.name = "add"})({e, e})));
+  expectError([&] { merged.predict(ids); }, "gru", "reaches it through 'add'");
+  // A masked BatchNormalization trains with masked moments in Keras.
+  backend::clear_session();
+  Sequential bn({Input({4}), Embedding(5, 2, {.mask_zero = true}),
+                 BatchNormalization({.name = "bn"}), LSTM(2), Dense(1)});
+  EXPECT_EQ(bn.predict(ids).shape, (Shape{2, 1}));
+  bn.compile({.optimizer = "sgd", .loss = "mse"});
+  expectError([&] { bn.fit(ids, Array({2, 1}), {.verbose = 0}); }, "bn",
+              "cannot train on a masked input");
+  // Keras hands TimeDistributed's wrapped recurrent layer a slice of the mask; kiln refuses.
+  backend::clear_session();
+  Sequential deep({Input({3, 2}), Embedding(5, 2, {.mask_zero = true}),
+                   TimeDistributed(LSTM(2), {.name = "td"})});
+  expectError([&] { deep.predict(Array({1, 3, 2}, {1, 0, 2, 2, 0, 0})); }, "td",
+              "cannot pass the Keras mask");
 }
 
 TEST_F(Recurrent, BidirectionalAndTimeDistributed) {

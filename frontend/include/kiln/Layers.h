@@ -175,6 +175,32 @@ public:
   explicit Dropout(double rate, DropoutOptions options = {});
 };
 
+/// Keras' GaussianNoise: identity at inference; in training adds N(0, stddev^2) noise to every
+/// element (seeded like Dropout's mask: reproducible, a new draw each step).
+class GaussianNoise : public Layer {
+public:
+  explicit GaussianNoise(double stddev, DropoutOptions options = {});
+};
+/// Keras' GaussianDropout: identity at inference; in training multiplies every element by
+/// noise of mean 1 and standard deviation sqrt(rate / (1 - rate)).
+class GaussianDropout : public Layer {
+public:
+  explicit GaussianDropout(double rate, DropoutOptions options = {});
+};
+struct SpatialDropout2DOptions {
+  /// channels_last (NHWC) or channels_first (NCHW): which axis holds the channels.
+  std::string data_format = "channels_last";
+  std::optional<uint64_t> seed;
+  std::string name;
+};
+/// Keras' SpatialDropout2D: identity at inference; in training drops whole channels of a rank-4
+/// input (one draw per sample and channel, `rate` of them) and scales the others by
+/// 1 / (1 - rate).
+class SpatialDropout2D : public Layer {
+public:
+  explicit SpatialDropout2D(double rate, SpatialDropout2DOptions options = {});
+};
+
 struct BatchNormalizationOptions {
   int64_t axis = -1;
   double momentum = 0.99, epsilon = 1e-3;
@@ -446,9 +472,60 @@ public:
   explicit Dot(int64_t axes, DotOptions options = {}) : Dot({axes, axes}, std::move(options)) {}
 };
 
+//===----------------------------------------------------------------------===//
+// 3-D layers (issue 6): Conv3D and the 3-D pools over (batch, depth, rows, cols, channels).
+//===----------------------------------------------------------------------===//
+
+struct Conv3DOptions {
+  std::array<int64_t, 3> strides = {1, 1, 1};
+  std::string padding = "valid";
+  std::array<int64_t, 3> dilation_rate = {1, 1, 1};
+  /// Only 1 (kiln's Conv3D has no groups).
+  int64_t groups = 1;
+  std::string activation = "linear";
+  bool use_bias = true;
+  Initializer kernel_initializer = "glorot_uniform";
+  Initializer bias_initializer = "zeros";
+  std::optional<Regularizer> kernel_regularizer, bias_regularizer, activity_regularizer;
+  std::optional<Constraint> kernel_constraint, bias_constraint;
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// 3-D convolution over an NDHWC input with a (kd, kh, kw, in, filters) kernel; each output
+/// depth is the sum over the kernel's depth of 2-D convolutions of input depth slices.
+class Conv3D : public Layer {
+public:
+  Conv3D(int64_t filters, std::array<int64_t, 3> kernel_size, Conv3DOptions options = {});
+  Conv3D(int64_t filters, int64_t kernel_size, Conv3DOptions options = {})
+      : Conv3D(filters, {kernel_size, kernel_size, kernel_size}, std::move(options)) {}
+};
+
+struct Pooling3DOptions {
+  /// Empty: the pool size, as in Keras; one entry: the same for every axis.
+  std::vector<int64_t> strides;
+  std::string padding = "valid";
+  std::string data_format = "channels_last";
+  std::string name;
+};
+/// Max over (depth, rows, cols) windows of an NDHWC input.
+class MaxPooling3D : public Layer {
+public:
+  explicit MaxPooling3D(std::array<int64_t, 3> pool_size = {2, 2, 2},
+                        Pooling3DOptions options = {});
+};
+/// Mean over (depth, rows, cols) windows of an NDHWC input (padding not counted).
+class AveragePooling3D : public Layer {
+public:
+  explicit AveragePooling3D(std::array<int64_t, 3> pool_size = {2, 2, 2},
+                            Pooling3DOptions options = {});
+};
+
 struct EmbeddingOptions {
   Initializer embeddings_initializer = initializers::RandomUniform(-0.05, 0.05);
-  /// Keras' mask_zero. kiln does not propagate masks: true is refused (naming the layer).
+  /// Keras' mask_zero: index 0 is padding. The output carries a mask (the input's entries
+  /// that are not 0) that the layers after it pass on (Dense, Activation, Dropout,
+  /// TimeDistributed, the normalizations) to the layers that honour it: SimpleRNN, LSTM, GRU
+  /// and Bidirectional skip masked steps, GlobalAveragePooling1D averages the unmasked ones.
   bool mask_zero = false;
   std::string name;
 };
@@ -459,6 +536,13 @@ struct EmbeddingOptions {
 class Embedding : public Layer {
 public:
   Embedding(int64_t input_dim, int64_t output_dim, EmbeddingOptions options = {});
+};
+
+/// Keras' Masking over a (batch, steps, features) input: a step whose features all equal
+/// `mask_value` is masked (as Embedding's mask_zero masks index 0) and its features set to 0.
+class Masking : public Layer {
+public:
+  explicit Masking(double mask_value = 0.0, NameOptions options = {});
 };
 
 /// The options of SimpleRNN, LSTM and GRU (each uses the ones its Keras class has).
@@ -486,11 +570,18 @@ struct RecurrentOptions {
   double dropout = 0.0, recurrent_dropout = 0.0;
   /// Seeds the dropout masks (Keras 3's seed); unset: derived from the layer's name.
   std::optional<uint64_t> seed;
+  /// Keras' zero_output_for_mask: with return_sequences, a masked step's output is zeros
+  /// instead of the previous step's output (Bidirectional sets it to return_sequences).
+  bool zero_output_for_mask = false;
   /// GRU only: apply the reset gate after the recurrent matmul (Keras 2.x/3 default), with a
   /// (2, 3 * units) bias (input and recurrent biases).
   bool reset_after = true;
   std::string name;
 };
+/// On a masked input (Embedding(mask_zero), Masking) a recurrent layer keeps its state over
+/// the masked steps; with return_sequences a masked step's output is the previous step's output
+/// (Keras 3's default, zero_output_for_mask=False; zeros inside a Bidirectional, which forces
+/// zero_output_for_mask to return_sequences) and the output carries the mask on.
 /// Keras' SimpleRNN over a (batch, steps, features) input: h = activation(x W + h U + b).
 /// Weights: kernel (features, units), recurrent_kernel (units, units), bias (units).
 class SimpleRNN : public Layer {
