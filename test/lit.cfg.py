@@ -1,5 +1,6 @@
 # lit configuration for kiln's FileCheck tests (one folder per stage).
 import os
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -16,3 +17,9 @@ llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.kiln_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(["kiln-opt", "kilnc"], [config.kiln_tools_dir])
+
+# "gpu" where kiln's runtime finds a usable NVIDIA GPU (kiln-gpu-info exits 0): tests of the
+# no-GPU error say UNSUPPORTED: gpu.
+_gpu_info = os.path.join(config.kiln_tools_dir, "kiln-gpu-info")
+if os.path.exists(_gpu_info) and subprocess.run([_gpu_info], capture_output=True).returncode == 0:
+    config.available_features.add("gpu")
