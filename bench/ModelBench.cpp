@@ -49,10 +49,10 @@ void resetPeak() {
 
 } // namespace
 
-/// The timed calls, kept out of line under a fixed name so that `valgrind --tool=callgrind
-/// --instr-atstart=no --toggle-collect=kiln_bench_timed_calls` (bench/fusion_bytes.py) counts
-/// them and not the compiler (which then also runs uninstrumented, several times faster). The
-/// client requests are a few no-op instructions outside valgrind.
+/// The timed calls, kept out of line under a fixed name. Under `valgrind --tool=callgrind
+/// --instr-atstart=no` (bench/fusion_bytes.py) only they are instrumented and counted, not the
+/// compiler (which then also runs several times faster). The client requests are a few no-op
+/// instructions outside valgrind.
 extern "C" __attribute__((noinline)) void kiln_bench_timed_calls(int64_t iters,
                                                                  std::vector<double> *times,
                                                                  const std::function<void()> *call) {
