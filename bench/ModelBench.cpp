@@ -53,9 +53,9 @@ void resetPeak() {
 /// --instr-atstart=no` (bench/fusion_bytes.py) only they are instrumented and counted, not the
 /// compiler (which then also runs several times faster). The client requests are a few no-op
 /// instructions outside valgrind.
-extern "C" __attribute__((noinline)) void kiln_bench_timed_calls(int64_t iters,
-                                                                 std::vector<double> *times,
-                                                                 const std::function<void()> *call) {
+extern "C" __attribute__((noinline)) void
+kiln_bench_timed_calls(int64_t iters, std::vector<double> *times,
+                       const std::function<void()> *call) {
   CALLGRIND_START_INSTRUMENTATION;
   for (int64_t i = 0; i < iters; ++i) {
     auto t = std::chrono::steady_clock::now();

@@ -106,8 +106,10 @@ def main():
         print("simulated: " + "; ".join(desc))
         print("%s (per call, %d calls each):" % (cmd, calls))
         rows = (("data refs (Dr+Dw)", lambda e: e["Dr"] + e["Dw"], 1, "M", 1e6),
-                ("L1 -> L2 bytes ((D1mr+D1mw) x 64)", lambda e: e["D1mr"] + e["D1mw"], 64, "MB", 1e6),
-                ("beyond-L2 bytes ((DLmr+DLmw) x 64)", lambda e: e["DLmr"] + e["DLmw"], 64, "MB", 1e6))
+                ("L1 -> L2 bytes ((D1mr+D1mw) x 64)",
+                 lambda e: e["D1mr"] + e["D1mw"], 64, "MB", 1e6),
+                ("beyond-L2 bytes ((DLmr+DLmw) x 64)",
+                 lambda e: e["DLmr"] + e["DLmw"], 64, "MB", 1e6))
         for name, f, scale, unit, div in rows:
             on, off = f(res[True]) * scale, f(res[False]) * scale
             print("  %-36s fusion on %10.2f %s, off %10.2f %s, off/on %.2f" % (

@@ -3,21 +3,23 @@
 
 Models (bench/BenchModels.h builds the same ones in kiln): seed_cnn, seed_mlp, lstm20
 (Embedding(10000,64) - LSTM(64) - Dense(1,sigmoid) on 20 word indices, binary crossentropy;
-lstm<steps> for other lengths) and bn_cnn (two Conv2D - BatchNormalization - relu - MaxPool blocks, then Dense(128) - Dense(10)).
-All train with Adam(1e-3) on random batches. Measurements, each in its own process so that its
-peak memory is its own: `train` steps at batch 32 and 128 (samples/s), `predict` of one batch of
-256 (samples/s) and of one sample (latency).
+lstm<steps> for other lengths) and bn_cnn (two Conv2D - BatchNormalization - relu - MaxPool
+blocks, then Dense(128) - Dense(10)). All train with Adam(1e-3) on random batches.
+Measurements, each in its own process so that its peak memory is its own: `train` steps at
+batch 32 and 128 (samples/s), `predict` of one batch of 256 (samples/s) and of one sample
+(latency).
 
   /usr/bin/python3 bench/suite.py --rounds 3 --kiln build/bin/kiln-bench-model \\
       --json suite.json --markdown
 
-- PyTorch (Debian's python3-torch), CPU, torch.set_num_threads(2) (--threads), OPENBLAS_NUM_THREADS=1; for
-  inference, eval mode under no_grad, eager or torch.jit.trace, whichever is faster in a short
-  trial in the same process. Training: cross_entropy on logits (the softmax folded in, as Keras
-  does) or binary_cross_entropy_with_logits, Adam(lr=1e-3, eps=1e-7) as Keras'.
-- kiln: `--kiln` (kiln-bench-model) with the same --threads (the train step and predict split the
-  batch over that many threads; a model with BatchNormalization trains on one, since its batch statistics need
-  the whole batch).
+- PyTorch (Debian's python3-torch), CPU, torch.set_num_threads(--threads, default 2),
+  OPENBLAS_NUM_THREADS=1; for inference, eval mode under no_grad, eager or torch.jit.trace,
+  whichever is faster in a short trial in the same process. Training: cross_entropy or
+  binary_cross_entropy_with_logits on logits (the same loss as a softmax / sigmoid output and
+  Keras' crossentropy), Adam(lr=1e-3, eps=1e-7) as Keras'.
+- kiln: `--kiln` (kiln-bench-model) with the same --threads (the train step and predict split
+  the batch over that many threads; a model with BatchNormalization trains on one, since its
+  batch statistics need the whole batch).
 - Rounds interleave: in each round every (model, measurement) runs torch then kiln (kiln first on
   even rounds), so both see the same machine. Reported: each side's median over all timed calls
   of all rounds, the ratio kiln/torch in samples/s (above 1: kiln is faster; for latency,
@@ -269,7 +271,8 @@ def main():
     if args.markdown:
         for title, hs, rs in (("samples/s (latency: us)", head, rows),
                               ("peak memory", ["model"] + measures, mem_rows)):
-            print("\n%s\n\n| %s |\n|%s" % (title, " | ".join(hs), " --- |" + " ---: |" * (len(hs) - 1)))
+            print("\n%s\n\n| %s |\n|%s" % (title, " | ".join(hs),
+                                             " --- |" + " ---: |" * (len(hs) - 1)))
             for row in rs:
                 print("| %s |" % " | ".join(row))
     if args.json:
