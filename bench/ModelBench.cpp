@@ -1,13 +1,16 @@
 //===- ModelBench.cpp - time kiln's train step or predict on a bench model ---===//
 //
 // kiln-bench-model [--model NAME] [--mode train|predict] [--batch N] [--iters K] [--warmup W]
-//                  [--threads T] [--seed S] [--device cpu|gpu]
+//                  [--threads T] [--seed S] [--device cpu|gpu] [--fit-steps S]
 // Builds one of bench/BenchModels.h's models with the C++ API, compiles it with Adam and its
 // loss, and times model.train_on_batch (--mode train) or model.predict of one batch of N rows
 // (--mode predict) on a random batch, printing `ms=<float>` per timed call (the protocol of the
 // other benches). Last, on stdout, `peak_kib=` (the process's peak resident set during the timed
 // calls: VmHWM, reset through /proc/self/clear_refs after compiling and warming up) and
 // `peak_with_compile_kib=` (the peak over the whole run, the compiler included).
+// With --fit-steps S (train), each timed call is instead one epoch of model.fit over S batches
+// (the batch repeated, no shuffling, verbose 0) and `ms=` is its time divided by S: the step as
+// fit runs it, where a GPU keeps weights and optimizer slots resident between steps.
 // kiln-bench-train-step is the same program (its defaults: the seed CNN's train step).
 //
 //===----------------------------------------------------------------------===//
@@ -54,14 +57,15 @@ void resetPeak() {
 /// compiler (which then also runs several times faster). The client requests are a few no-op
 /// instructions outside valgrind.
 extern "C" __attribute__((noinline)) void
-kiln_bench_timed_calls(int64_t iters, std::vector<double> *times,
+kiln_bench_timed_calls(int64_t iters, int64_t stepsPerCall, std::vector<double> *times,
                        const std::function<void()> *call) {
   CALLGRIND_START_INSTRUMENTATION;
   for (int64_t i = 0; i < iters; ++i) {
     auto t = std::chrono::steady_clock::now();
     (*call)();
     double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count() /
+        static_cast<double>(stepsPerCall);
     times->push_back(ms);
     std::printf("ms=%.4f\n", ms);
   }
@@ -70,7 +74,7 @@ kiln_bench_timed_calls(int64_t iters, std::vector<double> *times,
 
 int main(int argc, char **argv) {
   std::string name = "seed_cnn", mode = "train", device = "cpu";
-  int64_t batch = 128, iters = 20, warmup = 2;
+  int64_t batch = 128, iters = 20, warmup = 2, fitSteps = 0;
   int threads = 0;
   uint64_t seed = 1;
   const char *prog = std::strrchr(argv[0], '/') ? std::strrchr(argv[0], '/') + 1 : argv[0];
@@ -98,10 +102,12 @@ int main(int argc, char **argv) {
       seed = std::stoull(next());
     else if (!std::strcmp(argv[i], "--device"))
       device = next();
+    else if (!std::strcmp(argv[i], "--fit-steps"))
+      fitSteps = std::stoll(next());
     else {
       std::fprintf(stderr,
                    "usage: %s [--model %s] [--mode train|predict] [--batch N] [--iters K] "
-                   "[--warmup W] [--threads T] [--seed S] [--device cpu|gpu]\n",
+                   "[--warmup W] [--threads T] [--seed S] [--device cpu|gpu] [--fit-steps S]\n",
                    prog, kiln::bench::kModelNames);
       return 2;
     }
@@ -124,6 +130,25 @@ int main(int argc, char **argv) {
     std::function<void()> call = [&] { loss = model.train_on_batch(data.x, data.y)[0]; };
     if (mode == "predict")
       call = [&] { model.predict(data.x, popts); };
+    // --fit-steps: the batch repeated S times, one epoch of fit per timed call.
+    auto repeated = [&](const kiln::Array &a) {
+      kiln::Array r;
+      r.shape = a.shape;
+      r.shape[0] *= fitSteps;
+      for (int64_t s = 0; s < fitSteps; ++s)
+        r.data.insert(r.data.end(), a.data.begin(), a.data.end());
+      return r;
+    };
+    kiln::bench::Batch fitData;
+    if (mode == "train" && fitSteps > 0) {
+      fitData = {repeated(data.x), repeated(data.y)};
+      call = [&] {
+        kiln::History h = model.fit(fitData.x, fitData.y,
+                                    {.batch_size = batch, .epochs = 1, .verbose = 0,
+                                     .shuffle = false});
+        loss = h.history.at("loss").back();
+      };
+    }
 
     auto t0 = std::chrono::steady_clock::now();
     call(); // compiles
@@ -135,7 +160,8 @@ int main(int argc, char **argv) {
     long withCompile = peakKib();
     resetPeak();
     std::vector<double> times;
-    kiln_bench_timed_calls(iters, &times, &call);
+    kiln_bench_timed_calls(iters, mode == "train" ? std::max<int64_t>(fitSteps, 1) : 1, &times,
+                           &call);
     long peak = peakKib();
     std::printf("peak_kib=%ld\npeak_with_compile_kib=%ld\n", peak, std::max(peak, withCompile));
     if (!std::isfinite(loss))
