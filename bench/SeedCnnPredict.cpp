@@ -6,6 +6,7 @@
 // protocol of bench/seed_cnn_predict.py, which runs PyTorch beside it.
 //
 //===----------------------------------------------------------------------===//
+#include "BenchModels.h"
 #include "kiln/Datasets.h"
 #include "kiln/Npy.h"
 #include "kiln/kiln.h"
@@ -44,15 +45,7 @@ int main(int argc, char **argv) {
     }
   }
   try {
-    using namespace kiln::layers;
-    auto inputs = kiln::Input({28, 28, 1});
-    auto x = Conv2D(32, {3, 3}, {.activation = "relu"})(inputs);
-    x = MaxPooling2D({2, 2})(x);
-    x = Conv2D(64, {3, 3}, {.activation = "relu"})(x);
-    x = MaxPooling2D({2, 2})(x);
-    x = Flatten()(x);
-    x = Dense(128, {.activation = "relu"})(x);
-    kiln::Model model(inputs, Dense(10, {.activation = "softmax"})(x));
+    kiln::Model model = kiln::bench::buildModel("seed_cnn");
     const char *files[] = {"conv2d/0", "conv2d/1", "conv2d_1/0", "conv2d_1/1",
                            "dense/0",  "dense/1",  "dense_1/0",  "dense_1/1"};
     std::vector<kiln::Array> weights;
