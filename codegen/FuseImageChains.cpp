@@ -64,8 +64,14 @@ struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> 
       // A producer that reads its operand through a non-permutation map (the flipped kernel of
       // conv2d_grad_input, Keras' Conv2DTranspose) gets wrong slices when tiled; it does not
       // depend on the image anyway, so it stays outside the loop.
-      options.setFusionControlFn([](tensor::ExtractSliceOp, OpResult producer,
+      // A producer that the loop needs whole (a batch statistic of BatchNormalization in
+      // training: a reduction over every image) would be recomputed whole for each image, which
+      // made such steps quadratic in the batch; it stays outside the loop too.
+      options.setFusionControlFn([](tensor::ExtractSliceOp slice, OpResult producer,
                                     bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        if (slice.getSourceType().hasStaticShape() &&
+            slice.getSourceType().getShape() == slice.getResultType().getShape())
+          return std::nullopt;
         if (auto linalgOp = dyn_cast<linalg::GenericOp>(producer.getOwner()))
           if (!llvm::all_of(linalgOp.getIndexingMapsArray(),
                             [](AffineMap m) { return m.isProjectedPermutation(); }))

@@ -46,3 +46,21 @@ func.func @transposed(%x: tensor<?x4x5x2xf32>, %k: tensor<3x3x3x2xf32>, %b: tens
   %1 = kiln.add %0, %b : (tensor<?x9x11x3xf32>, tensor<3xf32>) -> tensor<?x9x11x3xf32>
   return %1 : tensor<?x9x11x3xf32>
 }
+
+// An elementwise op of the chain that reads a statistic over the whole batch (BatchNormalization
+// in training: the mean of another batch tensor) keeps that reduction outside the loop; fused,
+// it was recomputed whole for every image (a train step quadratic in the batch).
+
+// CHECK-LABEL: func.func @batch_statistic
+func.func @batch_statistic(%x: tensor<?x8x8x2xf32>, %k: tensor<3x3x2x4xf32>, %y: tensor<?x6x6x4xf32>) -> tensor<?x6x6x4xf32> {
+  // CHECK: %[[MEAN:.*]] = linalg.generic {{.*}}iterator_types = ["reduction", "reduction", "reduction", "parallel"]
+  // CHECK: scf.for
+  // CHECK-NOT: "reduction", "reduction", "reduction", "parallel"
+  // CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} -> tensor<1x6x6x4xf32>
+  // CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x6x6x4xf32>, tensor<4xf32>)
+  // CHECK: scf.yield
+  %m = kiln.reduce_mean %y {axes = array<i64: 0, 1, 2>} : (tensor<?x6x6x4xf32>) -> tensor<4xf32>
+  %0 = kiln.conv2d %x, %k : (tensor<?x8x8x2xf32>, tensor<3x3x2x4xf32>) -> tensor<?x6x6x4xf32>
+  %1 = kiln.sub %0, %m : (tensor<?x6x6x4xf32>, tensor<4xf32>) -> tensor<?x6x6x4xf32>
+  return %1 : tensor<?x6x6x4xf32>
+}
