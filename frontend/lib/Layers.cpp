@@ -560,6 +560,47 @@ struct ActivationImpl : LayerImpl {
   }
 };
 
+struct ReLUImpl : LayerImpl {
+  explicit ReLUImpl(ReLUOptions o) : LayerImpl("ReLU", stem(o.name, "re_lu")), opts(std::move(o)) {
+    if (opts.max_value && !(*opts.max_value >= 0))
+      throw error("max_value must be >= 0, got " + std::to_string(*opts.max_value));
+    if (!(opts.negative_slope >= 0))
+      throw error("negative_slope must be >= 0, got " + std::to_string(opts.negative_slope));
+    if (opts.threshold != 0)
+      throw error("threshold " + std::to_string(opts.threshold) +
+                  " is not supported by kiln (only 0)");
+  }
+  ReLUOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["max_value"] = opts.max_value ? nlohmann::json(*opts.max_value) : nlohmann::json(nullptr);
+    c["negative_slope"] = opts.negative_slope;
+    c["threshold"] = opts.threshold;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override { return in[0]; }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    mlir::Type t = x.getType();
+    float slope = static_cast<float>(opts.negative_slope);
+    if (slope != 0 && !opts.max_value)
+      return LeakyReluOp::create(b, loc, t, x, b.getF32FloatAttr(slope));
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto constant = [&](double v) {
+      return ConstantOp::create(b, loc, scalar,
+                                mlir::DenseElementsAttr::get(scalar, static_cast<float>(v)));
+    };
+    mlir::Value y = ReluOp::create(b, loc, t, x);
+    if (opts.max_value)
+      y = MinimumOp::create(b, loc, t, y, constant(*opts.max_value));
+    if (slope != 0) {
+      mlir::Value neg = ReluOp::create(b, loc, t, NegOp::create(b, loc, t, x));
+      y = SubOp::create(b, loc, t, y, MulOp::create(b, loc, t, neg, constant(slope)));
+    }
+    return y;
+  }
+};
+
 struct DropoutImpl : LayerImpl {
   DropoutImpl(double rate, DropoutOptions o)
       : LayerImpl("Dropout", stem(o.name, "dropout")), rate(rate), opts(std::move(o)) {
@@ -2198,6 +2239,12 @@ Reshape::Reshape(std::vector<int64_t> target_shape, NameOptions options)
                                           std::move(target_shape))) {}
 Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
+ReLU::ReLU(ReLUOptions options) : Layer(std::make_shared<ReLUImpl>(std::move(options))) {}
+ReLU::ReLU(double max_value, ReLUOptions options)
+    : ReLU([&] {
+        options.max_value = max_value;
+        return std::move(options);
+      }()) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
 Add::Add(NameOptions options) : Layer(std::make_shared<MergeImpl>("Add", "add", options.name)) {}
