@@ -1340,17 +1340,69 @@ struct Pool1DImpl : LayerImpl {
   }
 };
 
-/// The depthwise half of DepthwiseConv2D and SeparableConv2D: a (kh, kw, C, M) kernel is the
-/// (kh, kw, 1, C * M) kernel of a convolution in C groups.
+/// The channels per convolution of depthwise(): the largest divisor of `c` up to 32.
+int64_t depthwiseBlock(int64_t c) {
+  for (int64_t b = std::min<int64_t>(c, 32); b > 1; --b)
+    if (c % b == 0)
+      return b;
+  return 1;
+}
+
+/// The depthwise half of DepthwiseConv2D and SeparableConv2D with a (kh, kw, C, M) kernel:
+/// blocks of B input channels (depthwiseBlock), each one kiln.conv2d whose (kh, kw, B, B * M)
+/// kernel is the block's depthwise kernel spread on a diagonal (times an identity mask), the
+/// outputs concatenated. One convolution per channel (Keras' groups = C) made a MobileNet
+/// thousands of ops, more than the bufferization analysis gets through; the blocks' zeros
+/// cost B times the depthwise multiply-adds, which are a small part of such networks.
 mlir::Value depthwise(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value k,
                       std::array<int64_t, 2> strides, std::array<int64_t, 2> dilation,
                       const std::string &padding, const Shape &out) {
+  using namespace mlir::kiln;
   auto kt = llvm::cast<mlir::RankedTensorType>(k.getType());
   int64_t kh = kt.getDimSize(0), kw = kt.getDimSize(1), c = kt.getDimSize(2),
           m = kt.getDimSize(3);
-  mlir::Value g = mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, {kh, kw, 1, c * m}), k,
-                                                b.getDenseI64ArrayAttr({kw, 1, c * m}));
-  return groupedConv(b, loc, x, g, c, strides, dilation, padding, out);
+  int64_t block = depthwiseBlock(c);
+  if (block == 1) {
+    mlir::Value g = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, 1, c * m}), k,
+                                      b.getDenseI64ArrayAttr({kw, 1, c * m}));
+    return groupedConv(b, loc, x, g, c, strides, dilation, padding, out);
+  }
+  // mask[0, 0, i, j, 0] = (i == j): (kh, kw, B, 1, M) * mask = (kh, kw, B, B, M).
+  auto maskType = mlir::RankedTensorType::get({1, 1, block, block, 1}, b.getF32Type());
+  std::vector<float> eye(block * block, 0.0f);
+  for (int64_t i = 0; i < block; ++i)
+    eye[i * block + i] = 1.0f;
+  mlir::Value mask = ConstantOp::create(b, loc, maskType,
+                                        mlir::DenseElementsAttr::get(maskType, llvm::ArrayRef(eye)));
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  auto st = b.getDenseI64ArrayAttr(strides), dl = b.getDenseI64ArrayAttr(dilation);
+  auto pad = b.getStringAttr(padding);
+  auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+  Shape xs(xt.getShape().begin(), xt.getShape().end());
+  xs[0] = -1;
+  int64_t groups = c / block;
+  llvm::SmallVector<mlir::Value> parts;
+  for (int64_t g = 0; g < groups; ++g) {
+    mlir::Value kg = k, xg = x;
+    if (groups > 1) {
+      kg = SliceOp::create(b, loc, tensorType(b, {kh, kw, block, m}), k, i64(2),
+                           i64(g * block), i64(block));
+      Shape xgs = xs;
+      xgs[3] = block;
+      xg = SliceOp::create(b, loc, tensorType(b, xgs), x, i64(3), i64(g * block), i64(block));
+    }
+    kg = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, block, 1, m}), kg,
+                           b.getDenseI64ArrayAttr({kw, block, 1, m}));
+    kg = MulOp::create(b, loc, tensorType(b, {kh, kw, block, block, m}), kg, mask);
+    kg = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, block, block * m}), kg,
+                           b.getDenseI64ArrayAttr({kw, block, block * m}));
+    Shape og = out;
+    og[3] = block * m;
+    parts.push_back(Conv2DOp::create(b, loc, tensorType(b, og), xg, kg, st, dl, pad));
+  }
+  if (parts.size() == 1)
+    return parts[0];
+  return ConcatOp::create(b, loc, tensorType(b, out), parts, i64(3));
 }
 
 struct DepthwiseConv2DImpl : LayerImpl {
