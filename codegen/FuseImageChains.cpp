@@ -24,23 +24,26 @@ bool isElementwiseUserOf(linalg::GenericOp op, Value v) {
   return false;
 }
 
-/// The last op of the chain that starts at `conv`: elementwise users, then maybe one pooling.
-Operation *chainEnd(linalg::Conv2DNhwcHwcfOp conv) {
+/// The chain that starts at `conv`: the conv, its elementwise users, then maybe one pooling;
+/// the last op is the chain's end.
+SmallVector<Operation *> chainOf(linalg::Conv2DNhwcHwcfOp conv) {
+  SmallVector<Operation *> chain = {conv};
   Operation *end = conv;
   while (end->getNumResults() == 1 && end->getResult(0).hasOneUse()) {
     Operation *user = *end->getResult(0).getUsers().begin();
     if (auto generic = dyn_cast<linalg::GenericOp>(user);
         generic && isElementwiseUserOf(generic, end->getResult(0))) {
       end = user;
+      chain.push_back(end);
       continue;
     }
     if (isa<linalg::PoolingNhwcMaxOp, linalg::PoolingNhwcSumOp>(user) &&
         cast<linalg::LinalgOp>(user).hasPureTensorSemantics() &&
         user->getOperand(0) == end->getResult(0))
-      end = user;
+      chain.push_back(user);
     break;
   }
-  return end;
+  return chain;
 }
 
 struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> {
@@ -52,9 +55,11 @@ struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> 
     });
     IRRewriter rewriter(&getContext());
     for (linalg::Conv2DNhwcHwcfOp conv : convs) {
-      Operation *end = chainEnd(conv);
+      SmallVector<Operation *> chain = chainOf(conv);
+      Operation *end = chain.back();
       if (end == conv.getOperation())
         continue;
+      llvm::SmallPtrSet<Operation *, 8> inChain(chain.begin(), chain.end());
       auto consumer = cast<TilingInterface>(end);
       SmallVector<OpFoldResult> sizes(consumer.getLoopIteratorTypes().size(),
                                       rewriter.getIndexAttr(0));
@@ -64,15 +69,20 @@ struct FuseImageChainsPass : impl::KilnFuseImageChainsBase<FuseImageChainsPass> 
       // A producer that reads its operand through a non-permutation map (the flipped kernel of
       // conv2d_grad_input, Keras' Conv2DTranspose) gets wrong slices when tiled; it does not
       // depend on the image anyway, so it stays outside the loop.
-      // A producer that the loop needs whole (a batch statistic of BatchNormalization in
-      // training: a reduction over every image) would be recomputed whole for each image, which
-      // made such steps quadratic in the batch; it stays outside the loop too.
-      options.setFusionControlFn([](tensor::ExtractSliceOp slice, OpResult producer,
-                                    bool) -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
-        if (slice.getSourceType().hasStaticShape() &&
-            slice.getSourceType().getShape() == slice.getResultType().getShape())
+      // Only the chain, the fills that initialize it and the padding of its conv's input go
+      // into the loop: fusing every producer pulled the whole network before the chain into
+      // each chain's loop, a copy per chain (a ResNet50 grew past 13 GB while compiling), and
+      // recomputed whole producers for every image (BatchNormalization's batch statistics in
+      // training: a train step quadratic in the batch).
+      options.setFusionControlFn([&](tensor::ExtractSliceOp, OpResult producer, bool)
+                                     -> std::optional<scf::SCFTileAndFuseOptions::ControlFnResult> {
+        Operation *owner = producer.getOwner();
+        bool padOfConv = isa<tensor::PadOp>(owner) &&
+                         llvm::any_of(owner->getUsers(),
+                                      [&](Operation *u) { return u == conv.getOperation(); });
+        if (!inChain.contains(owner) && !isa<linalg::FillOp>(owner) && !padOfConv)
           return std::nullopt;
-        if (auto linalgOp = dyn_cast<linalg::GenericOp>(producer.getOwner()))
+        if (auto linalgOp = dyn_cast<linalg::GenericOp>(owner))
           if (!llvm::all_of(linalgOp.getIndexingMapsArray(),
                             [](AffineMap m) { return m.isProjectedPermutation(); }))
             return std::nullopt;

@@ -759,6 +759,15 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
   }
   if (cls == "Activation")
     return Activation(r.activation(), {name});
+  if (cls == "ReLU") {
+    ReLUOptions o;
+    if (r.has("max_value"))
+      o.max_value = r.getDouble("max_value", 0.0);
+    o.negative_slope = r.getDouble("negative_slope", 0.0);
+    o.threshold = r.getDouble("threshold", 0.0);
+    o.name = name;
+    return ReLU(o);
+  }
   if (cls == "Dropout") {
     r.requireNull("noise_shape");
     double rate = r.getDouble("rate", -1.0);
@@ -1084,7 +1093,7 @@ Layer layerOfClass(const std::string &name, const std::string &cls, const json &
   }
   throw Error(name, "unknown layer class '" + cls +
                         "': kiln has InputLayer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, "
-                        "Flatten, Reshape, Activation, Dropout, Add, Subtract, Multiply, "
+                        "Flatten, Reshape, Activation, ReLU, Dropout, Add, Subtract, Multiply, "
                         "Average, Maximum, Minimum, Concatenate, BatchNormalization, "
                         "LayerNormalization, GlobalAveragePooling1D/2D, GlobalMaxPooling1D/2D, "
                         "ZeroPadding2D, Cropping2D, UpSampling2D, Permute, RepeatVector, Conv1D, "

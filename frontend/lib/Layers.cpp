@@ -570,6 +570,47 @@ struct ActivationImpl : LayerImpl {
   }
 };
 
+struct ReLUImpl : LayerImpl {
+  explicit ReLUImpl(ReLUOptions o) : LayerImpl("ReLU", stem(o.name, "re_lu")), opts(std::move(o)) {
+    if (opts.max_value && !(*opts.max_value >= 0))
+      throw error("max_value must be >= 0, got " + std::to_string(*opts.max_value));
+    if (!(opts.negative_slope >= 0))
+      throw error("negative_slope must be >= 0, got " + std::to_string(opts.negative_slope));
+    if (opts.threshold != 0)
+      throw error("threshold " + std::to_string(opts.threshold) +
+                  " is not supported by kiln (only 0)");
+  }
+  ReLUOptions opts;
+  void getConfig(nlohmann::json &c) const override {
+    c["max_value"] = opts.max_value ? nlohmann::json(*opts.max_value) : nlohmann::json(nullptr);
+    c["negative_slope"] = opts.negative_slope;
+    c["threshold"] = opts.threshold;
+  }
+  Shape outputShape(const std::vector<Shape> &in) const override { return in[0]; }
+  mlir::Value emit(mlir::OpBuilder &b, mlir::Location loc, mlir::ValueRange in,
+                   mlir::ValueRange) const override {
+    using namespace mlir::kiln;
+    mlir::Value x = in[0];
+    mlir::Type t = x.getType();
+    float slope = static_cast<float>(opts.negative_slope);
+    if (slope != 0 && !opts.max_value)
+      return LeakyReluOp::create(b, loc, t, x, b.getF32FloatAttr(slope));
+    auto scalar = mlir::RankedTensorType::get({}, b.getF32Type());
+    auto constant = [&](double v) {
+      return ConstantOp::create(b, loc, scalar,
+                                mlir::DenseElementsAttr::get(scalar, static_cast<float>(v)));
+    };
+    mlir::Value y = ReluOp::create(b, loc, t, x);
+    if (opts.max_value)
+      y = MinimumOp::create(b, loc, t, y, constant(*opts.max_value));
+    if (slope != 0) {
+      mlir::Value neg = ReluOp::create(b, loc, t, NegOp::create(b, loc, t, x));
+      y = SubOp::create(b, loc, t, y, MulOp::create(b, loc, t, neg, constant(slope)));
+    }
+    return y;
+  }
+};
+
 struct DropoutImpl : LayerImpl {
   DropoutImpl(double rate, DropoutOptions o)
       : LayerImpl("Dropout", stem(o.name, "dropout")), rate(rate), opts(std::move(o)) {
@@ -1435,17 +1476,69 @@ struct Pool1DImpl : LayerImpl {
   }
 };
 
-/// The depthwise half of DepthwiseConv2D and SeparableConv2D: a (kh, kw, C, M) kernel is the
-/// (kh, kw, 1, C * M) kernel of a convolution in C groups.
+/// The channels per convolution of depthwise(): the largest divisor of `c` up to 32.
+int64_t depthwiseBlock(int64_t c) {
+  for (int64_t b = std::min<int64_t>(c, 32); b > 1; --b)
+    if (c % b == 0)
+      return b;
+  return 1;
+}
+
+/// The depthwise half of DepthwiseConv2D and SeparableConv2D with a (kh, kw, C, M) kernel:
+/// blocks of B input channels (depthwiseBlock), each one kiln.conv2d whose (kh, kw, B, B * M)
+/// kernel is the block's depthwise kernel spread on a diagonal (times an identity mask), the
+/// outputs concatenated. One convolution per channel (Keras' groups = C) made a MobileNet
+/// thousands of ops, more than the bufferization analysis gets through; the blocks' zeros
+/// cost B times the depthwise multiply-adds, which are a small part of such networks.
 mlir::Value depthwise(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Value k,
                       std::array<int64_t, 2> strides, std::array<int64_t, 2> dilation,
                       const std::string &padding, const Shape &out) {
+  using namespace mlir::kiln;
   auto kt = llvm::cast<mlir::RankedTensorType>(k.getType());
   int64_t kh = kt.getDimSize(0), kw = kt.getDimSize(1), c = kt.getDimSize(2),
           m = kt.getDimSize(3);
-  mlir::Value g = mlir::kiln::ReshapeOp::create(b, loc, tensorType(b, {kh, kw, 1, c * m}), k,
-                                                b.getDenseI64ArrayAttr({kw, 1, c * m}));
-  return groupedConv(b, loc, x, g, c, strides, dilation, padding, out);
+  int64_t block = depthwiseBlock(c);
+  if (block == 1) {
+    mlir::Value g = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, 1, c * m}), k,
+                                      b.getDenseI64ArrayAttr({kw, 1, c * m}));
+    return groupedConv(b, loc, x, g, c, strides, dilation, padding, out);
+  }
+  // mask[0, 0, i, j, 0] = (i == j): (kh, kw, B, 1, M) * mask = (kh, kw, B, B, M).
+  auto maskType = mlir::RankedTensorType::get({1, 1, block, block, 1}, b.getF32Type());
+  std::vector<float> eye(block * block, 0.0f);
+  for (int64_t i = 0; i < block; ++i)
+    eye[i * block + i] = 1.0f;
+  mlir::Value mask = ConstantOp::create(b, loc, maskType,
+                                        mlir::DenseElementsAttr::get(maskType, llvm::ArrayRef(eye)));
+  auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+  auto st = b.getDenseI64ArrayAttr(strides), dl = b.getDenseI64ArrayAttr(dilation);
+  auto pad = b.getStringAttr(padding);
+  auto xt = llvm::cast<mlir::RankedTensorType>(x.getType());
+  Shape xs(xt.getShape().begin(), xt.getShape().end());
+  xs[0] = -1;
+  int64_t groups = c / block;
+  llvm::SmallVector<mlir::Value> parts;
+  for (int64_t g = 0; g < groups; ++g) {
+    mlir::Value kg = k, xg = x;
+    if (groups > 1) {
+      kg = SliceOp::create(b, loc, tensorType(b, {kh, kw, block, m}), k, i64(2),
+                           i64(g * block), i64(block));
+      Shape xgs = xs;
+      xgs[3] = block;
+      xg = SliceOp::create(b, loc, tensorType(b, xgs), x, i64(3), i64(g * block), i64(block));
+    }
+    kg = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, block, 1, m}), kg,
+                           b.getDenseI64ArrayAttr({kw, block, 1, m}));
+    kg = MulOp::create(b, loc, tensorType(b, {kh, kw, block, block, m}), kg, mask);
+    kg = ReshapeOp::create(b, loc, tensorType(b, {kh, kw, block, block * m}), kg,
+                           b.getDenseI64ArrayAttr({kw, block, block * m}));
+    Shape og = out;
+    og[3] = block * m;
+    parts.push_back(Conv2DOp::create(b, loc, tensorType(b, og), xg, kg, st, dl, pad));
+  }
+  if (parts.size() == 1)
+    return parts[0];
+  return ConcatOp::create(b, loc, tensorType(b, out), parts, i64(3));
 }
 
 struct DepthwiseConv2DImpl : LayerImpl {
@@ -2699,6 +2792,12 @@ Reshape::Reshape(std::vector<int64_t> target_shape, NameOptions options)
                                           std::move(target_shape))) {}
 Activation::Activation(std::string activation, NameOptions options)
     : Layer(std::make_shared<ActivationImpl>(std::move(activation), options.name)) {}
+ReLU::ReLU(ReLUOptions options) : Layer(std::make_shared<ReLUImpl>(std::move(options))) {}
+ReLU::ReLU(double max_value, ReLUOptions options)
+    : ReLU([&] {
+        options.max_value = max_value;
+        return std::move(options);
+      }()) {}
 Dropout::Dropout(double rate, DropoutOptions options)
     : Layer(std::make_shared<DropoutImpl>(rate, std::move(options))) {}
 GaussianNoise::GaussianNoise(double stddev, DropoutOptions options)

@@ -365,7 +365,13 @@ double Reader::scalar(const std::string &path, const std::string &layer) const {
 Writer::Writer(const std::string &path) : path_(path) {
   silenceHdf5();
   tmp_ = path + ".tmp." + std::to_string(::getpid());
-  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // HDF5 1.8's object headers (version 2) move an attribute past 64 KB (the model_config of a
+  // ResNet50) to dense storage; the default, the earliest format, refuses it. h5py and every
+  // HDF5 since 1.8 (2008) read such files.
+  Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl.ok() || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0)
+    throw Error("", path + ": cannot set up HDF5 file access");
+  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
   if (file_ < 0) {
     int err = errno;
     std::remove(tmp_.c_str()); // H5Fcreate may fail after creating it (a full disk)

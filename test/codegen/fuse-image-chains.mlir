@@ -64,3 +64,21 @@ func.func @batch_statistic(%x: tensor<?x8x8x2xf32>, %k: tensor<3x3x2x4xf32>, %y:
   %1 = kiln.sub %0, %m : (tensor<?x6x6x4xf32>, tensor<4xf32>) -> tensor<?x6x6x4xf32>
   return %1 : tensor<?x6x6x4xf32>
 }
+
+// Only the chain goes into the loop: a producer before the conv (here a tanh; in a ResNet, every
+// earlier block) stays outside and runs on the whole batch once, instead of being copied into
+// every chain's loop.
+
+// CHECK-LABEL: func.func @producer_outside
+func.func @producer_outside(%x: tensor<?x8x8x2xf32>, %k: tensor<3x3x2x4xf32>) -> tensor<?x6x6x4xf32> {
+  // CHECK: math.tanh
+  // CHECK: } -> tensor<?x8x8x2xf32>
+  // CHECK: scf.for
+  // CHECK-NOT: math.tanh
+  // CHECK: linalg.conv_2d_nhwc_hwcf {{.*}} -> tensor<1x6x6x4xf32>
+  // CHECK: scf.yield
+  %a = kiln.tanh %x : (tensor<?x8x8x2xf32>) -> tensor<?x8x8x2xf32>
+  %0 = kiln.conv2d %a, %k : (tensor<?x8x8x2xf32>, tensor<3x3x2x4xf32>) -> tensor<?x6x6x4xf32>
+  %1 = kiln.relu %0 : (tensor<?x6x6x4xf32>) -> tensor<?x6x6x4xf32>
+  return %1 : tensor<?x6x6x4xf32>
+}

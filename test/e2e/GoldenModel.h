@@ -7,8 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <map>
+#include <stdexcept>
 
 namespace golden {
 
@@ -91,6 +94,21 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
     return layers::Flatten({.name = name});
   if (cls == "Activation")
     return layers::Activation(act, {.name = name});
+  if (cls == "ReLU") {
+    layers::ReLUOptions o{.negative_slope = c.value("negative_slope", 0.0),
+                          .threshold = c.value("threshold", 0.0),
+                          .name = name};
+    if (c.contains("max_value") && !c["max_value"].is_null())
+      o.max_value = c["max_value"].get<double>();
+    return layers::ReLU(o);
+  }
+  if (cls == "BatchNormalization")
+    return layers::BatchNormalization({.axis = c.value("axis", -1),
+                                       .momentum = c.value("momentum", 0.99),
+                                       .epsilon = c.value("epsilon", 1e-3),
+                                       .center = c.value("center", true),
+                                       .scale = c.value("scale", true),
+                                       .name = name});
   if (cls == "Concatenate")
     return layers::Concatenate({.axis = c.value("axis", -1), .name = name});
   if (cls == "Add")
@@ -168,6 +186,7 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
          .depth_multiplier = c.at("depth_multiplier"),
          .dilation_rate = pair(c.value("dilation_rate", json::array({1, 1}))),
          .activation = act,
+         .use_bias = c.value("use_bias", true),
          .name = name});
   if (cls == "SeparableConv2D")
     return layers::SeparableConv2D(
@@ -223,10 +242,104 @@ inline Layer makeLayer(const std::string &cls, const json &c) {
   throw std::runtime_error("golden test: no builder for layer class " + cls);
 }
 
+/// A keras.applications model from a case's "application" entry:
+/// {"builder": "VGG16" | "ResNet50" | "MobileNet", "options": {include_top, input_shape,
+/// pooling, classes, classifier_activation, alpha, depth_multiplier, dropout}}.
+inline Model buildApplication(const json &spec) {
+  const json &o = spec.at("options");
+  applications::ApplicationOptions a;
+  a.include_top = o.value("include_top", true);
+  if (o.contains("input_shape"))
+    a.input_shape = o["input_shape"].get<std::vector<int64_t>>();
+  a.pooling = o.value("pooling", "");
+  a.classes = o.value("classes", int64_t(1000));
+  a.classifier_activation = o.value("classifier_activation", "softmax");
+  std::string b = spec.at("builder");
+  if (b == "VGG16")
+    return applications::VGG16(a);
+  if (b == "ResNet50")
+    return applications::ResNet50(a);
+  if (b == "MobileNet")
+    return applications::MobileNet(a, {.alpha = o.value("alpha", 1.0),
+                                       .depth_multiplier = o.value("depth_multiplier", int64_t(1)),
+                                       .dropout = o.value("dropout", 1e-3)});
+  throw std::runtime_error("golden test: unknown application " + b);
+}
+
+/// case.json's "weights_formula" (kiln-golden-hash-v1, defined in test/golden/make_golden.py):
+/// every weight from a hash of its Keras name ("conv1/kernel") and element index, so that
+/// large models need no weight files. Element i of weight `n` with shape S:
+///   h = splitmix64(fnv1a64(n) ^ seed + i);  s = ((h >> 40) * 2 + 1) / 2^24 - 1  (in (-1, 1))
+///   kernel / pointwise_kernel: s * sqrt(6 / prod(S[:-1])); depthwise_kernel:
+///   s * sqrt(6 / (S[0] * S[1])); bias, beta, moving_mean: 0.1 * s; gamma: 1 + 0.25 * s;
+///   moving_variance: 1 + 0.5 * s; computed in double, rounded to float.
+inline Array formulaWeight(const std::string &name, const std::vector<int64_t> &shape,
+                           uint64_t seed) {
+  uint64_t key = 1469598103934665603ull;
+  for (char ch : name)
+    key = (key ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+  key ^= seed;
+  std::string kind = name.substr(name.rfind('/') + 1);
+  Array a(shape);
+  double scale = 0.1, offset = 0.0;
+  if (kind == "kernel" || kind == "pointwise_kernel" || kind == "depthwise_kernel") {
+    double fanIn = 1;
+    if (kind == "depthwise_kernel")
+      fanIn = double(shape.at(0)) * double(shape.at(1));
+    else
+      for (size_t i = 0; i + 1 < shape.size(); ++i)
+        fanIn *= double(shape[i]);
+    scale = std::sqrt(6.0 / fanIn);
+  } else if (kind == "gamma") {
+    scale = 0.25, offset = 1.0;
+  } else if (kind == "moving_variance") {
+    scale = 0.5, offset = 1.0;
+  } else if (kind != "bias" && kind != "beta" && kind != "moving_mean") {
+    throw std::runtime_error("golden test: no weights formula for " + name);
+  }
+  for (int64_t i = 0; i < a.size(); ++i) {
+    uint64_t z = key + static_cast<uint64_t>(i) + 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    double s = double((z >> 40) * 2 + 1) / 16777216.0 - 1.0;
+    // Two roundings, as numpy does them (no fused multiply-add): product, then sum (exact).
+    volatile double scaled = s * scale;
+    a.data[i] = static_cast<float>(offset + scaled);
+  }
+  return a;
+}
+
+/// Sets every weight of `model` from case.json's "weights_formula".
+inline void applyWeightsFormula(const json &formula, Model &model) {
+  if (formula.at("name") != "kiln-golden-hash-v1")
+    throw std::runtime_error("golden test: unknown weights formula " + formula.dump());
+  uint64_t seed = formula.at("seed").get<uint64_t>();
+  for (Layer &layer : model.layers()) {
+    std::vector<std::string> names = layer.weight_names();
+    if (names.empty())
+      continue;
+    std::vector<Array> w = layer.get_weights();
+    for (size_t i = 0; i < w.size(); ++i) {
+      std::string n = names[i].substr(0, names[i].rfind(':'));
+      w[i] = formulaWeight(n, w[i].shape, seed);
+    }
+    layer.set_weights(w);
+  }
+}
+
 /// The model of case.json `c` (layers with call_refs, model_inputs, model_output_refs), each
-/// layer's weights set from the files listed under `weightsKey`.
+/// layer's weights set from the files listed under `weightsKey`. A case with an "application"
+/// is built by kiln::applications instead, and one with a "weights_formula" gets its weights
+/// from the formula.
 inline Model buildModel(const json &c, const std::filesystem::path &dir, const std::string &name,
                         const char *weightsKey = "weights") {
+  if (c.contains("application")) {
+    Model model = buildApplication(c["application"]);
+    if (c.contains("weights_formula"))
+      applyWeightsFormula(c["weights_formula"], model);
+    return model;
+  }
   std::map<std::string, Tensor> inputs;
   std::map<std::string, std::vector<std::vector<Tensor>>> outputs; // per layer, call, tensor
   std::vector<std::pair<Layer, std::vector<Array>>> weights;
@@ -267,7 +380,10 @@ inline Model buildModel(const json &c, const std::filesystem::path &dir, const s
         outputs.at(r[0].get<std::string>()).at(r[1].get<size_t>()).at(r[2].get<size_t>()));
   Model model(ins, outs, {.name = name});
   for (auto &[layer, w] : weights)
-    layer.set_weights(w);
+    if (!w.empty() || !c.contains("weights_formula"))
+      layer.set_weights(w);
+  if (c.contains("weights_formula"))
+    applyWeightsFormula(c["weights_formula"], model);
   return model;
 }
 

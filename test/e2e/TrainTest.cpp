@@ -98,6 +98,16 @@ TEST_F(Train, GradientDenseActivations) {
   }
 }
 
+// The ReLU layer (MobileNet's ReLU(6.)): clipped, leaky, and both.
+TEST_F(Train, GradientReLULayer) {
+  auto in = Input({5});
+  Tensor h = ReLU({.max_value = 0.8, .negative_slope = 0.2})(Dense(7)(in));
+  h = ReLU({.negative_slope = 0.3})(Dense(6)(h));
+  h = ReLU(0.5)(Dense(6)(h));
+  Model m(in, Dense(3)(h));
+  checkGradient(m, "mse", {random({6, 5}, 1, -1.5, 1.5)}, {random({6, 3}, 2)});
+}
+
 TEST_F(Train, GradientEveryLoss) {
   Array x = random({8, 4}, 3);
   Array yProb = random({8, 3}, 4, 0.05f, 1.0f);

@@ -31,9 +31,25 @@ case.json:
    "cross_check": {"tool": "keras_ref.py ...", "max_abs_diff": ...} ,
    "seed": ..., ...}                                     # per-case extras, e.g. activation_formula
 
+The app_* cases (keras.applications: VGG16, ResNet50, MobileNet) differ in three ways:
+  - model.json is the config kiln::applications writes (Model::to_json, tf.keras 2.x layout),
+    printed by build/bin/kiln-golden-app-config from the case's "application" entry
+    ({"builder": "ResNet50", "options": {...}}); the oracle runs exactly that config, so the
+    case checks kiln's builder and config writer against Keras' layer semantics, and the C++
+    test checks that the builder still writes the committed model.json;
+  - there are no weight files: VGG16 and ResNet50 have 14.7M and 23.6M parameters (59 and
+    94 MB as .npy). case.json's "weights_formula" ({"name": "kiln-golden-hash-v1", "seed"})
+    makes every weight from a hash of its Keras name and element index (formula_weight below;
+    test/e2e/GoldenModel.h has the same in C++, bit for bit), and the oracle gets the
+    weights written from it to a temporary model directory;
+  - tfjs-layers 4.22's GlobalAveragePooling2D ignores keepdims (MobileNet's top uses it), so
+    the oracle's copy of the config has a Reshape((1, 1, channels)) after that layer (the same
+    values; noted in case.json's "oracle_note").
+
 Usage (re-runnable; output is deterministic: numpy seeds are fixed, tfjs's cpu backend is):
   cp -r ../shared/oracle /tmp/oracle-golden && (cd /tmp/oracle-golden && npm ci)
   /usr/bin/python3 test/golden/make_golden.py [--oracle /tmp/oracle-golden] [--only mlp,...]
+      [--kiln-bin build/bin]      # for the app_* cases: kiln-golden-app-config
 
 Needs /usr/bin/python3 with numpy and torch (for keras_ref.py), node, and Debian's
 dataset-fashion-mnist (KILN_FASHION_MNIST_DIR overrides its directory).
@@ -1694,18 +1710,326 @@ def leaky_relu_oracle_check(g, tools, x_paths, y, tmp):
     return {"tool": "oracle predict on Dense(linear) -> LeakyReLU(alpha=0.2)", "max_abs_diff": diff}
 
 
+# ------------------------------------------------------------------ keras.applications (issue 6)
+MASK64 = (1 << 64) - 1
+WEIGHTS_FORMULA = {
+    "name": "kiln-golden-hash-v1",
+    "definition": (
+        "element i of weight n (Keras name without ':0', e.g. 'conv1_bn/gamma') of shape S: "
+        "h = splitmix64((fnv1a64(n) ^ seed) + i mod 2^64); s = ((h >> 40) * 2 + 1) / 2^24 - 1; "
+        "kernel, pointwise_kernel: s * sqrt(6 / prod(S[:-1])); depthwise_kernel: "
+        "s * sqrt(6 / (S[0] * S[1])); bias, beta, moving_mean: 0.1 * s; gamma: 1 + 0.25 * s; "
+        "moving_variance: 1 + 0.5 * s; in float64, rounded to float32 "
+        "(make_golden.py formula_weight, test/e2e/GoldenModel.h formulaWeight)"),
+}
+
+
+def fnv1a64(text):
+    h = 1469598103934665603
+    for b in text.encode():
+        h = ((h ^ b) * 1099511628211) & MASK64
+    return h
+
+
+def formula_weight(name, shape, seed):
+    """The kiln-golden-hash-v1 weight `name` (e.g. "conv1/kernel") of `shape`: He-uniform-sized
+    kernels (ReLU networks keep their scale), BatchNormalization statistics near (0, 1)."""
+    key = fnv1a64(name) ^ seed
+    n = int(np.prod(shape)) if shape else 1
+    z = np.arange(n, dtype=np.uint64) + np.uint64((key + 0x9E3779B97F4A7C15) & MASK64)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    s = ((z >> np.uint64(40)) * np.uint64(2) + np.uint64(1)).astype(np.float64) / 16777216.0 - 1.0
+    kind = name.rsplit("/", 1)[-1]
+    offset, scale = 0.0, 0.1
+    if kind in ("kernel", "pointwise_kernel"):
+        scale = math.sqrt(6.0 / float(np.prod(shape[:-1])))
+    elif kind == "depthwise_kernel":
+        scale = math.sqrt(6.0 / (float(shape[0]) * float(shape[1])))
+    elif kind == "gamma":
+        offset, scale = 1.0, 0.25
+    elif kind == "moving_variance":
+        offset, scale = 1.0, 0.5
+    elif kind not in ("bias", "beta", "moving_mean"):
+        raise NotImplementedError(name)
+    return (offset + s * scale).astype(np.float32).reshape(shape)
+
+
+# Cases whose data are kept although kiln cannot run them yet: case.json's "kiln_skip" says why
+# (KilnGoldenTest and test/gpu/golden_gpu.sh skip them).
+APP_SKIP = {
+    "app_resnet50_notop_avg": (
+        "kiln cannot run ResNet50 in test time yet: its predict is one function of 175 "
+        "layers, and LLVM's JIT codegen of it ran past 10 minutes; before "
+        "kiln-fuse-image-chains was limited to the chain's own ops, compiling ran out of "
+        "memory (past 13 GB)"),
+}
+
+# name -> (application spec, seed, samples)
+APP_CASES = {
+    # VGG16 without its top at 32x32: every conv block down to 1x1x512.
+    "app_vgg16_notop": ({"builder": "VGG16",
+                         "options": {"include_top": False, "input_shape": [32, 32, 3]}}, 401, 4),
+    # ResNet50 without its top at 32x32, global average pooling: every stack, 2048 features.
+    "app_resnet50_notop_avg": ({"builder": "ResNet50",
+                                "options": {"include_top": False, "input_shape": [32, 32, 3],
+                                            "pooling": "avg"}}, 402, 4),
+    # MobileNet alpha 0.25 at 32x32 with its top (keepdims pooling, dropout, conv_preds,
+    # reshape_2, predictions) for 10 classes; logits (classifier_activation None), which show
+    # a difference that a near-uniform softmax would shrink.
+    "app_mobilenet_025_top": ({"builder": "MobileNet",
+                               "options": {"include_top": True, "input_shape": [32, 32, 3],
+                                           "classes": 10, "classifier_activation": "linear",
+                                           "alpha": 0.25}}, 403, 8),
+}
+
+
+def channels(layers, weights, name):
+    """The channels of layer `name`'s output: those of the nearest layer with weights at or
+    before it (weightless layers keep their input's channels)."""
+    by_name = {l["config"]["name"]: l for l in layers}
+    shapes = {w["layer"]: w["shapes"] for w in weights}
+    while name not in shapes:
+        name = by_name[name]["inbound_nodes"][0][0][0]
+    first = shapes[name][0]
+    if by_name[name]["class_name"] == "DepthwiseConv2D":
+        return first[2] * first[3]
+    return first[-1]
+
+
+def oracle_config(cfg, weights):
+    """The config for tfjs-layers 4.22: a Reshape((1, 1, channels)) after every keepdims global
+    pooling (tfjs ignores keepdims), its consumers rewired to it."""
+    cfg = json_copy(cfg)
+    layers = cfg["config"]["layers"]
+    out = []
+    renamed = {}
+    for l in layers:
+        for node in l.get("inbound_nodes", []):
+            for ref in node:
+                if ref[0] in renamed:
+                    ref[0] = renamed[ref[0]]
+        out.append(l)
+        if l["class_name"].startswith("GlobalAveragePooling2D") and l["config"].get("keepdims"):
+            name = l["config"]["name"]
+            c = channels(layers, weights, l["inbound_nodes"][0][0][0])
+            r = reshape(f"{name}_oracle_keepdims", [1, 1, c])
+            r["name"] = r["config"]["name"]
+            r["inbound_nodes"] = [[[name, 0, 0, {}]]]
+            renamed[name] = r["name"]
+            out.append(r)
+    cfg["config"]["layers"] = out
+    for ref in cfg["config"]["output_layers"]:
+        if ref[0] in renamed:
+            ref[0] = renamed[ref[0]]
+    return cfg, bool(renamed)
+
+
+def app_torch_ref(cfg, weights, x):
+    """An independent float64 forward pass (torch) of a keras.applications config, written
+    from Keras' layer formulas: keras_ref.py lacks ZeroPadding2D and DepthwiseConv2D, and the
+    oracle's README lists tfjs' DepthwiseConv2D as not cross-checked. `weights`: layer name ->
+    its arrays in get_weights() order."""
+    import torch
+    import torch.nn.functional as F
+
+    def same_pad(n, k, st, d):
+        keff = (k - 1) * d + 1
+        total = max((-(-n // st) - 1) * st + keff - n, 0)
+        return total // 2, total - total // 2
+
+    def conv(a, w, c, groups):
+        t = a.permute(0, 3, 1, 2)
+        st, dil = c["strides"], c.get("dilation_rate", [1, 1])
+        if c["padding"] == "same":
+            (pt, pb), (pl, pr) = (same_pad(a.shape[1], w.shape[2], st[0], dil[0]),
+                                  same_pad(a.shape[2], w.shape[3], st[1], dil[1]))
+            t = F.pad(t, (pl, pr, pt, pb))
+        return F.conv2d(t, w, stride=tuple(st), dilation=tuple(dil),
+                        groups=groups).permute(0, 2, 3, 1)
+
+    def activation(a, name):
+        if name == "relu":
+            return torch.clamp(a, min=0)
+        if name == "softmax":
+            return torch.softmax(a, dim=-1)
+        if name == "linear":
+            return a
+        raise NotImplementedError(name)
+
+    out = {}
+    for l in cfg["config"]["layers"]:
+        cls, c, name = l["class_name"], l["config"], l["config"]["name"]
+        ins = [out[ref[0]] for node in l.get("inbound_nodes", [])[:1] for ref in node]
+        ws = [torch.from_numpy(w.astype(np.float64)) for w in weights.get(name, [])]
+        a = ins[0] if ins else None
+        if cls == "InputLayer":
+            y = torch.from_numpy(x.astype(np.float64))
+        elif cls == "ZeroPadding2D":
+            (t, b), (lf, r) = c["padding"]
+            y = F.pad(a.permute(0, 3, 1, 2), (lf, r, t, b)).permute(0, 2, 3, 1)
+        elif cls == "Conv2D":
+            y = conv(a, ws[0].permute(3, 2, 0, 1), c, 1)
+            if c["use_bias"]:
+                y = y + ws[1]
+            y = activation(y, c["activation"])
+        elif cls == "DepthwiseConv2D":
+            kh, kw, ch, m = ws[0].shape
+            y = conv(a, ws[0].reshape(kh, kw, 1, ch * m).permute(3, 2, 0, 1), c, ch)
+            if c["use_bias"]:
+                y = y + ws[1]
+            y = activation(y, c["activation"])
+        elif cls == "BatchNormalization":
+            k = 0
+            gamma = ws[k] if c["scale"] else 1.0
+            k += int(c["scale"])
+            beta = ws[k] if c["center"] else 0.0
+            k += int(c["center"])
+            y = (a - ws[k]) / torch.sqrt(ws[k + 1] + c["epsilon"]) * gamma + beta
+        elif cls == "Activation":
+            y = activation(a, c["activation"])
+        elif cls == "ReLU":
+            y = torch.clamp(a, min=0)
+            if c.get("max_value") is not None:
+                y = torch.clamp(y, max=c["max_value"])
+            y = y - c.get("negative_slope", 0.0) * torch.clamp(-a, min=0)
+        elif cls == "MaxPooling2D" and c["padding"] == "valid":
+            y = F.max_pool2d(a.permute(0, 3, 1, 2), tuple(c["pool_size"]),
+                             tuple(c["strides"])).permute(0, 2, 3, 1)
+        elif cls == "Add":
+            y = sum(ins[1:], ins[0])
+        elif cls in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+            y = (a.mean(dim=(1, 2), keepdim=c.get("keepdims", False)) if "Average" in cls else
+                 a.amax(dim=(1, 2), keepdim=c.get("keepdims", False)))
+        elif cls == "Dropout":
+            y = a
+        elif cls == "Reshape":
+            y = a.reshape(a.shape[0], *c["target_shape"])
+        else:
+            raise NotImplementedError(cls)
+        out[name] = y
+    return out[cfg["config"]["output_layers"][0][0]].numpy()
+
+
+def build_app(name, tools, kiln_bin):
+    spec, seed, n = APP_CASES[name]
+    tool = os.path.join(kiln_bin, "kiln-golden-app-config")
+    r = subprocess.run([tool, json.dumps(spec)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{name}: {tool} failed: {r.stderr.strip()[-2000:]}")
+    kiln = json.loads(r.stdout)
+    cfg = kiln["model_config"]
+    case_dir = os.path.join(HERE, name)
+    shutil.rmtree(case_dir, ignore_errors=True)
+    os.makedirs(case_dir)
+    with open(os.path.join(case_dir, "model.json"), "w") as fh:
+        json.dump(cfg, fh, indent=1)
+        fh.write("\n")
+
+    layers = cfg["config"]["layers"]
+    inputs = [l for l in layers if l["class_name"] == "InputLayer"]
+    in_shape = inputs[0]["config"]["batch_input_shape"][1:]
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, size=(n, *in_shape)).astype(np.float32)
+    np.save(os.path.join(case_dir, "x.npy"), x)
+
+    tmp = tempfile.mkdtemp(prefix=f"golden-{name}-")
+    try:
+        model_dir = os.path.join(tmp, "model")
+        wdir = os.path.join(model_dir, "weights")
+        os.makedirs(wdir)
+        ocfg, reshaped = oracle_config(cfg, kiln["weights"])
+        with open(os.path.join(model_dir, "model.json"), "w") as fh:
+            json.dump(ocfg, fh)
+        manifest = {"format": "keras-oracle-weights-v1", "layers": []}
+        count = 0
+        by_layer = {}
+        for i, lw in enumerate(kiln["weights"]):
+            entry = {"name": lw["layer"], "weights": []}
+            for j, (wname, shape) in enumerate(zip(lw["names"], lw["shapes"])):
+                w = formula_weight(wname.rsplit(":", 1)[0], tuple(shape), seed)
+                by_layer.setdefault(lw["layer"], []).append(w)
+                count += w.size
+                rel = f"{i:04d}_{j}.npy"
+                np.save(os.path.join(wdir, rel), w)
+                entry["weights"].append({"name": wname, "shape": list(shape), "dtype": "float32",
+                                         "file": rel})
+            manifest["layers"].append(entry)
+        with open(os.path.join(wdir, "manifest.json"), "w") as fh:
+            json.dump(manifest, fh)
+        x_path = os.path.join(case_dir, "x.npy")
+        tools.predict(model_dir, [x_path], os.path.join(tmp, "oracle.npy"))
+        y = np.load(os.path.join(tmp, "oracle.npy"))
+        np.save(os.path.join(case_dir, "y.npy"), np.ascontiguousarray(y, dtype="<f4"))
+        ref = app_torch_ref(cfg, by_layer, x)
+        cross = {"tool": "app_torch_ref in make_golden.py (torch float64 from Keras' formulas, "
+                         "on the config kiln wrote)",
+                 "max_abs_diff": float(np.abs(y.astype(np.float64) - ref).max())}
+        try:
+            tools.keras_ref(model_dir, [x_path], os.path.join(tmp, "ref.npy"))
+            ref = np.load(os.path.join(tmp, "ref.npy")).astype(np.float64)
+            cross["keras_ref"] = {"tool": "keras_ref.py predict (numpy float64 + torch conv)",
+                                  "max_abs_diff": float(np.abs(y.astype(np.float64) - ref).max())}
+        except RuntimeError as e:
+            cross["keras_ref"] = {"tool": "keras_ref.py", "unsupported": first_error_line(str(e))}
+
+        case_layers = []
+        for l in layers:
+            calls = [[list(ref[:3]) for ref in node] for node in l.get("inbound_nodes", [])]
+            case_layers.append({"name": l["config"]["name"], "class_name": l["class_name"],
+                                "config": l["config"],
+                                "inbound": [c[0] for c in calls[0]] if calls else [],
+                                "calls": [[c[0] for c in call] for call in calls],
+                                "call_refs": calls, "weights": []})
+        outs = cfg["config"]["output_layers"]
+        case = {"name": name,
+                "inputs": [{"file": "x.npy", "shape": list(x.shape[1:])}],
+                "outputs": ["y.npy"],
+                "application": spec,
+                "weights_formula": {**WEIGHTS_FORMULA, "seed": seed},
+                "parameters": count,
+                "layers": case_layers,
+                "model_inputs": [l["config"]["name"] for l in inputs],
+                "model_outputs": [r[0] for r in outs],
+                "model_output_refs": [list(r[:3]) for r in outs],
+                "tolerance": TOLERANCE,
+                "source": ORACLE_SOURCE,
+                "model": "model.json",
+                "config_style": "tf.keras 2.x model_config, as kiln::applications writes it",
+                "seed": seed,
+                "output_shapes": [list(y.shape[1:])],
+                "max_abs_y": [float(np.abs(y).max())],
+                "cross_check": cross}
+        if name in APP_SKIP:
+            case["kiln_skip"] = APP_SKIP[name]
+        if reshaped:
+            case["oracle_note"] = ("tfjs-layers 4.22 ignores GlobalAveragePooling2D's keepdims; "
+                                   "the oracle ran this config with a Reshape((1, 1, channels)) "
+                                   "after that layer (the same values)")
+        with open(os.path.join(case_dir, "case.json"), "w") as fh:
+            json.dump(case, fh, indent=1)
+            fh.write("\n")
+        return case
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--oracle", default=os.environ.get("KILN_ORACLE", "/tmp/oracle-golden"))
     ap.add_argument("--only", help="comma-separated case names")
+    ap.add_argument("--kiln-bin", default=os.environ.get(
+        "KILN_BIN_DIR", os.path.join(HERE, "..", "..", "build", "bin")),
+        help="where kiln-golden-app-config is (the app_* cases)")
     a = ap.parse_args()
     tools = Tools(a.oracle)
-    names = a.only.split(",") if a.only else list(CASES)
+    names = a.only.split(",") if a.only else list(CASES) + list(APP_CASES)
     for n in names:
-        if n not in CASES:
-            sys.exit(f"make_golden: unknown case {n}; cases: {', '.join(CASES)}")
+        if n not in CASES and n not in APP_CASES:
+            sys.exit(f"make_golden: unknown case {n}; cases: {', '.join([*CASES, *APP_CASES])}")
     for n in names:
-        c = build(n, tools)
+        c = build_app(n, tools, a.kiln_bin) if n in APP_CASES else build(n, tools)
         cc = c["cross_check"]
         print(f"{n:28s} {c['source'][:40]:40s} out {c['output_shapes']} "
               f"cross_check {cc.get('max_abs_diff', cc.get('unsupported', cc['tool']))}", flush=True)

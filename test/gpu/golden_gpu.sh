@@ -33,6 +33,8 @@ build() {
     mv "$out/$c.h5" "$d/model.h5"
     cp "$golden/$c"/y*.npy "$json" "$d/"
     cp "$golden/$c"/x*.npy "$d/" 2>/dev/null
+    grep -q '"kiln_skip"' "$json" &&
+      { echo "SKIP $c: $(grep -o '"kiln_skip": "[^"]*"' "$json")"; rm -rf "$d"; continue; }
     grep -q '"x_source"' "$json" && [ ! -f "$out/t10k-images-idx3-ubyte" ] &&
       { echo "SKIP $c: Fashion-MNIST is not installed"; rm -rf "$d"; continue; }
     local nin=$(ls "$d"/x*.npy 2>/dev/null | wc -l)

@@ -165,6 +165,23 @@ public:
   explicit Activation(std::string activation, NameOptions options = {});
 };
 
+struct ReLUOptions {
+  /// The largest output (Keras' max_value; unset: no bound). ReLU(6.0) is MobileNet's relu6.
+  std::optional<double> max_value;
+  /// The slope below zero (Keras' negative_slope).
+  double negative_slope = 0.0;
+  /// Keras' threshold. kiln supports only 0 (refused otherwise, naming the layer).
+  double threshold = 0.0;
+  std::string name;
+};
+/// Keras' ReLU layer: `min(max(x, 0), max_value) - negative_slope * max(-x, 0)`.
+class ReLU : public Layer {
+public:
+  explicit ReLU(ReLUOptions options = {});
+  /// Keras' positional form, `ReLU(6.0, name=...)`.
+  explicit ReLU(double max_value, ReLUOptions options = {});
+};
+
 struct DropoutOptions {
   std::optional<uint64_t> seed;
   std::string name;

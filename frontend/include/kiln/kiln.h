@@ -12,5 +12,6 @@
 #include "kiln/Saving.h"
 #include "kiln/Callbacks.h"
 #include "kiln/Plot.h"
+#include "kiln/Applications.h"
 
 #endif // KILN_KILN_H
