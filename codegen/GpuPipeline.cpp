@@ -396,28 +396,18 @@ struct GpuSerialKernelsPass : PassWrapper<GpuSerialKernelsPass, OperationPass<fu
       (void)linalg::interchangeGenericOp(b, generic, order);
     }
 
-    SmallVector<linalg::LinalgOp> serial;
+    SmallVector<Operation *> serial;
     getOperation().walk([&](linalg::LinalgOp op) {
       if (op.getNumParallelLoops() == 0 && !op->getParentOfType<scf::ParallelOp>())
         serial.push_back(op);
     });
     // Loops that are not linalg ops (Embedding's gradient: a scatter-add over the batch's
     // indices, whose iterations may hit the same row) run as one-thread kernels too.
-    SmallVector<Operation *> loops;
     for (Operation &op : getOperation().getBody().getOps())
       if (isa<scf::ForOp>(op) && op.getNumResults() == 0)
-        loops.push_back(&op);
-    for (Operation *op : loops) {
+        serial.push_back(&op);
+    for (Operation *op : serial) {
       Location loc = op->getLoc();
-      b.setInsertionPoint(op);
-      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-      Value one = arith::ConstantIndexOp::create(b, loc, 1);
-      auto par = scf::ParallelOp::create(b, loc, ValueRange{zero}, ValueRange{one},
-                                         ValueRange{one});
-      op->moveBefore(par.getBody()->getTerminator());
-    }
-    for (linalg::LinalgOp op : serial) {
-      Location loc = op.getLoc();
       b.setInsertionPoint(op);
       Value zero = arith::ConstantIndexOp::create(b, loc, 0);
       Value one = arith::ConstantIndexOp::create(b, loc, 1);
